@@ -1,0 +1,84 @@
+/* buf.c -- the growable, NUL-terminated byte buffer used for all text building. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "interop/base.h"
+
+void iop_buf_init(iop_buf *b) { b->data = NULL; b->len = b->cap = 0; }
+void iop_buf_free(iop_buf *b) { free(b->data); iop_buf_init(b); }
+void iop_buf_reset(iop_buf *b) { b->len = 0; if (b->data) b->data[0] = 0; }
+
+int iop_buf_reserve(iop_buf *b, size_t extra) {
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int iop_buf_append(iop_buf *b, const void *p, size_t n) {
+    if (iop_buf_reserve(b, n)) return -1;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+int iop_buf_puts(iop_buf *b, const char *s) { return iop_buf_append(b, s, strlen(s)); }
+
+int iop_buf_vprintf(iop_buf *b, const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0 || iop_buf_reserve(b, (size_t)n)) return -1;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int iop_buf_printf(iop_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = iop_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int iop_buf_json_str(iop_buf *b, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    if (iop_buf_reserve(b, strlen(s) + 2)) return -1;
+    if (iop_buf_append(b, "\"", 1)) return -1;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[7];
+        const char *out = NULL;
+        size_t n = 0;
+        switch (*p) {
+        case '"': out = "\\\""; n = 2; break;
+        case '\\': out = "\\\\"; n = 2; break;
+        case '\n': out = "\\n"; n = 2; break;
+        case '\r': out = "\\r"; n = 2; break;
+        case '\t': out = "\\t"; n = 2; break;
+        default:
+            if (*p < 0x20) {
+                esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+                esc[4] = hex[*p >> 4]; esc[5] = hex[*p & 15]; esc[6] = 0;
+                out = esc; n = 6;
+            }
+        }
+        if (out) { if (iop_buf_append(b, out, n)) return -1; }
+        else if (iop_buf_append(b, p, 1)) return -1;
+    }
+    return iop_buf_append(b, "\"", 1);
+}
+
+char *iop_buf_steal(iop_buf *b) {
+    char *p = b->data;
+    if (!p) p = calloc(1, 1);
+    iop_buf_init(b);
+    return p;
+}

@@ -1,0 +1,61 @@
+/* test-links: base */
+#include "interop/base.h"
+#include "test.h"
+
+TEST(date_accepts_full_partial_and_year_only) {
+    iop_date d;
+    CHECK(iop_date_parse("1990-02-28", &d, NULL) == IOP_OK);
+    CHECK_INT(d.year, 1990); CHECK_INT(d.month, 2); CHECK_INT(d.day, 28);
+    CHECK(iop_date_parse("1990-02", &d, NULL) == IOP_OK);
+    CHECK_INT(d.day, 0);
+    CHECK(iop_date_parse("1990", &d, NULL) == IOP_OK);
+    CHECK_INT(d.month, 0);
+}
+
+TEST(date_rejects_impossible_days_and_trailing_text) {
+    iop_date d;
+    iop_err e;
+    CHECK(iop_date_parse("1990-02-30", &d, &e) == IOP_EINVAL);
+    CHECK(strstr(e.msg, "day out of range") != NULL);
+    CHECK(iop_date_parse("2000-02-29", &d, NULL) == IOP_OK);
+    CHECK(iop_date_parse("1900-02-29", &d, NULL) == IOP_EINVAL);
+    CHECK(iop_date_parse("1990-13-01", &d, NULL) == IOP_EINVAL);
+    CHECK(iop_date_parse("1990-01-01x", &d, NULL) == IOP_EINVAL);
+    CHECK(iop_date_parse("90-01-01", &d, NULL) == IOP_EINVAL);
+    CHECK(iop_date_parse("", &d, NULL) == IOP_EINVAL);
+}
+
+TEST(civil_days_round_trip) {
+    for (int64_t z = -100000; z < 100000; z += 37) {
+        int y, m, d;
+        iop_civil_from_days(z, &y, &m, &d);
+        CHECK_INT(iop_days_from_civil(y, m, d), z);
+    }
+    CHECK_INT(iop_days_from_civil(1970, 1, 1), 0);
+}
+
+TEST(base64_round_trip_and_rejects_garbage) {
+    const uint8_t in[] = {0, 1, 2, 250, 251, 252, 253};
+    char *s = iop_base64_encode(in, sizeof in);
+    uint8_t *out; size_t n;
+    REQUIRE(iop_base64_decode(s, &out, &n, NULL) == IOP_OK);
+    CHECK_INT(n, sizeof in);
+    CHECK(memcmp(in, out, n) == 0);
+    free(out); free(s);
+    iop_err e;
+    CHECK(iop_base64_decode("AB$=", &out, &n, &e) == IOP_EINVAL);
+}
+
+TEST(buf_json_string_escapes_controls) {
+    iop_buf b;
+    iop_buf_init(&b);
+    iop_buf_json_str(&b, "a\"b\\c\n\x01");
+    CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    iop_buf_free(&b);
+}
+
+TEST(rng_is_deterministic_for_a_seed) {
+    iop_rng a, b;
+    iop_rng_seed(&a, 42); iop_rng_seed(&b, 42);
+    for (int i = 0; i < 100; i++) CHECK(iop_rng_next(&a) == iop_rng_next(&b));
+}

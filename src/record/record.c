@@ -1,0 +1,510 @@
+/*
+ * record.c -- parsing and writing person records in the interchange format
+ * (docs/interchange-format.md).  Parsing is strict: every member must be known for
+ * the record's system and kind, every value must have its documented type and range;
+ * the error names the field (with its index inside arrays) and what is wrong.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "interop/record.h"
+#include "record/schema.h"
+
+#define MAX_STR 512         /* bytes in one name, number or free-text value */
+#define MAX_LIST 32         /* entries in a list of names, nationalities or documents */
+#define MAX_FINGERS 20      /* SIS may hold 10 flat + 10 rolled impressions */
+#define MAX_TEMPLATE (256 * 1024)
+#define MAX_FACE (64 * 1024)
+
+static const char *const doc_types[] = {"passport", "id_card", "residence_permit", "visa", "other", NULL};
+static const char *const fp_formats[] = {"iso19794-2-2005", "ansi378-2004", "ansi378-2009", "ansi-nist-itl", NULL};
+
+static bool in_list(const char *const *list, const char *s) {
+    for (; *list; list++)
+        if (!strcmp(*list, s)) return true;
+    return false;
+}
+
+static iop_code list_error(iop_err *err, const char *field, const char *value, const char *const *list) {
+    char allowed[256] = "";
+    size_t n = 0;
+    for (; *list && n + 40 < sizeof allowed; list++)
+        n += (size_t)snprintf(allowed + n, sizeof allowed - n, "%s%s", n ? ", " : "", *list);
+    return iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not one of: %s", field, value, allowed);
+}
+
+static iop_code get_string(json_t *v, const char *field, bool allow_empty, const char **out, iop_err *err) {
+    if (!json_is_string(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected a string", field);
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n != strlen(s)) return iop_fail(err, IOP_EINVAL, "field '%s': contains a NUL character", field);
+    if (n > MAX_STR) return iop_fail(err, IOP_EINVAL, "field '%s': longer than %d bytes", field, MAX_STR);
+    if (!allow_empty && n == 0) return iop_fail(err, IOP_EINVAL, "field '%s': must not be empty", field);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return iop_fail(err, IOP_EINVAL, "field '%s': contains a control character at byte %zu", field, i);
+    *out = s;
+    return IOP_OK;
+}
+
+static bool is_country(const char *s) {
+    return strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) &&
+           isupper((unsigned char)s[2]);
+}
+
+static iop_code dup_string(json_t *v, const char *field, char **out, iop_err *err) {
+    const char *s;
+    iop_code rc = get_string(v, field, false, &s, err);
+    if (rc) return rc;
+    if (!(*out = strdup(s))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    return IOP_OK;
+}
+
+static iop_code string_list(json_t *v, const char *field, bool countries, char ***out, size_t *n, iop_err *err) {
+    if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of strings", field);
+    size_t len = json_array_size(v);
+    if (len > MAX_LIST) return iop_fail(err, IOP_EINVAL, "field '%s': more than %d entries", field, MAX_LIST);
+    char **list = calloc(len ? len : 1, sizeof *list);
+    if (!list) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s[%zu]", field, i);
+        iop_code rc = dup_string(json_array_get(v, i), name, &list[i], err);
+        if (!rc && countries && !is_country(list[i]))
+            rc = iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not an ISO 3166-1 alpha-3 code", name, list[i]);
+        if (rc) {
+            for (size_t j = 0; j <= i; j++) free(list[j]);
+            free(list);
+            return rc;
+        }
+    }
+    *out = list;
+    *n = len;
+    return IOP_OK;
+}
+
+static iop_code parse_date(json_t *v, const char *field, iop_date *out, iop_err *err) {
+    const char *s;
+    iop_code rc = get_string(v, field, false, &s, err);
+    if (rc) return rc;
+    if ((rc = iop_date_parse(s, out, err))) iop_err_prefix(err, "field '%s'", field);
+    return rc;
+}
+
+static iop_code check_keys(json_t *obj, const char *where, const char *const *known, iop_err *err) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (!in_list(known, key)) return iop_fail(err, IOP_EINVAL, "field '%s.%s': unknown field", where, key);
+    }
+    return IOP_OK;
+}
+
+static iop_code parse_documents(json_t *v, rec_person *p, iop_err *err) {
+    static const char *const keys[] = {"type", "number", "country", "expiry", NULL};
+    if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field 'documents': expected an array of objects");
+    size_t len = json_array_size(v);
+    if (len > MAX_LIST) return iop_fail(err, IOP_EINVAL, "field 'documents': more than %d entries", MAX_LIST);
+    p->documents = calloc(len ? len : 1, sizeof *p->documents);
+    if (!p->documents) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        json_t *d = json_array_get(v, i);
+        char where[64], f[96];
+        snprintf(where, sizeof where, "documents[%zu]", i);
+        if (!json_is_object(d)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", where);
+        iop_code rc = check_keys(d, where, keys, err);
+        if (rc) return rc;
+        rec_document *doc = &p->documents[i];
+        p->n_documents = i + 1;
+        json_t *x;
+        snprintf(f, sizeof f, "%s.number", where);
+        if (!(x = json_object_get(d, "number"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
+        if ((rc = dup_string(x, f, &doc->number, err))) return rc;
+        snprintf(f, sizeof f, "%s.type", where);
+        if ((x = json_object_get(d, "type"))) {
+            if ((rc = dup_string(x, f, &doc->type, err))) return rc;
+            if (!in_list(doc_types, doc->type)) return list_error(err, f, doc->type, doc_types);
+        }
+        snprintf(f, sizeof f, "%s.country", where);
+        if ((x = json_object_get(d, "country"))) {
+            if ((rc = dup_string(x, f, &doc->country, err))) return rc;
+            if (!is_country(doc->country))
+                return iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not an ISO 3166-1 alpha-3 code", f, doc->country);
+        }
+        snprintf(f, sizeof f, "%s.expiry", where);
+        if ((x = json_object_get(d, "expiry")) && (rc = parse_date(x, f, &doc->expiry, err))) return rc;
+    }
+    return IOP_OK;
+}
+
+static iop_code parse_blob(json_t *o, const char *where, const char *const *formats, size_t max, rec_blob *b,
+                           iop_err *err) {
+    char f[96];
+    json_t *x;
+    iop_code rc;
+    snprintf(f, sizeof f, "%s.format", where);
+    if (!(x = json_object_get(o, "format"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
+    if ((rc = dup_string(x, f, &b->format, err))) return rc;
+    if (!in_list(formats, b->format)) return list_error(err, f, b->format, formats);
+    snprintf(f, sizeof f, "%s.data", where);
+    const char *s;
+    if (!(x = json_object_get(o, "data"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
+    if ((rc = get_string(x, f, false, &s, err))) return rc;
+    if (strlen(s) / 4 * 3 > max) return iop_fail(err, IOP_ELIMIT, "field '%s': larger than %zu bytes", f, max);
+    if ((rc = iop_base64_decode(s, &b->data, &b->len, err))) iop_err_prefix(err, "field '%s'", f);
+    return rc;
+}
+
+static iop_code parse_biometrics(json_t *v, rec_person *p, iop_err *err) {
+    static const char *const keys[] = {"fingerprints", "face", NULL};
+    static const char *const fkeys[] = {"position", "format", "data", NULL};
+    static const char *const face_keys[] = {"format", "data", NULL};
+    static const char *const face_formats[] = {"f32", NULL};
+    if (!json_is_object(v)) return iop_fail(err, IOP_EINVAL, "field 'biometrics': expected an object");
+    iop_code rc = check_keys(v, "biometrics", keys, err);
+    if (rc) return rc;
+    json_t *fps = json_object_get(v, "fingerprints");
+    if (fps) {
+        if (!json_is_array(fps)) return iop_fail(err, IOP_EINVAL, "field 'biometrics.fingerprints': expected an array");
+        size_t len = json_array_size(fps);
+        if (len > MAX_FINGERS)
+            return iop_fail(err, IOP_EINVAL, "field 'biometrics.fingerprints': more than %d entries", MAX_FINGERS);
+        p->fingers = calloc(len ? len : 1, sizeof *p->fingers);
+        if (!p->fingers) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        for (size_t i = 0; i < len; i++) {
+            json_t *o = json_array_get(fps, i);
+            char where[64];
+            snprintf(where, sizeof where, "biometrics.fingerprints[%zu]", i);
+            if (!json_is_object(o)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", where);
+            if ((rc = check_keys(o, where, fkeys, err))) return rc;
+            p->n_fingers = i + 1;
+            json_t *pos = json_object_get(o, "position");
+            if (!json_is_integer(pos) || json_integer_value(pos) < 0 || json_integer_value(pos) > 10)
+                return iop_fail(err, IOP_EINVAL, "field '%s.position': expected an integer 0..10", where);
+            p->fingers[i].position = (int)json_integer_value(pos);
+            if ((rc = parse_blob(o, where, fp_formats, MAX_TEMPLATE, &p->fingers[i].tpl, err))) return rc;
+        }
+    }
+    json_t *face = json_object_get(v, "face");
+    if (face) {
+        if (!json_is_object(face)) return iop_fail(err, IOP_EINVAL, "field 'biometrics.face': expected an object");
+        if ((rc = check_keys(face, "biometrics.face", face_keys, err))) return rc;
+        if (!(p->face = calloc(1, sizeof *p->face))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        if ((rc = parse_blob(face, "biometrics.face", face_formats, MAX_FACE, p->face, err))) return rc;
+        if (p->face->len % 4 || p->face->len / 4 < 16 || p->face->len / 4 > 4096)
+            return iop_fail(err, IOP_EINVAL, "field 'biometrics.face.data': %zu bytes is not a float32 vector of 16..4096 dimensions",
+                            p->face->len);
+    }
+    return IOP_OK;
+}
+
+/* Validates one system-specific value against its schema entry. */
+static iop_code check_ext(const rec_field *f, json_t *v, const char *where, iop_err *err) {
+    const char *s;
+    iop_date d;
+    iop_code rc;
+    switch (f->type) {
+    case RF_STRING: return get_string(v, where, false, &s, err);
+    case RF_DATE: return parse_date(v, where, &d, err);
+    case RF_BOOL:
+        return json_is_boolean(v) ? IOP_OK : iop_fail(err, IOP_EINVAL, "field '%s': expected true or false", where);
+    case RF_ENUM:
+        if ((rc = get_string(v, where, false, &s, err))) return rc;
+        return in_list(f->values, s) ? IOP_OK : list_error(err, where, s, f->values);
+    case RF_COUNTRY:
+        if ((rc = get_string(v, where, false, &s, err))) return rc;
+        return is_country(s) ? IOP_OK
+                             : iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not an ISO 3166-1 alpha-3 code", where, s);
+    case RF_STRINGS: {
+        if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of strings", where);
+        if (json_array_size(v) > MAX_LIST) return iop_fail(err, IOP_EINVAL, "field '%s': more than %d entries", where, MAX_LIST);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            char w[128];
+            snprintf(w, sizeof w, "%s[%zu]", where, i);
+            if ((rc = get_string(json_array_get(v, i), w, false, &s, err))) return rc;
+        }
+        return IOP_OK;
+    }
+    case RF_OBJECTS: {
+        if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of objects", where);
+        if (json_array_size(v) > 4096) return iop_fail(err, IOP_EINVAL, "field '%s': more than 4096 entries", where);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *o = json_array_get(v, i);
+            char w[128];
+            snprintf(w, sizeof w, "%s[%zu]", where, i);
+            if (!json_is_object(o)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", w);
+            const char *key;
+            json_t *x;
+            json_object_foreach(o, key, x) {
+                const rec_field *sf = rec_field_find(f->sub, key);
+                char w2[192];
+                snprintf(w2, sizeof w2, "%s.%s", w, key);
+                if (!sf) return iop_fail(err, IOP_EINVAL, "field '%s': unknown field", w2);
+                if ((rc = check_ext(sf, x, w2, err))) return rc;
+            }
+            for (const rec_field *sf = f->sub; sf->name; sf++)
+                if (sf->required && !json_object_get(o, sf->name))
+                    return iop_fail(err, IOP_EINVAL, "field '%s.%s': required", w, sf->name);
+        }
+        return IOP_OK;
+    }
+    }
+    return iop_fail(err, IOP_EINTERNAL, "field '%s': unknown schema type", where);
+}
+
+static const char *const common_keys[] = {"id", "system", "kind", "surnames", "given_names", "surname_at_birth",
+                                          "aliases", "dob", "sex", "nationalities", "place_of_birth", "documents",
+                                          "biometrics", NULL};
+
+static iop_code parse_object(json_t *root, rec_person *p, iop_err *err) {
+    iop_code rc;
+    json_t *v;
+    if (!json_is_object(root)) return iop_fail(err, IOP_EINVAL, "a record must be a JSON object");
+    if (!(v = json_object_get(root, "id"))) return iop_fail(err, IOP_EINVAL, "field 'id': required");
+    if ((rc = dup_string(v, "id", &p->id, err))) return rc;
+    if (strlen(p->id) > 128) return iop_fail(err, IOP_EINVAL, "field 'id': longer than 128 bytes");
+    const char *s;
+    if (!(v = json_object_get(root, "system"))) return iop_fail(err, IOP_EINVAL, "field 'system': required");
+    if ((rc = get_string(v, "system", false, &s, err))) return rc;
+    if ((rc = iop_system_parse(s, &p->system, err))) {
+        iop_err_prefix(err, "field 'system'");
+        return IOP_EINVAL;
+    }
+    if (!(v = json_object_get(root, "kind"))) return iop_fail(err, IOP_EINVAL, "field 'kind': required");
+    if ((rc = dup_string(v, "kind", &p->kind, err))) return rc;
+    if (!in_list(rec_system_kinds(p->system), p->kind)) return list_error(err, "kind", p->kind, rec_system_kinds(p->system));
+
+    const rec_field *fields = rec_system_fields(p->system);
+    json_t *ext = json_object();
+    if (!ext) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    const char *key;
+    json_object_foreach(root, key, v) {
+        if (in_list(common_keys, key)) continue;
+        const rec_field *f = rec_field_find(fields, key);
+        if (!f) {
+            json_decref(ext);
+            return iop_fail(err, IOP_EINVAL, "field '%s': unknown field for a %s %s record", key,
+                            iop_system_name(p->system), p->kind);
+        }
+        if ((rc = check_ext(f, v, key, err))) { json_decref(ext); return rc; }
+        json_object_set(ext, key, v);
+    }
+    for (const rec_field *f = fields; f->name; f++) {
+        if (f->required && !json_object_get(ext, f->name)) {
+            json_decref(ext);
+            return iop_fail(err, IOP_EINVAL, "field '%s': required for a %s %s record", f->name,
+                            iop_system_name(p->system), p->kind);
+        }
+    }
+    p->ext = json_dumps(ext, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(ext);
+    if (!p->ext) return iop_fail(err, IOP_ENOMEM, "out of memory");
+
+    if ((v = json_object_get(root, "surnames")) && (rc = string_list(v, "surnames", false, &p->surnames, &p->n_surnames, err)))
+        return rc;
+    if ((v = json_object_get(root, "given_names")) &&
+        (rc = string_list(v, "given_names", false, &p->given_names, &p->n_given_names, err)))
+        return rc;
+    if ((v = json_object_get(root, "aliases")) && (rc = string_list(v, "aliases", false, &p->aliases, &p->n_aliases, err)))
+        return rc;
+    if ((v = json_object_get(root, "nationalities")) &&
+        (rc = string_list(v, "nationalities", true, &p->nationalities, &p->n_nationalities, err)))
+        return rc;
+    if ((v = json_object_get(root, "surname_at_birth")) && !json_is_null(v) &&
+        (rc = dup_string(v, "surname_at_birth", &p->surname_at_birth, err)))
+        return rc;
+    if ((v = json_object_get(root, "place_of_birth")) && !json_is_null(v) &&
+        (rc = dup_string(v, "place_of_birth", &p->place_of_birth, err)))
+        return rc;
+    if ((v = json_object_get(root, "dob")) && !json_is_null(v) && (rc = parse_date(v, "dob", &p->dob, err))) return rc;
+    p->sex = 'U';
+    if ((v = json_object_get(root, "sex")) && !json_is_null(v)) {
+        if ((rc = get_string(v, "sex", false, &s, err))) return rc;
+        if (strlen(s) != 1 || !strchr("MFXU", s[0]))
+            return iop_fail(err, IOP_EINVAL, "field 'sex': '%s' is not one of: M, F, X, U", s);
+        p->sex = s[0];
+    }
+    if ((v = json_object_get(root, "documents")) && (rc = parse_documents(v, p, err))) return rc;
+    if ((v = json_object_get(root, "biometrics")) && (rc = parse_biometrics(v, p, err))) return rc;
+    if (!rec_kind_is_document_only(p->system, p->kind) && p->n_surnames == 0 && p->n_given_names == 0)
+        return iop_fail(err, IOP_EINVAL, "fields 'surnames'/'given_names': a person record needs at least one name");
+    if (rec_kind_is_document_only(p->system, p->kind) && p->n_documents == 0)
+        return iop_fail(err, IOP_EINVAL, "field 'documents': a %s %s record needs at least one document",
+                        iop_system_name(p->system), p->kind);
+    return IOP_OK;
+}
+
+iop_code rec_parse(const char *json, size_t len, rec_person *out, iop_err *err) {
+    json_error_t je;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return iop_fail(err, IOP_EINVAL, "malformed JSON at column %d: %s", je.column, je.text);
+    rec_person p;
+    memset(&p, 0, sizeof p);
+    iop_code rc = parse_object(root, &p, err);
+    json_decref(root);
+    if (rc) { rec_person_clear(&p); return rc; }
+    *out = p;
+    return IOP_OK;
+}
+
+static void free_list(char **l, size_t n) {
+    for (size_t i = 0; i < n; i++) free(l[i]);
+    free(l);
+}
+
+void rec_person_clear(rec_person *p) {
+    free(p->id); free(p->kind);
+    free_list(p->surnames, p->n_surnames);
+    free_list(p->given_names, p->n_given_names);
+    free_list(p->aliases, p->n_aliases);
+    free_list(p->nationalities, p->n_nationalities);
+    free(p->surname_at_birth); free(p->place_of_birth);
+    for (size_t i = 0; i < p->n_documents; i++) {
+        free(p->documents[i].type); free(p->documents[i].number); free(p->documents[i].country);
+    }
+    free(p->documents);
+    for (size_t i = 0; i < p->n_fingers; i++) { free(p->fingers[i].tpl.format); free(p->fingers[i].tpl.data); }
+    free(p->fingers);
+    if (p->face) { free(p->face->format); free(p->face->data); free(p->face); }
+    free(p->ext);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- writing ---- */
+
+static int put_list(iop_buf *b, const char *key, char **l, size_t n) {
+    if (!n) return 0;
+    int r = iop_buf_printf(b, ",\"%s\":[", key);
+    for (size_t i = 0; i < n; i++) {
+        if (i) r |= iop_buf_puts(b, ",");
+        r |= iop_buf_json_str(b, l[i]);
+    }
+    return r | iop_buf_puts(b, "]");
+}
+
+static int put_str(iop_buf *b, const char *key, const char *v) {
+    if (!v) return 0;
+    return iop_buf_printf(b, ",\"%s\":", key) | iop_buf_json_str(b, v);
+}
+
+static int put_blob(iop_buf *b, const rec_blob *x) {
+    char *enc = iop_base64_encode(x->data, x->len);
+    if (!enc) return -1;
+    int r = iop_buf_puts(b, "\"format\":") | iop_buf_json_str(b, x->format) | iop_buf_puts(b, ",\"data\":\"") |
+            iop_buf_puts(b, enc) | iop_buf_puts(b, "\"");
+    free(enc);
+    return r;
+}
+
+iop_code rec_to_json(const rec_person *p, bool with_biometrics, iop_buf *b) {
+    int r = iop_buf_puts(b, "{\"id\":") | iop_buf_json_str(b, p->id) |
+            iop_buf_printf(b, ",\"system\":\"%s\"", iop_system_name(p->system)) | put_str(b, "kind", p->kind);
+    r |= put_list(b, "surnames", p->surnames, p->n_surnames);
+    r |= put_list(b, "given_names", p->given_names, p->n_given_names);
+    r |= put_str(b, "surname_at_birth", p->surname_at_birth);
+    r |= put_list(b, "aliases", p->aliases, p->n_aliases);
+    if (p->dob.year) {
+        char d[16];
+        iop_date_format(p->dob, d);
+        r |= iop_buf_printf(b, ",\"dob\":\"%s\"", d);
+    }
+    if (p->sex && p->sex != 'U') r |= iop_buf_printf(b, ",\"sex\":\"%c\"", p->sex);
+    r |= put_list(b, "nationalities", p->nationalities, p->n_nationalities);
+    r |= put_str(b, "place_of_birth", p->place_of_birth);
+    if (p->n_documents) {
+        r |= iop_buf_puts(b, ",\"documents\":[");
+        for (size_t i = 0; i < p->n_documents; i++) {
+            const rec_document *d = &p->documents[i];
+            r |= iop_buf_puts(b, i ? ",{\"number\":" : "{\"number\":") | iop_buf_json_str(b, d->number);
+            r |= put_str(b, "type", d->type) | put_str(b, "country", d->country);
+            if (d->expiry.year) {
+                char ds[16];
+                iop_date_format(d->expiry, ds);
+                r |= iop_buf_printf(b, ",\"expiry\":\"%s\"", ds);
+            }
+            r |= iop_buf_puts(b, "}");
+        }
+        r |= iop_buf_puts(b, "]");
+    }
+    if (with_biometrics && (p->n_fingers || p->face)) {
+        r |= iop_buf_puts(b, ",\"biometrics\":{");
+        if (p->n_fingers) {
+            r |= iop_buf_puts(b, "\"fingerprints\":[");
+            for (size_t i = 0; i < p->n_fingers; i++) {
+                r |= iop_buf_printf(b, "%s{\"position\":%d,", i ? "," : "", p->fingers[i].position);
+                r |= put_blob(b, &p->fingers[i].tpl) | iop_buf_puts(b, "}");
+            }
+            r |= iop_buf_puts(b, "]");
+        }
+        if (p->face) r |= iop_buf_puts(b, p->n_fingers ? ",\"face\":{" : "\"face\":{") | put_blob(b, p->face) | iop_buf_puts(b, "}");
+        r |= iop_buf_puts(b, "}");
+    }
+    /* system-specific fields: the canonical ext object's members, appended */
+    if (p->ext && strlen(p->ext) > 2) {
+        size_t n = strlen(p->ext);
+        r |= iop_buf_puts(b, ",") | iop_buf_append(b, p->ext + 1, n - 2);
+    }
+    r |= iop_buf_puts(b, "}");
+    return r ? IOP_ENOMEM : IOP_OK;
+}
+
+static char **copy_list(char **l, size_t n, int *bad) {
+    if (!n) return NULL;
+    char **c = calloc(n, sizeof *c);
+    if (!c) { *bad = 1; return NULL; }
+    for (size_t i = 0; i < n; i++) if (!(c[i] = strdup(l[i]))) *bad = 1;
+    return c;
+}
+
+static void copy_blob(const rec_blob *s, rec_blob *d, int *bad) {
+    d->format = iop_strdup(s->format);
+    d->len = s->len;
+    d->data = malloc(s->len ? s->len : 1);
+    if (!d->data || !d->format) { *bad = 1; return; }
+    memcpy(d->data, s->data, s->len);
+}
+
+iop_code rec_person_copy(const rec_person *s, rec_person *d) {
+    int bad = 0;
+    memset(d, 0, sizeof *d);
+    d->id = iop_strdup(s->id); d->system = s->system; d->kind = iop_strdup(s->kind);
+    d->surnames = copy_list(s->surnames, s->n_surnames, &bad); d->n_surnames = s->n_surnames;
+    d->given_names = copy_list(s->given_names, s->n_given_names, &bad); d->n_given_names = s->n_given_names;
+    d->aliases = copy_list(s->aliases, s->n_aliases, &bad); d->n_aliases = s->n_aliases;
+    d->nationalities = copy_list(s->nationalities, s->n_nationalities, &bad); d->n_nationalities = s->n_nationalities;
+    d->surname_at_birth = iop_strdup(s->surname_at_birth);
+    d->place_of_birth = iop_strdup(s->place_of_birth);
+    d->dob = s->dob; d->sex = s->sex;
+    d->ext = iop_strdup(s->ext ? s->ext : "{}");
+    if (s->n_documents) {
+        d->documents = calloc(s->n_documents, sizeof *d->documents);
+        if (!d->documents) bad = 1;
+        else {
+            d->n_documents = s->n_documents;
+            for (size_t i = 0; i < s->n_documents; i++) {
+                d->documents[i].type = iop_strdup(s->documents[i].type);
+                d->documents[i].number = iop_strdup(s->documents[i].number);
+                d->documents[i].country = iop_strdup(s->documents[i].country);
+                d->documents[i].expiry = s->documents[i].expiry;
+            }
+        }
+    }
+    if (s->n_fingers) {
+        d->fingers = calloc(s->n_fingers, sizeof *d->fingers);
+        if (!d->fingers) bad = 1;
+        else {
+            d->n_fingers = s->n_fingers;
+            for (size_t i = 0; i < s->n_fingers; i++) {
+                d->fingers[i].position = s->fingers[i].position;
+                copy_blob(&s->fingers[i].tpl, &d->fingers[i].tpl, &bad);
+            }
+        }
+    }
+    if (s->face) {
+        if (!(d->face = calloc(1, sizeof *d->face))) bad = 1;
+        else copy_blob(s->face, d->face, &bad);
+    }
+    if (bad) { rec_person_clear(d); return IOP_ENOMEM; }
+    return IOP_OK;
+}

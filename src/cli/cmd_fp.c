@@ -1,9 +1,452 @@
-/* cmd_fp.c -- `interop fp`. */
+/*
+ * cmd_fp.c -- `interop fp`: the fingerprint part of the shared biometric matching
+ * service from the command line (Reg. (EU) 2019/817 Arts 12-16).
+ *   fp compare A B        one score for two templates (any supported format)
+ *   fp scores             lines "pathA<TAB>pathB" on stdin -> "pathA<TAB>pathB<TAB>score"
+ *   fp eval DIR           FVC protocol per database: EER, FMR100, FMR1000, ZeroFMR, speed
+ *   fp info FILE          the parsed template (format, fingers, minutiae) and quality check
+ *   fp convert IN OUT     any supported format -> ISO/IEC 19794-2:2005
+ *   fp gen ...            synthetic minutiae templates (ISO/IEC 19794-2:2005 files)
+ *   fp identify ...       1:N search of probes in a gallery built from a directory
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include "cli/cli.h"
+#include "interop/sbms_fp.h"
+
+static const char *FP_HELP =
+    "usage: interop fp <command> [options]\n"
+    "\n"
+    "Fingerprint templates and matching (shared biometric matching service).\n"
+    "Supported formats (detected automatically): ISO/IEC 19794-2:2005, ANSI INCITS 378-2004\n"
+    "and -2009, ANSI/NIST-ITL 1 files with Type-9 minutiae.\n"
+    "\n"
+    "commands:\n"
+    "  compare A B          print the similarity score (0..1) of two templates\n"
+    "  scores               read \"pathA<TAB>pathB\" lines on stdin, print \"pathA<TAB>pathB<TAB>score\"\n"
+    "  eval DIR             FVC protocol on DIR/<db>/<finger>_<impression>.<ext>: per database EER,\n"
+    "                       FMR100, FMR1000, ZeroFMR and comparisons per second\n"
+    "  info FILE            show the parsed template and the enrolment quality check\n"
+    "  convert IN OUT       write IN as an ISO/IEC 19794-2:2005 record\n"
+    "  gen DIR              write synthetic templates DIR/<finger>_<impression>.iso\n"
+    "  identify GALLERY PROBE...  1:N search of probe templates in the templates of a directory\n"
+    "\n"
+    "Run `interop fp <command> --help` for the options of a command.\n";
+
+static bool want_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
+    return false;
+}
+
+static iop_code load_template(const char *path, iop_fp_template *t, iop_err *err) {
+    char *data;
+    size_t len;
+    iop_code rc = iop_read_file(path, &data, &len, err);
+    if (rc) return rc;
+    rc = iop_fp_parse((const uint8_t *)data, len, IOP_FP_AUTO, t, err);
+    free(data);
+    if (rc) iop_err_prefix(err, "%s", path);
+    return rc;
+}
+
+static iop_code load_features(const char *path, iop_fp_record_features *r, iop_err *err) {
+    iop_fp_template t;
+    iop_code rc = load_template(path, &t, err);
+    if (rc) return rc;
+    rc = iop_fp_record_features_build(&t, r, err);
+    iop_fp_template_free(&t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- compare / scores */
+
+static int fp_compare(int argc, char **argv) {
+    if (want_help(argc, argv)) {
+        printf("usage: interop fp compare A B\n\n"
+               "Prints the similarity score in [0, 1] of two fingerprint templates (any supported\n"
+               "format).  Multi-finger records are compared finger by finger (by position) and\n"
+               "fused into one record-level score.\n");
+        return 0;
+    }
+    if (argc != 3) return cli_usage_error("fp compare", "expected two template files");
+    iop_err err;
+    iop_fp_record_features a, b;
+    if (load_features(argv[1], &a, &err)) { fprintf(stderr, "interop fp compare: %s\n", err.msg); return 1; }
+    if (load_features(argv[2], &b, &err)) {
+        iop_fp_record_features_free(&a);
+        fprintf(stderr, "interop fp compare: %s\n", err.msg);
+        return 1;
+    }
+    printf("%.6f\n", iop_fp_record_score(&a, &b, NULL, NULL));
+    iop_fp_record_features_free(&a);
+    iop_fp_record_features_free(&b);
+    return 0;
+}
+
+static int fp_scores(int argc, char **argv) {
+    if (want_help(argc, argv)) {
+        printf("usage: interop fp scores < pairs.tsv\n\n"
+               "Reads lines \"pathA<TAB>pathB\" on stdin and prints \"pathA<TAB>pathB<TAB>score\" for each.\n"
+               "A line whose templates cannot be read is reported on stderr (with its line number)\n"
+               "and the exit status is 1.\n");
+        return 0;
+    }
+    if (argc != 1) return cli_usage_error("fp scores", "no arguments expected (pairs are read on stdin)");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    int status = 0;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (n == 0) continue;
+        char *tab = strchr(line, '\t');
+        if (!tab || strchr(tab + 1, '\t')) {
+            fprintf(stderr, "interop fp scores: stdin line %ld: expected \"pathA<TAB>pathB\"\n", lineno);
+            status = 1;
+            continue;
+        }
+        *tab = 0;
+        iop_err err;
+        iop_fp_record_features a, b;
+        if (load_features(line, &a, &err)) {
+            fprintf(stderr, "interop fp scores: stdin line %ld: %s\n", lineno, err.msg);
+            status = 1;
+            continue;
+        }
+        if (load_features(tab + 1, &b, &err)) {
+            fprintf(stderr, "interop fp scores: stdin line %ld: %s\n", lineno, err.msg);
+            iop_fp_record_features_free(&a);
+            status = 1;
+            continue;
+        }
+        printf("%s\t%s\t%.6f\n", line, tab + 1, iop_fp_record_score(&a, &b, NULL, NULL));
+        iop_fp_record_features_free(&a);
+        iop_fp_record_features_free(&b);
+    }
+    free(line);
+    return status;
+}
+
+/* ---------------------------------------------------------------- eval */
+
+typedef struct ev_item {
+    char *path;
+    long finger, impression;
+    iop_fp_record_features f;
+} ev_item;
+
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_item(const void *a, const void *b) {
+    const ev_item *p = a, *q = b;
+    if (p->finger != q->finger) return p->finger < q->finger ? -1 : 1;
+    return (p->impression > q->impression) - (p->impression < q->impression);
+}
+
+typedef struct ev_result { double eer, fmr100, fmr1000, zerofmr; } ev_result;
+
+/* FVC error rates from the genuine and impostor scores (both sorted ascending). */
+static ev_result fvc_rates(const double *gen, size_t ng, const double *imp, size_t ni) {
+    /* thresholds: every distinct score, plus one above all */
+    size_t nt = ng + ni + 1;
+    double *th = malloc(nt * sizeof *th);
+    ev_result r = {1, 1, 1, 1};
+    if (!th) return r;
+    memcpy(th, gen, ng * sizeof *th);
+    memcpy(th + ng, imp, ni * sizeof *th);
+    th[nt - 1] = INFINITY;
+    qsort(th, nt, sizeof *th, cmp_dbl);
+    size_t gi = 0, ii = 0;
+    double t1_fnmr = 0, t1_fmr = 1, t2_fnmr = 1, t2_fmr = 0;
+    bool have_t2 = false;
+    for (size_t k = 0; k < nt; k++) {
+        if (k && th[k] == th[k - 1]) continue;
+        double t = th[k];
+        while (gi < ng && gen[gi] < t) gi++;
+        while (ii < ni && imp[ii] < t) ii++;
+        double fnmr = (double)gi / ng, fmr = (double)(ni - ii) / ni;
+        if (fnmr <= fmr) { t1_fnmr = fnmr; t1_fmr = fmr; }
+        if (fnmr >= fmr && !have_t2) { t2_fnmr = fnmr; t2_fmr = fmr; have_t2 = true; }
+        if (fmr <= 0.01 && fnmr < r.fmr100) r.fmr100 = fnmr;
+        if (fmr <= 0.001 && fnmr < r.fmr1000) r.fmr1000 = fnmr;
+        if (fmr == 0 && fnmr < r.zerofmr) r.zerofmr = fnmr;
+    }
+    if (t1_fnmr + t1_fmr <= t2_fnmr + t2_fmr) r.eer = (t1_fnmr + t1_fmr) / 2;
+    else r.eer = (t2_fnmr + t2_fmr) / 2;
+    free(th);
+    return r;
+}
+
+static double bozorth3_anchor(const char *db) {
+    if (!strncmp(db, "DB1", 3)) return 10.1;
+    if (!strncmp(db, "DB2", 3)) return 9.0;
+    if (!strncmp(db, "DB3", 3)) return 13.9;
+    if (!strncmp(db, "DB4", 3)) return 5.5;
+    return -1;
+}
+
+/* Evaluates one database directory; returns 0, 1 on error; *eer set. */
+static int eval_db(const char *dir, const char *name, bool verbose, double *eer_out) {
+    DIR *dh = opendir(dir);
+    if (!dh) { fprintf(stderr, "interop fp eval: %s: %s\n", dir, strerror(errno)); return 1; }
+    ev_item *items = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    int status = 0;
+    uint64_t t_feat = iop_mono_ns();
+    while ((de = readdir(dh))) {
+        long fi, im;
+        char tail;
+        if (de->d_name[0] == '.') continue;
+        if (sscanf(de->d_name, "%ld_%ld%c", &fi, &im, &tail) != 3 || tail != '.') continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 128;
+            ev_item *ni = realloc(items, cap * sizeof *ni);
+            if (!ni) { status = 1; break; }
+            items = ni;
+        }
+        size_t pl = strlen(dir) + strlen(de->d_name) + 2;
+        char *path = malloc(pl);
+        if (!path) { status = 1; break; }
+        snprintf(path, pl, "%s/%s", dir, de->d_name);
+        iop_err err;
+        if (load_features(path, &items[n].f, &err)) {
+            fprintf(stderr, "interop fp eval: %s\n", err.msg);
+            free(path);
+            status = 1;
+            continue;
+        }
+        items[n].path = path;
+        items[n].finger = fi;
+        items[n].impression = im;
+        n++;
+    }
+    closedir(dh);
+    t_feat = iop_mono_ns() - t_feat;
+    if (status || n < 2) {
+        if (!status) fprintf(stderr, "interop fp eval: %s: fewer than two <finger>_<impression> templates\n", dir);
+        for (size_t i = 0; i < n; i++) { free(items[i].path); iop_fp_record_features_free(&items[i].f); }
+        free(items);
+        return 1;
+    }
+    qsort(items, n, sizeof *items, cmp_item);
+    size_t ng = 0, ni = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            if (items[i].finger == items[j].finger) ng++;
+            else ni++;
+        }
+    double *gen = malloc((ng ? ng : 1) * sizeof *gen), *imp = malloc((ni ? ni : 1) * sizeof *imp);
+    if (!gen || !imp) { free(gen); free(imp); status = 1; goto out; }
+    size_t g = 0, k = 0;
+    uint64_t t0 = iop_mono_ns();
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            double s = iop_fp_record_score(&items[i].f, &items[j].f, NULL, NULL);
+            if (items[i].finger == items[j].finger) gen[g++] = s;
+            else imp[k++] = s;
+            if (verbose)
+                printf("%s\t%s\t%.6f\t%s\n", items[i].path, items[j].path, s,
+                       items[i].finger == items[j].finger ? "genuine" : "impostor");
+        }
+    double secs = (double)(iop_mono_ns() - t0) / 1e9;
+    if (!ng || !ni) {
+        fprintf(stderr, "interop fp eval: %s: needs several impressions of several fingers\n", dir);
+        free(gen); free(imp); status = 1; goto out;
+    }
+    qsort(gen, ng, sizeof *gen, cmp_dbl);
+    qsort(imp, ni, sizeof *imp, cmp_dbl);
+    ev_result r = fvc_rates(gen, ng, imp, ni);
+    double anchor = bozorth3_anchor(name);
+    printf("%-6s EER %6.2f %%  FMR100 %6.2f %%  FMR1000 %6.2f %%  ZeroFMR %6.2f %%  "
+           "genuine %zu impostor %zu  %.0f comparisons/s (features %.2f ms/template)",
+           name, r.eer * 100, r.fmr100 * 100, r.fmr1000 * 100, r.zerofmr * 100, ng, ni,
+           (double)(ng + ni) / (secs > 0 ? secs : 1e-9), (double)t_feat / 1e6 / (double)n);
+    if (anchor > 0) printf("  [bozorth3 EER %.1f %%, ratio %.2f]", anchor, r.eer * 100 / anchor);
+    printf("\n");
+    *eer_out = r.eer;
+    free(gen);
+    free(imp);
+out:
+    for (size_t i = 0; i < n; i++) { free(items[i].path); iop_fp_record_features_free(&items[i].f); }
+    free(items);
+    return status;
+}
+
+static int fp_eval(int argc, char **argv) {
+    if (want_help(argc, argv)) {
+        printf("usage: interop fp eval [--scores] DIR\n\n"
+               "FVC protocol.  DIR holds one sub-directory per database (e.g. DB1_B ... DB4_B) with\n"
+               "templates named <finger>_<impression>.<ext>, or is itself such a database.\n"
+               "Genuine pairs: all pairs of impressions of a finger; impostor pairs: all pairs of\n"
+               "impressions of different fingers.  Prints per database EER, FMR100, FMR1000,\n"
+               "ZeroFMR (FNMR at the given FMR) and comparisons per second on one core, and the mean\n"
+               "EER.  --scores also prints every pair with its score.\n");
+        return 0;
+    }
+    bool verbose = false;
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--scores")) verbose = true;
+        else if (argv[i][0] == '-') return cli_usage_error("fp eval", "unknown option %s", argv[i]);
+        else if (!dir) dir = argv[i];
+        else return cli_usage_error("fp eval", "one directory expected");
+    }
+    if (!dir) return cli_usage_error("fp eval", "expected a directory");
+    DIR *dh = opendir(dir);
+    if (!dh) { fprintf(stderr, "interop fp eval: %s: %s\n", dir, strerror(errno)); return 1; }
+    char **subs = NULL;
+    size_t ns = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        if (de->d_name[0] == '.') continue;
+        size_t pl = strlen(dir) + strlen(de->d_name) + 2;
+        char *p = malloc(pl);
+        if (!p) break;
+        snprintf(p, pl, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st) || !S_ISDIR(st.st_mode)) { free(p); continue; }
+        free(p);
+        if (ns == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **nsb = realloc(subs, cap * sizeof *nsb);
+            if (!nsb) break;
+            subs = nsb;
+        }
+        subs[ns++] = iop_strdup(de->d_name);
+    }
+    closedir(dh);
+    int status = 0;
+    if (ns == 0) {
+        const char *base = strrchr(dir, '/');
+        double eer;
+        status = eval_db(dir, base && base[1] ? base + 1 : dir, verbose, &eer);
+    } else {
+        qsort(subs, ns, sizeof *subs, cmp_str);
+        double sum = 0, asum = 0;
+        size_t ok = 0, na = 0;
+        for (size_t i = 0; i < ns; i++) {
+            size_t pl = strlen(dir) + strlen(subs[i]) + 2;
+            char *p = malloc(pl);
+            if (!p) { status = 1; break; }
+            snprintf(p, pl, "%s/%s", dir, subs[i]);
+            double eer;
+            if (eval_db(p, subs[i], verbose, &eer)) status = 1;
+            else {
+                sum += eer; ok++;
+                double a = bozorth3_anchor(subs[i]);
+                if (a > 0) { asum += a; na++; }
+            }
+            free(p);
+        }
+        if (ok) {
+            printf("mean EER %.2f %% over %zu databases (target <= 2.0 %%", sum / ok * 100, ok);
+            if (na == ok) printf("; bozorth3 mean %.1f %%, ratio %.2f", asum / na, sum / ok * 100 / (asum / na));
+            printf(")\n");
+        }
+    }
+    for (size_t i = 0; i < ns; i++) free(subs[i]);
+    free(subs);
+    return status;
+}
+
+/* ---------------------------------------------------------------- info / convert */
+
+static const char *mtype_name(uint8_t t) {
+    return t == IOP_FP_ENDING ? "ending" : t == IOP_FP_BIFURCATION ? "bifurcation" : "other";
+}
+
+static int fp_info(int argc, char **argv) {
+    if (want_help(argc, argv)) {
+        printf("usage: interop fp info [--minutiae] FILE\n\n"
+               "Parses a template and prints its format, each finger view (position, image size,\n"
+               "resolution, minutiae count) and the result of the enrolment quality check.\n"
+               "--minutiae also lists the minutiae (x y in pixels from the top-left, angle in degrees,\n"
+               "type, quality).  Exit status 1 when the file is not a valid template.\n");
+        return 0;
+    }
+    bool all = false;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--minutiae")) all = true;
+        else if (argv[i][0] == '-') return cli_usage_error("fp info", "unknown option %s", argv[i]);
+        else if (!path) path = argv[i];
+        else return cli_usage_error("fp info", "one file expected");
+    }
+    if (!path) return cli_usage_error("fp info", "expected a template file");
+    iop_err err;
+    iop_fp_template t;
+    if (load_template(path, &t, &err)) { fprintf(stderr, "interop fp info: %s\n", err.msg); return 1; }
+    printf("format %s, %zu finger view(s)\n", iop_fp_format_name(t.format), t.n_fingers);
+    for (size_t i = 0; i < t.n_fingers; i++) {
+        const iop_fp_finger *f = &t.fingers[i];
+        iop_err qe;
+        iop_code q = iop_fp_quality_check(f, NULL, &qe);
+        printf("finger %zu: position %u view %u impression %u quality %u, image %ux%u at %ux%u px/cm, "
+               "%u minutiae, enrolment check: %s\n",
+               i + 1, f->position, f->view, f->impression, f->quality, f->width, f->height, f->xres, f->yres,
+               f->n, q ? qe.msg : "ok");
+        if (all)
+            for (unsigned k = 0; k < f->n; k++)
+                printf("  %3u  %7.1f %7.1f  %6.1f  %-11s %3u\n", k + 1, (double)f->m[k].x, (double)f->m[k].y,
+                       f->m[k].angle * 180.0 / M_PI, mtype_name(f->m[k].type), f->m[k].quality);
+    }
+    iop_fp_template_free(&t);
+    return 0;
+}
+
+static int fp_convert(int argc, char **argv) {
+    if (want_help(argc, argv)) {
+        printf("usage: interop fp convert IN OUT\n\n"
+               "Reads a template in any supported format and writes it as an ISO/IEC 19794-2:2005\n"
+               "finger minutiae record.\n");
+        return 0;
+    }
+    if (argc != 3) return cli_usage_error("fp convert", "expected IN and OUT");
+    iop_err err;
+    iop_fp_template t;
+    if (load_template(argv[1], &t, &err)) { fprintf(stderr, "interop fp convert: %s\n", err.msg); return 1; }
+    uint8_t *out;
+    size_t len;
+    iop_code rc = iop_fp_write_iso(&t, &out, &len, &err);
+    iop_fp_template_free(&t);
+    if (rc) { fprintf(stderr, "interop fp convert: %s\n", err.msg); return 1; }
+    FILE *fh = fopen(argv[2], "wb");
+    int status = 0;
+    if (!fh || fwrite(out, 1, len, fh) != len) {
+        fprintf(stderr, "interop fp convert: %s: %s\n", argv[2], strerror(errno));
+        status = 1;
+    }
+    if (fh && fclose(fh) && !status) {
+        fprintf(stderr, "interop fp convert: %s: %s\n", argv[2], strerror(errno));
+        status = 1;
+    }
+    free(out);
+    return status;
+}
 
 int cmd_fp(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "interop fp: not available in this build yet\n");
-    return 1;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        if (argc < 2) { fputs(FP_HELP, stderr); return 2; }
+        fputs(FP_HELP, stdout);
+        return 0;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "compare")) return fp_compare(argc - 1, argv + 1);
+    if (!strcmp(c, "scores")) return fp_scores(argc - 1, argv + 1);
+    if (!strcmp(c, "eval")) return fp_eval(argc - 1, argv + 1);
+    if (!strcmp(c, "info")) return fp_info(argc - 1, argv + 1);
+    if (!strcmp(c, "convert")) return fp_convert(argc - 1, argv + 1);
+    return cli_usage_error("fp", "unknown command \"%s\" (try interop fp --help)", c);
 }

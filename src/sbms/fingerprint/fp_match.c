@@ -1,0 +1,385 @@
+/*
+ * fp_match.c -- the 1:1 fingerprint matcher of the shared biometric matching service
+ * (Reg. (EU) 2019/817 Arts 13-14: biometric comparison of templates from the connected
+ * systems), and the multi-finger record score.
+ *
+ * Local structures: Minutia Cylinder-Code (R. Cappelli, M. Ferrara, D. Maltoni, "Minutia
+ * Cylinder-Code: a new representation and matching technique for fingerprint
+ * recognition", IEEE TPAMI 32(12), 2010).  Around every minutia a cylinder of radius R
+ * and height 2*pi is cut into NS x NS x ND cells, laid out in the minutia's own frame
+ * (so the code is invariant to rotation and translation); each cell sums the spatial
+ * (Gaussian, sigma_S) and directional (Gaussian integrated over the cell's angle bin,
+ * sigma_D) contributions of the neighbouring minutiae and squashes the sum with a
+ * sigmoid.  Cells outside the convex hull of the minutiae (enlarged by omega) are
+ * invalid; a cylinder with too few valid cells or neighbours is dropped.  Two cylinders
+ * compare by 1 - |a-b| / (|a|+|b|) over the cells valid in both, when their minutiae
+ * directions differ by at most pi/2 and enough cells are shared.
+ *
+ * Global consolidation: Local Similarity Sort with Relaxation (LSS-R, same paper): the
+ * min(nA, nB) best one-to-one pairs are relaxed by their geometric compatibility
+ * (distance, relative direction and radial angle of every other pair) and the score is
+ * the mean relaxed similarity of the n_P most efficient pairs.
+ *
+ * All parameters are the published ones (Table 1 of the paper), not tuned to any
+ * data set; coordinates are first scaled to 500 ppi.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "interop/sbms_fp.h"
+#include "fp_internal.h"
+
+#define PI_F 3.14159265358979323846
+
+/* MCC parameters (Cappelli et al. 2010, Table 1) */
+#define MCC_R 70.0
+#define MCC_NS FP_MCC_NS
+#define MCC_ND FP_MCC_ND
+#define MCC_SIGMA_S (28.0 / 3.0)
+#define MCC_SIGMA_D (2.0 * PI_F / 9.0)
+#define MCC_MU_PSI 0.01
+#define MCC_TAU_PSI 400.0
+#define MCC_OMEGA 50.0
+#define MCC_MIN_VC 0.75
+#define MCC_MIN_M 2
+#define MCC_MIN_ME 0.60
+#define MCC_DELTA_THETA (PI_F / 2.0)
+/* LSS-R */
+#define LSS_MIN_NP 4
+#define LSS_MAX_NP 12
+#define LSS_MU_P 20.0
+#define LSS_TAU_P 0.4
+#define REL_W 0.5
+#define REL_N 5
+#define REL_MU1 5.0
+#define REL_TAU1 (-8.0 / 5.0)
+#define REL_MU2 (PI_F / 12.0)
+#define REL_TAU2 (-30.0)
+#define REL_MU3 (PI_F / 12.0)
+#define REL_TAU3 (-30.0)
+
+#define NCELLS (MCC_NS * MCC_NS * MCC_ND)
+#define SLICE (MCC_NS * MCC_NS)
+
+struct iop_fp_features {
+    int n;              /* valid cylinders (and their minutiae) */
+    float *x, *y, *t;   /* internal frame: 500 ppi, y up, angle in [0, 2pi) */
+    float *cyl;         /* n * NCELLS cell values, layout [k][i][j] */
+    uint64_t *mask;     /* n * FP_MASK_WORDS: spatially valid cells of each cylinder */
+};
+
+double fp_angle_diff(double a, double b) {
+    double d = a - b;
+    while (d < -PI_F) d += 2 * PI_F;
+    while (d >= PI_F) d -= 2 * PI_F;
+    return d;
+}
+
+size_t iop_fp_features_count(const iop_fp_features *ft) { return ft ? (size_t)ft->n : 0; }
+
+void iop_fp_features_free(iop_fp_features *ft) {
+    if (!ft) return;
+    free(ft->x);
+    free(ft->cyl);
+    free(ft->mask);
+    free(ft);
+}
+
+/* Normalises a finger to the internal frame; returns the number of minutiae. */
+int fp_normalise(const iop_fp_finger *f, fp_point *p) {
+    double sx = f->xres ? 197.0 / f->xres : 1.0, sy = f->yres ? 197.0 / f->yres : sx;
+    int n = 0;
+    for (unsigned i = 0; i < f->n && i < IOP_FP_MAX_MINUTIAE; i++) {
+        const iop_fp_minutia *m = &f->m[i];
+        if (!isfinite(m->x) || !isfinite(m->y) || !isfinite(m->angle)) continue;
+        double a = fmod(m->angle, 2 * PI_F);
+        if (a < 0) a += 2 * PI_F;
+        p[n].x = (float)(m->x * sx);
+        p[n].y = (float)(-m->y * sy);
+        p[n].t = (float)a;
+        p[n].type = m->type;
+        n++;
+    }
+    return n;
+}
+
+/* Convex hull (Andrew's monotone chain), counter-clockwise; returns the vertex count. */
+static int hull_cmp(const void *a, const void *b) {
+    const fp_point *p = a, *q = b;
+    if (p->x != q->x) return p->x < q->x ? -1 : 1;
+    return (p->y > q->y) - (p->y < q->y);
+}
+static double cross(const fp_point *o, const fp_point *a, const fp_point *b) {
+    return ((double)a->x - o->x) * ((double)b->y - o->y) - ((double)a->y - o->y) * ((double)b->x - o->x);
+}
+static int convex_hull(const fp_point *pts, int n, fp_point *h) {
+    fp_point s[IOP_FP_MAX_MINUTIAE];
+    memcpy(s, pts, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, hull_cmp);
+    if (n < 3) { memcpy(h, s, (size_t)n * sizeof *s); return n; }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        while (k >= 2 && cross(&h[k - 2], &h[k - 1], &s[i]) <= 0) k--;
+        h[k++] = s[i];
+    }
+    for (int i = n - 2, lo = k + 1; i >= 0; i--) {
+        while (k >= lo && cross(&h[k - 2], &h[k - 1], &s[i]) <= 0) k--;
+        h[k++] = s[i];
+    }
+    return k - 1;
+}
+
+/* true when (x, y) is inside the hull or within omega of it */
+static bool hull_near(const fp_point *h, int nh, double x, double y, double omega) {
+    if (nh == 0) return false;
+    bool inside = nh >= 3;
+    double best = 1e30;
+    for (int i = 0; i < nh; i++) {
+        const fp_point *a = &h[i], *b = &h[(i + 1) % nh];
+        double ex = (double)b->x - a->x, ey = (double)b->y - a->y;
+        double px = x - a->x, py = y - a->y;
+        if (ex * py - ey * px < 0) inside = false;
+        double l2 = ex * ex + ey * ey, u = l2 > 0 ? (px * ex + py * ey) / l2 : 0;
+        if (u < 0) u = 0;
+        if (u > 1) u = 1;
+        double dx = px - u * ex, dy = py - u * ey, d2 = dx * dx + dy * dy;
+        if (d2 < best) best = d2;
+    }
+    return inside || best <= omega * omega;
+}
+
+iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_err *err) {
+    fp_point p[IOP_FP_MAX_MINUTIAE], h[2 * IOP_FP_MAX_MINUTIAE + 2];
+    int n = fp_normalise(f, p);
+    iop_fp_features *ft = calloc(1, sizeof *ft);
+    if (!ft) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    ft->x = malloc(3 * (size_t)(n ? n : 1) * sizeof(float));
+    ft->cyl = malloc((size_t)(n ? n : 1) * NCELLS * sizeof(float));
+    ft->mask = malloc((size_t)(n ? n : 1) * FP_MASK_WORDS * sizeof(uint64_t));
+    if (!ft->x || !ft->cyl || !ft->mask) {
+        iop_fp_features_free(ft);
+        return iop_fail(err, IOP_ENOMEM, "out of memory");
+    }
+    ft->y = ft->x + (n ? n : 1);
+    ft->t = ft->y + (n ? n : 1);
+    int nh = convex_hull(p, n, h);
+
+    const double ds = 2.0 * MCC_R / MCC_NS, dd = 2.0 * PI_F / MCC_ND;
+    const double gs_norm = 1.0 / (MCC_SIGMA_S * sqrt(2.0 * PI_F));
+    const double nb2 = (3.0 * MCC_SIGMA_S) * (3.0 * MCC_SIGMA_S);
+    const double reach2 = (MCC_R + 3.0 * MCC_SIGMA_S) * (MCC_R + 3.0 * MCC_SIGMA_S);
+    int kept = 0;
+    float cd[IOP_FP_MAX_MINUTIAE][MCC_ND];
+    int nbr[IOP_FP_MAX_MINUTIAE];
+    for (int m = 0; m < n; m++) {
+        /* neighbours that can reach the cylinder, with their directional contributions */
+        int nn = 0;
+        for (int t = 0; t < n; t++) {
+            if (t == m) continue;
+            double dx = (double)p[t].x - p[m].x, dy = (double)p[t].y - p[m].y;
+            if (dx * dx + dy * dy > reach2) continue;
+            double dth = fp_angle_diff(p[m].t, p[t].t);
+            for (int k = 0; k < MCC_ND; k++) {
+                double dphik = -PI_F + (k + 0.5) * dd;
+                double a = fp_angle_diff(dphik, dth);
+                /* integral of N(0, sigma_D) over [a - dd/2, a + dd/2] */
+                double s = MCC_SIGMA_D * sqrt(2.0);
+                cd[nn][k] = (float)(0.5 * (erf((a + dd / 2) / s) - erf((a - dd / 2) / s)));
+            }
+            nbr[nn++] = t;
+        }
+        if (nn < MCC_MIN_M) continue;
+        float *cyl = ft->cyl + (size_t)kept * NCELLS;
+        uint64_t *mask = ft->mask + (size_t)kept * FP_MASK_WORDS;
+        memset(mask, 0, FP_MASK_WORDS * sizeof *mask);
+        double c = cos(p[m].t), s = sin(p[m].t);
+        int valid = 0, inr = 0;
+        for (int i = 0; i < MCC_NS; i++)
+            for (int j = 0; j < MCC_NS; j++) {
+                double u = (i + 0.5 - MCC_NS / 2.0) * ds, v = (j + 0.5 - MCC_NS / 2.0) * ds;
+                double px = p[m].x + c * u - s * v, py = p[m].y + s * u + c * v;
+                int cell = i * MCC_NS + j;
+                for (int k = 0; k < MCC_ND; k++) cyl[k * SLICE + cell] = 0;
+                if (u * u + v * v > MCC_R * MCC_R) continue;
+                inr++;
+                if (!hull_near(h, nh, px, py, MCC_OMEGA)) continue;
+                valid++;
+                mask[cell >> 6] |= 1ull << (cell & 63);
+                double acc[MCC_ND] = {0};
+                for (int q = 0; q < nn; q++) {
+                    const fp_point *pt = &p[nbr[q]];
+                    double dx = pt->x - px, dy = pt->y - py, d2 = dx * dx + dy * dy;
+                    if (d2 > nb2) continue;
+                    double cs = gs_norm * exp(-d2 / (2 * MCC_SIGMA_S * MCC_SIGMA_S));
+                    for (int k = 0; k < MCC_ND; k++) acc[k] += cs * cd[q][k];
+                }
+                for (int k = 0; k < MCC_ND; k++)
+                    cyl[k * SLICE + cell] = (float)(1.0 / (1.0 + exp(-MCC_TAU_PSI * (acc[k] - MCC_MU_PSI))));
+            }
+        if (valid < MCC_MIN_VC * inr) continue;
+        ft->x[kept] = p[m].x;
+        ft->y[kept] = p[m].y;
+        ft->t[kept] = p[m].t;
+        kept++;
+    }
+    ft->n = kept;
+    *out = ft;
+    return IOP_OK;
+}
+
+/* similarity of two cylinders (0 when not matchable) */
+static float cyl_sim(const iop_fp_features *A, int a, const iop_fp_features *B, int b) {
+    if (fabs(fp_angle_diff(A->t[a], B->t[b])) > MCC_DELTA_THETA) return 0;
+    const uint64_t *ma = A->mask + (size_t)a * FP_MASK_WORDS, *mb = B->mask + (size_t)b * FP_MASK_WORDS;
+    uint64_t both[FP_MASK_WORDS];
+    int common = 0;
+    for (int w = 0; w < FP_MASK_WORDS; w++) {
+        both[w] = ma[w] & mb[w];
+        common += __builtin_popcountll(both[w]);
+    }
+    if (common < MCC_MIN_ME * (PI_F * MCC_NS * MCC_NS / 4.0)) return 0;
+    const float *ca = A->cyl + (size_t)a * NCELLS, *cb = B->cyl + (size_t)b * NCELLS;
+    float na = 0, nb = 0, nd = 0;
+    /* cells outside the mask are 0 in both cylinders unless valid in only one of them:
+       restrict to the common cells */
+    for (int cell = 0; cell < SLICE; cell++) {
+        if (!(both[cell >> 6] >> (cell & 63) & 1)) continue;
+        for (int k = 0; k < MCC_ND; k++) {
+            float x = ca[k * SLICE + cell], y = cb[k * SLICE + cell];
+            na += x * x; nb += y * y;
+            nd += (x - y) * (x - y);
+        }
+    }
+    float den = sqrtf(na) + sqrtf(nb);
+    if (den <= 0) return 0;
+    return 1.0f - sqrtf(nd) / den;
+}
+
+static double sigmoid(double v, double mu, double tau) { return 1.0 / (1.0 + exp(-tau * (v - mu))); }
+
+typedef struct pair { float s; int a, b; } pair;
+static int pair_desc(const void *x, const void *y) {
+    const pair *p = x, *q = y;
+    if (p->s != q->s) return p->s > q->s ? -1 : 1;
+    if (p->a != q->a) return p->a - q->a;
+    return p->b - q->b;
+}
+static int eff_desc(const void *x, const void *y) {
+    const double *p = x, *q = y;
+    return (p[0] < q[0]) - (p[0] > q[0]);
+}
+
+double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
+    int na = A->n, nb = B->n;
+    if (na < LSS_MIN_NP || nb < LSS_MIN_NP) return 0;
+    pair *pr = malloc((size_t)na * nb * sizeof *pr);
+    if (!pr) return 0;
+    int np = 0;
+    for (int a = 0; a < na; a++)
+        for (int b = 0; b < nb; b++) {
+            float s = cyl_sim(A, a, B, b);
+            if (s > 0) pr[np++] = (pair){s, a, b};
+        }
+    qsort(pr, (size_t)np, sizeof *pr, pair_desc);
+    /* the nR best one-to-one pairs */
+    int nr_max = na < nb ? na : nb, nr = 0;
+    uint8_t ua[IOP_FP_MAX_MINUTIAE] = {0}, ub[IOP_FP_MAX_MINUTIAE] = {0};
+    for (int i = 0; i < np && nr < nr_max; i++) {
+        if (ua[pr[i].a] || ub[pr[i].b]) continue;
+        ua[pr[i].a] = ub[pr[i].b] = 1;
+        pr[nr++] = pr[i];
+    }
+    int n_p = LSS_MIN_NP + (int)lround(sigmoid(nr_max, LSS_MU_P, LSS_TAU_P) * (LSS_MAX_NP - LSS_MIN_NP));
+    if (nr < n_p) n_p = nr;
+    if (n_p == 0) { free(pr); return 0; }
+    /* relaxation */
+    double *lam = malloc((size_t)nr * 2 * sizeof *lam), *rho = malloc((size_t)nr * nr * sizeof *rho);
+    double (*eff)[2] = malloc((size_t)nr * sizeof *eff);
+    if (!lam || !rho || !eff) { free(pr); free(lam); free(rho); free(eff); return 0; }
+    for (int t = 0; t < nr; t++) {
+        int at = pr[t].a, bt = pr[t].b;
+        for (int k = 0; k < nr; k++) {
+            if (k == t) { rho[t * nr + k] = 0; continue; }
+            int ak = pr[k].a, bk = pr[k].b;
+            double dxa = A->x[ak] - A->x[at], dya = A->y[ak] - A->y[at];
+            double dxb = B->x[bk] - B->x[bt], dyb = B->y[bk] - B->y[bt];
+            double d1 = fabs(sqrt(dxa * dxa + dya * dya) - sqrt(dxb * dxb + dyb * dyb));
+            double d2 = fabs(fp_angle_diff(fp_angle_diff(A->t[at], A->t[ak]), fp_angle_diff(B->t[bt], B->t[bk])));
+            double ra = fp_angle_diff(A->t[at], atan2(dya, dxa)), rb = fp_angle_diff(B->t[bt], atan2(dyb, dxb));
+            double d3 = fabs(fp_angle_diff(ra, rb));
+            rho[t * nr + k] = sigmoid(d1, REL_MU1, REL_TAU1) * sigmoid(d2, REL_MU2, REL_TAU2) *
+                              sigmoid(d3, REL_MU3, REL_TAU3);
+        }
+    }
+    double *cur = lam, *nxt = lam + nr;
+    for (int t = 0; t < nr; t++) cur[t] = pr[t].s;
+    for (int it = 0; it < REL_N; it++) {
+        for (int t = 0; t < nr; t++) {
+            double s = 0;
+            for (int k = 0; k < nr; k++) s += rho[t * nr + k] * cur[k];
+            nxt[t] = REL_W * cur[t] + (1 - REL_W) * (nr > 1 ? s / (nr - 1) : 0);
+        }
+        double *tmp = cur; cur = nxt; nxt = tmp;
+    }
+    for (int t = 0; t < nr; t++) {
+        eff[t][0] = pr[t].s > 0 ? cur[t] / pr[t].s : 0;
+        eff[t][1] = cur[t];
+    }
+    qsort(eff, (size_t)nr, sizeof *eff, eff_desc);
+    double sum = 0;
+    for (int t = 0; t < n_p; t++) sum += eff[t][1];
+    free(pr); free(lam); free(rho); free(eff);
+    double sc = sum / n_p;
+    return sc < 0 ? 0 : sc > 1 ? 1 : sc;
+}
+
+iop_code iop_fp_compare(const iop_fp_finger *a, const iop_fp_finger *b, double *score, iop_err *err) {
+    iop_fp_features *fa = NULL, *fb = NULL;
+    iop_code rc = iop_fp_features_new(a, &fa, err);
+    if (!rc) rc = iop_fp_features_new(b, &fb, err);
+    if (!rc) *score = iop_fp_score(fa, fb);
+    iop_fp_features_free(fa);
+    iop_fp_features_free(fb);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- records */
+
+iop_code iop_fp_record_features_build(const iop_fp_template *t, iop_fp_record_features *out, iop_err *err) {
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < t->n_fingers && out->n < IOP_FP_MAX_FINGERS; i++) {
+        iop_fp_features *f;
+        iop_code rc = iop_fp_features_new(&t->fingers[i], &f, err);
+        if (rc) { iop_fp_record_features_free(out); return rc; }
+        out->position[out->n] = t->fingers[i].position;
+        out->f[out->n++] = f;
+    }
+    return IOP_OK;
+}
+
+void iop_fp_record_features_free(iop_fp_record_features *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->n; i++) iop_fp_features_free(r->f[i]);
+    r->n = 0;
+}
+
+double iop_fp_record_score(const iop_fp_record_features *a, const iop_fp_record_features *b,
+                           iop_fp_evidence *ev, size_t *n_ev) {
+    double sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        double best = -1;
+        uint8_t pos = a->position[i];
+        for (size_t j = 0; j < b->n; j++) {
+            if (pos && b->position[j] && pos != b->position[j]) continue;
+            double s = iop_fp_score(a->f[i], b->f[j]);
+            if (s > best) best = s;
+        }
+        if (best < 0) continue;
+        if (ev && n < IOP_FP_MAX_FINGERS) ev[n] = (iop_fp_evidence){pos, best};
+        sum += best;
+        n++;
+    }
+    if (n_ev) *n_ev = n;
+    return n ? sum / n : 0;
+}

@@ -107,6 +107,10 @@ iop_code audit_verify(audit_log *log, audit_verify_result *res, iop_err *err);
  * anchoring outside the database (printing it, publishing it). */
 iop_code audit_head(audit_log *log, int64_t *seq, char hash_hex[65], iop_err *err);
 
+/* The stored chain hash of entry seq (64 hex digits + NUL); IOP_ENOTFOUND if the
+ * entry is not in the log.  Meaningful after audit_verify() said the chain is intact. */
+iop_code audit_entry_hash(audit_log *log, int64_t seq, char hash_hex[65], iop_err *err);
+
 /* ---- retention ---- */
 /* Erases the entries created before now_ms - retention (now_ms 0 = now), records
  * the purge as an entry (component "audit", operation "purge", detail with the

@@ -243,3 +243,24 @@ iop_code audit_head(audit_log *log, int64_t *seq, char hash_hex[65], iop_err *er
     sodium_bin2hex(hash_hex, 65, h, AUDIT_HASH);
     return IOP_OK;
 }
+
+iop_code audit_entry_hash(audit_log *log, int64_t seq, char hash_hex[65], iop_err *err) {
+    pthread_mutex_lock(&log->rmu);
+    sqlite3_stmt *st = NULL;
+    iop_code c = IOP_OK;
+    if (sqlite3_prepare_v2(log->rdb, "SELECT hash FROM audit_entries WHERE seq = ?", -1, &st, NULL) != SQLITE_OK) {
+        c = iop_fail(err, IOP_EIO, "audit log: %s", sqlite3_errmsg(log->rdb));
+    } else {
+        sqlite3_bind_int64(st, 1, seq);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == AUDIT_HASH)
+            sodium_bin2hex(hash_hex, 65, sqlite3_column_blob(st, 0), AUDIT_HASH);
+        else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            c = iop_fail(err, IOP_ENOTFOUND, "audit log: no entry %lld", (long long)seq);
+        else
+            c = iop_fail(err, IOP_EIO, "audit log: %s", sqlite3_errmsg(log->rdb));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&log->rmu);
+    return c;
+}

@@ -11,6 +11,7 @@
 #define FP_MCC_NS 16
 #define FP_MCC_ND 6
 #define FP_MASK_WORDS ((FP_MCC_NS * FP_MCC_NS + 63) / 64)
+#define FP_BIT_WORDS (FP_MASK_WORDS * FP_MCC_ND)
 
 /* A minutia in the matcher's frame: 500 ppi, y up, angle in [0, 2pi). */
 typedef struct fp_point { float x, y, t; uint8_t type; } fp_point;

@@ -64,8 +64,8 @@
 struct iop_fp_features {
     int n;              /* valid cylinders (and their minutiae) */
     float *x, *y, *t;   /* internal frame: 500 ppi, y up, angle in [0, 2pi) */
-    float *cyl;         /* n * NCELLS cell values, layout [k][i][j] */
     uint64_t *mask;     /* n * FP_MASK_WORDS: spatially valid cells of each cylinder */
+    uint64_t *bits;     /* n * FP_BIT_WORDS: binarised cells (MCC16b), slice k at k*FP_MASK_WORDS */
 };
 
 double fp_angle_diff(double a, double b) {
@@ -80,8 +80,8 @@ size_t iop_fp_features_count(const iop_fp_features *ft) { return ft ? (size_t)ft
 void iop_fp_features_free(iop_fp_features *ft) {
     if (!ft) return;
     free(ft->x);
-    free(ft->cyl);
     free(ft->mask);
+    free(ft->bits);
     free(ft);
 }
 
@@ -154,9 +154,9 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
     iop_fp_features *ft = calloc(1, sizeof *ft);
     if (!ft) return iop_fail(err, IOP_ENOMEM, "out of memory");
     ft->x = malloc(3 * (size_t)(n ? n : 1) * sizeof(float));
-    ft->cyl = malloc((size_t)(n ? n : 1) * NCELLS * sizeof(float));
     ft->mask = malloc((size_t)(n ? n : 1) * FP_MASK_WORDS * sizeof(uint64_t));
-    if (!ft->x || !ft->cyl || !ft->mask) {
+    ft->bits = calloc((size_t)(n ? n : 1) * FP_BIT_WORDS, sizeof(uint64_t));
+    if (!ft->x || !ft->mask || !ft->bits) {
         iop_fp_features_free(ft);
         return iop_fail(err, IOP_ENOMEM, "out of memory");
     }
@@ -189,9 +189,10 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
             nbr[nn++] = t;
         }
         if (nn < MCC_MIN_M) continue;
-        float *cyl = ft->cyl + (size_t)kept * NCELLS;
         uint64_t *mask = ft->mask + (size_t)kept * FP_MASK_WORDS;
+        uint64_t *bits = ft->bits + (size_t)kept * FP_BIT_WORDS;
         memset(mask, 0, FP_MASK_WORDS * sizeof *mask);
+        memset(bits, 0, FP_BIT_WORDS * sizeof *bits);
         double c = cos(p[m].t), s = sin(p[m].t);
         int valid = 0, inr = 0;
         for (int i = 0; i < MCC_NS; i++)
@@ -199,7 +200,6 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
                 double u = (i + 0.5 - MCC_NS / 2.0) * ds, v = (j + 0.5 - MCC_NS / 2.0) * ds;
                 double px = p[m].x + c * u - s * v, py = p[m].y + s * u + c * v;
                 int cell = i * MCC_NS + j;
-                for (int k = 0; k < MCC_ND; k++) cyl[k * SLICE + cell] = 0;
                 if (u * u + v * v > MCC_R * MCC_R) continue;
                 inr++;
                 if (!hull_near(h, nh, px, py, MCC_OMEGA)) continue;
@@ -213,8 +213,9 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
                     double cs = gs_norm * exp(-d2 / (2 * MCC_SIGMA_S * MCC_SIGMA_S));
                     for (int k = 0; k < MCC_ND; k++) acc[k] += cs * cd[q][k];
                 }
-                for (int k = 0; k < MCC_ND; k++)
-                    cyl[k * SLICE + cell] = (float)(1.0 / (1.0 + exp(-MCC_TAU_PSI * (acc[k] - MCC_MU_PSI))));
+                for (int k = 0; k < MCC_ND; k++) {
+                    if (acc[k] >= MCC_MU_PSI) bits[k * FP_MASK_WORDS + (cell >> 6)] |= 1ull << (cell & 63);
+                }
             }
         if (valid < MCC_MIN_VC * inr) continue;
         ft->x[kept] = p[m].x;
@@ -227,8 +228,8 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
     return IOP_OK;
 }
 
-/* similarity of two cylinders (0 when not matchable) */
-static float cyl_sim(const iop_fp_features *A, int a, const iop_fp_features *B, int b) {
+/* similarity of two binary cylinders (0 when not matchable) */
+static float cyl_sim_bits(const iop_fp_features *A, int a, const iop_fp_features *B, int b) {
     if (fabs(fp_angle_diff(A->t[a], B->t[b])) > MCC_DELTA_THETA) return 0;
     const uint64_t *ma = A->mask + (size_t)a * FP_MASK_WORDS, *mb = B->mask + (size_t)b * FP_MASK_WORDS;
     uint64_t both[FP_MASK_WORDS];
@@ -238,21 +239,18 @@ static float cyl_sim(const iop_fp_features *A, int a, const iop_fp_features *B, 
         common += __builtin_popcountll(both[w]);
     }
     if (common < MCC_MIN_ME * (PI_F * MCC_NS * MCC_NS / 4.0)) return 0;
-    const float *ca = A->cyl + (size_t)a * NCELLS, *cb = B->cyl + (size_t)b * NCELLS;
-    float na = 0, nb = 0, nd = 0;
-    /* cells outside the mask are 0 in both cylinders unless valid in only one of them:
-       restrict to the common cells */
-    for (int cell = 0; cell < SLICE; cell++) {
-        if (!(both[cell >> 6] >> (cell & 63) & 1)) continue;
-        for (int k = 0; k < MCC_ND; k++) {
-            float x = ca[k * SLICE + cell], y = cb[k * SLICE + cell];
-            na += x * x; nb += y * y;
-            nd += (x - y) * (x - y);
+    const uint64_t *ba = A->bits + (size_t)a * FP_BIT_WORDS, *bb = B->bits + (size_t)b * FP_BIT_WORDS;
+    int na = 0, nb = 0, nd = 0;
+    for (int k = 0; k < MCC_ND; k++)
+        for (int w = 0; w < FP_MASK_WORDS; w++) {
+            uint64_t x = ba[k * FP_MASK_WORDS + w] & both[w], y = bb[k * FP_MASK_WORDS + w] & both[w];
+            na += __builtin_popcountll(x);
+            nb += __builtin_popcountll(y);
+            nd += __builtin_popcountll(x ^ y);
         }
-    }
-    float den = sqrtf(na) + sqrtf(nb);
+    float den = sqrtf((float)na) + sqrtf((float)nb);
     if (den <= 0) return 0;
-    return 1.0f - sqrtf(nd) / den;
+    return 1.0f - sqrtf((float)nd) / den;
 }
 
 static double sigmoid(double v, double mu, double tau) { return 1.0 / (1.0 + exp(-tau * (v - mu))); }
@@ -264,9 +262,11 @@ static int pair_desc(const void *x, const void *y) {
     if (p->a != q->a) return p->a - q->a;
     return p->b - q->b;
 }
+typedef struct effic { double e, lam; int t; } effic;
 static int eff_desc(const void *x, const void *y) {
-    const double *p = x, *q = y;
-    return (p[0] < q[0]) - (p[0] > q[0]);
+    const effic *p = x, *q = y;
+    if (p->e != q->e) return p->e > q->e ? -1 : 1;
+    return p->t - q->t;
 }
 
 double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
@@ -277,7 +277,7 @@ double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
     int np = 0;
     for (int a = 0; a < na; a++)
         for (int b = 0; b < nb; b++) {
-            float s = cyl_sim(A, a, B, b);
+            float s = cyl_sim_bits(A, a, B, b);
             if (s > 0) pr[np++] = (pair){s, a, b};
         }
     qsort(pr, (size_t)np, sizeof *pr, pair_desc);
@@ -294,7 +294,7 @@ double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
     if (n_p == 0) { free(pr); return 0; }
     /* relaxation */
     double *lam = malloc((size_t)nr * 2 * sizeof *lam), *rho = malloc((size_t)nr * nr * sizeof *rho);
-    double (*eff)[2] = malloc((size_t)nr * sizeof *eff);
+    effic *eff = malloc((size_t)nr * sizeof *eff);
     if (!lam || !rho || !eff) { free(pr); free(lam); free(rho); free(eff); return 0; }
     for (int t = 0; t < nr; t++) {
         int at = pr[t].a, bt = pr[t].b;
@@ -322,12 +322,13 @@ double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
         double *tmp = cur; cur = nxt; nxt = tmp;
     }
     for (int t = 0; t < nr; t++) {
-        eff[t][0] = pr[t].s > 0 ? cur[t] / pr[t].s : 0;
-        eff[t][1] = cur[t];
+        eff[t].e = pr[t].s > 0 ? cur[t] / pr[t].s : 0;
+        eff[t].lam = cur[t];
+        eff[t].t = t;
     }
     qsort(eff, (size_t)nr, sizeof *eff, eff_desc);
     double sum = 0;
-    for (int t = 0; t < n_p; t++) sum += eff[t][1];
+    for (int t = 0; t < n_p; t++) sum += eff[t].lam;
     free(pr); free(lam); free(rho); free(eff);
     double sc = sum / n_p;
     return sc < 0 ? 0 : sc > 1 ? 1 : sc;

@@ -26,4 +26,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* The data directory: --dir, else $INTEROP_DIR, else "./var". */
 const char *cli_data_dir(const char *opt);
 
+/* The actor a local command acts as: --as USER (a user of the node) or, without it, the
+ * node operator under the "integrator" profile (or --profile).  0 or -1 with *err set. */
+#include "interop/interop.h"
+int cli_actor(iop_instance *in, const char *as, const char *profile, const char *purpose, iop_actor *out, iop_err *err);
+
 #endif

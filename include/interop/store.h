@@ -1,0 +1,79 @@
+/*
+ * store.h -- the storage interface: a document store with secondary keys, one store per
+ * connected system and per component (so each keeps its own data, purpose and
+ * retention).  The embedded backend is SQLite (WAL, synchronous=FULL: a committed
+ * transaction survives kill -9 and power loss); a PostgreSQL backend implements the same
+ * interface later.  No component opens another component's store: they call each
+ * other's APIs.
+ *
+ * A document is (id, kind, body JSON, optional blob, created/updated ms, expiry day);
+ * keys are strings that index a document for lookup (normalised names, document
+ * numbers, ...); replacing a document replaces its keys.
+ *
+ * Threading: a store handle is used by one thread at a time.  Readers on other threads
+ * open their own read-only handles on the same path (store_open with STORE_READONLY);
+ * WAL lets them read while one writer writes.
+ */
+#ifndef INTEROP_STORE_H
+#define INTEROP_STORE_H
+
+#include "interop/base.h"
+
+typedef struct store store;
+
+enum { STORE_READONLY = 1, STORE_CREATE = 2 };
+
+/* A schema migration: SQL run once, in order; the store records the version reached. */
+typedef struct store_migration {
+    int version;
+    const char *sql;
+} store_migration;
+
+iop_code store_open(const char *path, int flags, iop_err *err, store **out);
+void store_close(store *s);
+/* Applies the migrations whose version is above the stored one, each in a transaction. */
+iop_code store_migrate(store *s, const store_migration *m, size_t n, iop_err *err);
+int store_schema_version(store *s);
+const char *store_path(const store *s);
+
+iop_code store_begin(store *s, iop_err *err);
+iop_code store_commit(store *s, iop_err *err);
+void store_rollback(store *s);
+
+typedef struct store_doc {
+    const char *id;
+    const char *kind;
+    const char *body;      /* JSON text */
+    const void *blob;      /* optional (biometrics), may be NULL */
+    size_t blob_len;
+    int64_t created_ms, updated_ms;
+    int64_t expires_day;   /* days since 1970-01-01 when retention ends; 0 = no expiry set */
+} store_doc;
+
+/* Inserts or replaces a document and its keys (inside a transaction for batches). */
+iop_code store_put(store *s, const store_doc *d, const char *const *keys, size_t nkeys, iop_err *err);
+/* IOP_ENOTFOUND when absent. */
+iop_code store_delete(store *s, const char *id, iop_err *err);
+
+/* Callback for reads: return nonzero to stop the iteration.  Pointers are valid only
+ * during the call. */
+typedef int (*store_doc_fn)(void *ctx, const store_doc *d);
+
+iop_code store_get(store *s, const char *id, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err);
+/* Documents indexed under key, at most limit (0 = no limit), in id order. */
+iop_code store_lookup(store *s, const char *key, size_t limit, store_doc_fn fn, void *ctx, iop_err *err);
+/* Every document, in id order. */
+iop_code store_scan(store *s, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err);
+/* Documents whose expires_day is set and <= day. */
+iop_code store_expired(store *s, int64_t day, store_doc_fn fn, void *ctx, iop_err *err);
+iop_code store_count(store *s, int64_t *n, iop_err *err);
+
+/* A small key/value table for the component's own settings (schema of its data, ids). */
+iop_code store_meta_get(store *s, const char *key, char **value, iop_err *err); /* ENOTFOUND if absent */
+iop_code store_meta_set(store *s, const char *key, const char *value, iop_err *err);
+
+/* Escape hatch for a component's own tables (created through its migrations): runs SQL
+ * with no result.  Kept small on purpose; the PostgreSQL backend maps it 1:1. */
+iop_code store_exec(store *s, const char *sql, iop_err *err);
+
+#endif

@@ -1,0 +1,502 @@
+/*
+ * portal.c -- the European search portal (Reg. 2019/817 and 2019/818 Arts 6-11).
+ *
+ * A query is checked against the actor's profile (fields, systems; Art 8), then runs on
+ * every permitted system at once (Art 9(1)): one task per system, executed by the
+ * portal's worker threads and by the calling thread itself.  Each task searches its
+ * system through a read-only handle (the systems module; no component reads another's
+ * database), ranks the candidates and writes the filtered hits tagged with the system
+ * (Art 9(4)).  Systems the profile may not query are not mentioned in the reply at all.
+ * Each query is logged: who, authority, profile, purpose, systems queried, result counts
+ * (Art 10(1)); the query's data fields are logged by name, not by value.
+ *
+ * Ranking (until the names engine takes over): normalised name tokens (diacritics,
+ * case and punctuation folded), date of birth with partial dates and day/month swaps,
+ * nationality, sex and travel-document number; see esp_score().
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "esp/esp_internal.h"
+#include "interop/audit.h"
+#include "interop/store.h"
+#include "interop/systems.h"
+
+const char *esp_sis_category(const rec_person *r, char *buf, size_t cap);
+bool esp_may_see(const esp_profile *p, const rec_person *r);
+
+/* A set of read-only handles, one per system, used by one query at a time. */
+typedef struct reader_set {
+    sys_store *sys[IOP_SYS_COUNT];
+    struct reader_set *next;
+} reader_set;
+
+typedef struct task task;
+typedef struct job {
+    task *tasks;
+    size_t n;
+    atomic_size_t next, done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *qnext;
+} job;
+
+struct esp {
+    char *dir;
+    const esp_profiles *profiles;
+    audit_log *log;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_reader;
+    reader_set *free_readers;
+    int readers_open, readers_max;
+    /* worker pool */
+    pthread_t *threads;
+    int n_threads;
+    job *queue_head, *queue_tail;
+    pthread_cond_t cv_work;
+    bool stopping;
+};
+
+/* ---- worker pool ---- */
+
+struct task {
+    esp *e;
+    const esp_actor *who;
+    const esp_query *q;
+    iop_system sys;
+    reader_set *rs;
+    iop_buf out;
+    size_t hits;
+    iop_code rc;
+    iop_err err;
+};
+
+static void run_task(task *t);
+
+static bool job_claim(job *j, size_t *idx) {
+    size_t i = atomic_fetch_add(&j->next, 1);
+    if (i >= j->n) return false;
+    *idx = i;
+    return true;
+}
+
+/* Under the job's mutex, so the submitter (which waits on it) cannot destroy the job
+ * while the last finisher still signals. */
+static void job_finish_one(job *j) {
+    pthread_mutex_lock(&j->mu);
+    if (atomic_fetch_add(&j->done, 1) + 1 == j->n) pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void *worker(void *arg) {
+    esp *e = arg;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->stopping && !e->queue_head) pthread_cond_wait(&e->cv_work, &e->mu);
+        if (e->stopping) break;
+        job *j = e->queue_head;
+        size_t idx;
+        if (!job_claim(j, &idx)) {
+            /* exhausted: unlink it (the submitter waits for completion itself) */
+            e->queue_head = j->qnext;
+            if (!e->queue_head) e->queue_tail = NULL;
+            continue;
+        }
+        pthread_mutex_unlock(&e->mu);
+        run_task(&j->tasks[idx]);
+        job_finish_one(j);
+        pthread_mutex_lock(&e->mu);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+static void run_job(esp *e, job *j) {
+    if (e->n_threads > 0 && j->n > 1) {
+        pthread_mutex_lock(&e->mu);
+        j->qnext = NULL;
+        if (e->queue_tail) e->queue_tail->qnext = j;
+        else e->queue_head = j;
+        e->queue_tail = j;
+        pthread_cond_broadcast(&e->cv_work);
+        pthread_mutex_unlock(&e->mu);
+    }
+    size_t idx;
+    while (job_claim(j, &idx)) {
+        run_task(&j->tasks[idx]);
+        job_finish_one(j);
+    }
+    pthread_mutex_lock(&j->mu);
+    while (atomic_load(&j->done) < j->n) pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    if (e->n_threads > 0 && j->n > 1) {
+        /* make sure no worker still holds a pointer to this job in the queue */
+        pthread_mutex_lock(&e->mu);
+        job **pp = &e->queue_head, *prev = NULL;
+        while (*pp) {
+            if (*pp == j) {
+                *pp = j->qnext;
+                if (e->queue_tail == j) e->queue_tail = prev;
+                break;
+            }
+            prev = *pp;
+            pp = &(*pp)->qnext;
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
+}
+
+/* ---- readers ---- */
+
+static reader_set *reader_acquire(esp *e) {
+    pthread_mutex_lock(&e->mu);
+    while (!e->free_readers && e->readers_open >= e->readers_max) pthread_cond_wait(&e->cv_reader, &e->mu);
+    reader_set *rs = e->free_readers;
+    if (rs) e->free_readers = rs->next;
+    else {
+        rs = calloc(1, sizeof *rs);
+        if (rs) e->readers_open++;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rs;
+}
+
+static void reader_release(esp *e, reader_set *rs) {
+    if (!rs) return;
+    pthread_mutex_lock(&e->mu);
+    rs->next = e->free_readers;
+    e->free_readers = rs;
+    pthread_cond_signal(&e->cv_reader);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static iop_code reader_sys(esp *e, reader_set *rs, iop_system s, sys_store **out, iop_err *err) {
+    if (!rs->sys[s]) {
+        iop_code rc = sys_open(s, e->dir, STORE_READONLY, &rs->sys[s], err);
+        if (rc) return rc;
+    }
+    *out = rs->sys[s];
+    return IOP_OK;
+}
+
+iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log *log, esp **out, iop_err *err) {
+    esp *e = calloc(1, sizeof *e);
+    if (!e || !(e->dir = strdup(cfg->dir))) { free(e); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    e->profiles = profiles;
+    e->log = log;
+    e->readers_max = cfg->readers > 0 ? cfg->readers : 8;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv_reader, NULL);
+    pthread_cond_init(&e->cv_work, NULL);
+    int threads = cfg->threads;
+    if (threads == 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* the calling thread works too: threads - 1 helpers */
+    e->n_threads = threads > 1 ? threads - 1 : 0;
+    if (e->n_threads) {
+        e->threads = calloc((size_t)e->n_threads, sizeof *e->threads);
+        for (int i = 0; e->threads && i < e->n_threads; i++)
+            if (pthread_create(&e->threads[i], NULL, worker, e)) { e->n_threads = i; break; }
+    }
+    *out = e;
+    return IOP_OK;
+}
+
+void esp_close(esp *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = true;
+    pthread_cond_broadcast(&e->cv_work);
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 0; i < e->n_threads; i++) pthread_join(e->threads[i], NULL);
+    free(e->threads);
+    while (e->free_readers) {
+        reader_set *rs = e->free_readers;
+        e->free_readers = rs->next;
+        for (int s = 0; s < IOP_SYS_COUNT; s++) sys_close(rs->sys[s]);
+        free(rs);
+    }
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv_reader);
+    pthread_cond_destroy(&e->cv_work);
+    free(e->dir);
+    free(e);
+}
+
+/* ---- ranking ---- */
+
+typedef struct tokens {
+    char t[24][64];
+    int n;
+} tokens;
+
+static void tokenize(tokens *tk, char *const *names, size_t n) {
+    for (size_t i = 0; i < n && tk->n < 24; i++) {
+        char norm[512], *save = NULL;
+        sys_name_key(names[i], norm, sizeof norm);
+        for (char *t = strtok_r(norm, " ", &save); t && tk->n < 24; t = strtok_r(NULL, " ", &save))
+            snprintf(tk->t[tk->n++], 64, "%s", t);
+    }
+}
+
+static bool has_token(const tokens *tk, const char *t) {
+    for (int i = 0; i < tk->n; i++)
+        if (!strcmp(tk->t[i], t)) return true;
+    return false;
+}
+
+/* Date of birth similarity: 1 same; partial dates compare on what both know; a
+ * day/month swap or a one-year difference counts as close. */
+static double dob_score(iop_date q, iop_date r) {
+    if (!q.year || !r.year) return 0.5; /* unknown: neutral */
+    if (q.year == r.year) {
+        if (!q.month || !r.month) return 0.85;
+        if (q.month == r.month) return (!q.day || !r.day) ? 0.9 : q.day == r.day ? 1.0 : 0.6;
+        if (q.day && r.day && q.day == r.month && q.month == r.day) return 0.8; /* day/month swapped */
+        return 0.35;
+    }
+    if (abs(q.year - r.year) == 1 && q.month == r.month && q.day == r.day) return 0.6;
+    return 0.0;
+}
+
+typedef struct scored {
+    double score;
+    const char *match; /* "exact", "normalised", "partial", "document" */
+    char *json;
+} scored;
+
+/* Scores record r against query q in [0,1]; 0 = not a candidate. */
+static double esp_score(const esp_query *q, const rec_person *r, const char **match) {
+    tokens qt = {0}, rt = {0};
+    tokenize(&qt, q->surnames, q->n_surnames);
+    tokenize(&qt, q->given_names, q->n_given_names);
+    tokenize(&rt, r->surnames, r->n_surnames);
+    tokenize(&rt, r->given_names, r->n_given_names);
+    if (r->surname_at_birth) tokenize(&rt, &r->surname_at_birth, 1);
+    tokenize(&rt, r->aliases, r->n_aliases);
+    int hit = 0;
+    for (int i = 0; i < qt.n; i++) hit += has_token(&rt, qt.t[i]);
+    double name = qt.n ? (double)hit / qt.n : 0;
+    bool doc = false;
+    if (q->doc_number) {
+        char qk[128], rk[128];
+        sys_doc_key(q->doc_number, qk, sizeof qk);
+        for (size_t i = 0; i < r->n_documents && !doc; i++) {
+            sys_doc_key(r->documents[i].number, rk, sizeof rk);
+            doc = !strcmp(qk, rk) && (!q->doc_country || iop_str_eq(q->doc_country, r->documents[i].country));
+        }
+    }
+    if (!doc && name == 0) return 0;
+    double dob = (q->fields & ESP_F_DOB) ? dob_score(q->dob, r->dob) : 0.5;
+    double nat = 0.5;
+    if (q->nationality) {
+        nat = 0;
+        for (size_t i = 0; i < r->n_nationalities; i++) nat = iop_str_eq(q->nationality, r->nationalities[i]) ? 1 : nat;
+    }
+    double sex = (q->sex && r->sex != 'U') ? (q->sex == r->sex ? 1 : 0) : 0.5;
+    double s = qt.n ? 0.55 * name + 0.30 * dob + 0.10 * nat + 0.05 * sex : 0;
+    if (doc) s = qt.n ? 0.6 + 0.4 * s : 0.9;
+    if (qt.n && name < 0.5 && !doc) s *= 0.5;
+    /* exact: every name token as given and the full date */
+    bool exact = false;
+    if (qt.n && name == 1.0 && (!(q->fields & ESP_F_DOB) || dob == 1.0)) {
+        exact = true;
+        for (size_t i = 0; i < q->n_surnames && exact; i++) {
+            bool same = false;
+            for (size_t j = 0; j < r->n_surnames; j++) same |= !strcmp(q->surnames[i], r->surnames[j]);
+            exact = same;
+        }
+    }
+    *match = doc && name < 1.0 ? "document" : exact ? "exact" : name == 1.0 ? "normalised" : "partial";
+    return s;
+}
+
+typedef struct collect {
+    const esp_query *q;
+    const esp_profile *p;
+    scored *items;
+    size_t n, cap, keep;
+    bool nomem;
+} collect;
+
+static int cmp_scored(const void *a, const void *b) {
+    double x = ((const scored *)a)->score, y = ((const scored *)b)->score;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int collect_cb(void *ctx, const rec_person *r) {
+    collect *c = ctx;
+    if (!esp_may_see(c->p, r)) return 0; /* never shown, never counted */
+    const char *match = NULL;
+    double s = esp_score(c->q, r, &match);
+    if (s < 0.30) return 0;
+    if (c->n == c->keep) {
+        /* full: replace the weakest if this one is better */
+        size_t w = 0;
+        for (size_t i = 1; i < c->n; i++)
+            if (c->items[i].score < c->items[w].score) w = i;
+        if (c->items[w].score >= s) return 0;
+        free(c->items[w].json);
+        c->n--;
+        c->items[w] = c->items[c->n];
+    }
+    iop_buf b;
+    iop_buf_init(&b);
+    if (esp_filter_record(c->p, r, &b)) { iop_buf_free(&b); c->nomem = true; return 1; }
+    c->items[c->n].score = s;
+    c->items[c->n].match = match;
+    c->items[c->n].json = iop_buf_steal(&b);
+    c->n++;
+    return 0;
+}
+
+static void run_task(task *t) {
+    sys_store *ss;
+    iop_err_clear(&t->err);
+    t->rc = reader_sys(t->e, t->rs, t->sys, &ss, &t->err);
+    if (t->rc) return;
+    const esp_query *q = t->q;
+    sys_query sq = {.surnames = (const char *const *)q->surnames, .n_surnames = q->n_surnames,
+                    .given_names = (const char *const *)q->given_names, .n_given_names = q->n_given_names,
+                    .dob = q->dob, .nationality = q->nationality, .sex = q->sex, .doc_number = q->doc_number,
+                    .doc_country = q->doc_country, .limit = 200};
+    collect c = {.q = q, .p = t->who->profile, .keep = q->limit};
+    c.items = calloc(q->limit + 1, sizeof *c.items);
+    if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
+    t->rc = sys_search(ss, &sq, collect_cb, &c, &t->err);
+    if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
+    qsort(c.items, c.n, sizeof *c.items, cmp_scored);
+    int e = iop_buf_printf(&t->out, "{\"system\":\"%s\",\"hits\":[", iop_system_name(t->sys));
+    for (size_t i = 0; i < c.n; i++) {
+        e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",\"record\":", i ? "," : "", c.items[i].score,
+                            c.items[i].match);
+        e |= iop_buf_puts(&t->out, c.items[i].json) | iop_buf_puts(&t->out, "}");
+        free(c.items[i].json);
+    }
+    e |= iop_buf_puts(&t->out, "]}");
+    if (e && !t->rc) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
+    t->hits = c.n;
+    free(c.items);
+}
+
+/* ---- the portal's operations ---- */
+
+static iop_code check_query(const esp_actor *who, const esp_query *q, iop_system *systems, size_t *n, iop_err *err) {
+    const esp_profile *p = who->profile;
+    if (!p) return iop_fail(err, IOP_EDENIED, "no profile selected");
+    unsigned extra = q->fields & ~p->fields;
+    if (extra) {
+        for (unsigned bit = 1; bit <= ESP_F_FACE; bit <<= 1)
+            if (extra & bit)
+                return iop_fail(err, IOP_EDENIED, "profile '%s' may not query by '%s' (Art 8(1)(a))", p->name,
+                                esp_field_name(bit));
+    }
+    *n = 0;
+    if (q->n_systems) {
+        for (size_t i = 0; i < q->n_systems; i++)
+            if (!esp_profile_queries(p, q->systems[i]))
+                return iop_fail(err, IOP_EDENIED, "profile '%s' may not query %s (Art 8(1)(b))", p->name,
+                                iop_system_name(q->systems[i]));
+    }
+    for (int s = 0; s < IOP_SYS_COUNT; s++) {
+        int mode = p->sys[s].mode;
+        bool asked = false;
+        for (size_t i = 0; i < q->n_systems; i++) asked |= q->systems[i] == (iop_system)s;
+        if (mode == ESP_Q_ALWAYS || (mode == ESP_Q_OPTIONAL && (asked || !q->n_systems))) systems[(*n)++] = (iop_system)s;
+    }
+    return IOP_OK;
+}
+
+static void log_op(esp *e, const esp_actor *who, const char *op, const iop_system *systems, const size_t *counts,
+                   size_t n, const char *detail) {
+    if (!e->log) return;
+    const char *names[IOP_SYS_COUNT];
+    audit_count ac[IOP_SYS_COUNT];
+    for (size_t i = 0; i < n; i++) {
+        names[i] = iop_system_name(systems[i]);
+        ac[i].system = names[i];
+        ac[i].count = counts ? (int64_t)counts[i] : 0;
+    }
+    audit_entry en = {.actor = who->user, .authority = who->authority, .profile = who->profile ? who->profile->name : NULL,
+                      .purpose = who->purpose, .component = "esp", .operation = op, .systems = names, .n_systems = n,
+                      .counts = counts ? ac : NULL, .n_counts = counts ? n : 0, .detail = detail};
+    audit_append(e->log, &en, NULL, NULL);
+}
+
+iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *reply, iop_err *err) {
+    iop_system systems[IOP_SYS_COUNT];
+    size_t n = 0;
+    iop_code rc = check_query(who, q, systems, &n, err);
+    if (rc) {
+        log_op(e, who, "query-refused", NULL, NULL, 0, NULL);
+        return rc;
+    }
+    reader_set *rs = reader_acquire(e);
+    if (!rs) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    task tasks[IOP_SYS_COUNT];
+    memset(tasks, 0, sizeof tasks);
+    for (size_t i = 0; i < n; i++) {
+        tasks[i].e = e; tasks[i].who = who; tasks[i].q = q; tasks[i].sys = systems[i]; tasks[i].rs = rs;
+        iop_buf_init(&tasks[i].out);
+    }
+    job j = {.tasks = tasks, .n = n};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_cond_init(&j.cv, NULL);
+    if (n) run_job(e, &j);
+    pthread_mutex_destroy(&j.mu);
+    pthread_cond_destroy(&j.cv);
+    reader_release(e, rs);
+
+    size_t counts[IOP_SYS_COUNT];
+    int bad = iop_buf_puts(reply, "{\"profile\":") | iop_buf_json_str(reply, who->profile->name) |
+              iop_buf_puts(reply, ",\"results\":[");
+    for (size_t i = 0; i < n; i++) {
+        counts[i] = tasks[i].hits;
+        if (tasks[i].rc && !rc) {
+            rc = tasks[i].rc;
+            *err = tasks[i].err;
+            iop_err_prefix(err, "%s", iop_system_name(tasks[i].sys));
+        }
+        bad |= iop_buf_puts(reply, i ? "," : "") | iop_buf_append(reply, tasks[i].out.data, tasks[i].out.len);
+        iop_buf_free(&tasks[i].out);
+    }
+    bad |= iop_buf_puts(reply, "]}");
+    if (!rc && bad) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    /* Art 10(1): profile, time, systems queried; the fields used, by name only */
+    char detail[256];
+    size_t dl = (size_t)snprintf(detail, sizeof detail, "{\"fields\":[");
+    bool first = true;
+    for (unsigned bit = 1; bit <= ESP_F_FACE; bit <<= 1)
+        if (q->fields & bit) {
+            dl += (size_t)snprintf(detail + dl, sizeof detail - dl, "%s\"%s\"", first ? "" : ",", esp_field_name(bit));
+            first = false;
+        }
+    snprintf(detail + dl, sizeof detail - dl, "]}");
+    log_op(e, who, "query", systems, counts, n, detail);
+    return rc;
+}
+
+iop_code esp_read(esp *e, const esp_actor *who, iop_system s, const char *id, iop_buf *reply, iop_err *err) {
+    if (!who->profile || !esp_profile_queries(who->profile, s)) {
+        log_op(e, who, "read-refused", &s, NULL, 1, NULL);
+        return iop_fail(err, IOP_ENOTFOUND, "no record '%s'", id);
+    }
+    reader_set *rs = reader_acquire(e);
+    if (!rs) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    sys_store *ss;
+    rec_person r;
+    iop_code rc = reader_sys(e, rs, s, &ss, err);
+    if (!rc) rc = sys_get(ss, id, true, &r, err);
+    reader_release(e, rs);
+    if (!rc) {
+        if (!esp_may_see(who->profile, &r)) rc = iop_fail(err, IOP_ENOTFOUND, "no record '%s'", id);
+        else rc = esp_filter_record(who->profile, &r, reply);
+        rec_person_clear(&r);
+    }
+    size_t one = rc ? 0 : 1;
+    log_op(e, who, "read", &s, &one, 1, NULL);
+    return rc;
+}

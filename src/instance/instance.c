@@ -1,0 +1,377 @@
+/*
+ * instance.c -- one interop node over a data directory (interop.h): opens the connected
+ * systems' stores, the CIR, the access log, the users and the portal, and carries out
+ * the operations that span them -- a load writes the source system, then the CIR
+ * follows (Reg. 2019/817 Art 19(1)), and both are logged; a delete removes the record
+ * and the CIR data set (Art 23); reads and searches go through the portal.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "interop/access.h"
+#include "interop/audit.h"
+#include "interop/cir.h"
+#include "interop/interop.h"
+#include "interop/store.h"
+#include "interop/systems.h"
+
+extern const unsigned char iop_default_profiles[];
+extern const unsigned long iop_default_profiles_len;
+
+struct iop_instance {
+    char *dir;
+    esp_profiles *profiles;
+    sys_store *sys[IOP_SYS_COUNT]; /* writer handles */
+    cir *cir;
+    audit_log *log;
+    access_db *access;
+    esp *portal;
+    pthread_mutex_t write_mu;      /* one writer at a time */
+};
+
+static void path_in(char *out, size_t cap, const char *dir, const char *name) { snprintf(out, cap, "%s/%s", dir, name); }
+
+iop_code iop_init_dir(const char *dir, const char *profiles_src, iop_err *err) {
+    char path[4096];
+    iop_code rc = iop_mkdirs(dir, err);
+    if (rc) return rc;
+    /* profiles first: an invalid file creates nothing else */
+    char *text = NULL;
+    size_t len = 0;
+    if (profiles_src) {
+        if ((rc = iop_read_file(profiles_src, &text, &len, err))) return rc;
+    } else {
+        len = iop_default_profiles_len;
+        if (!(text = malloc(len + 1))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        memcpy(text, iop_default_profiles, len + 1);
+    }
+    esp_profiles *ps = NULL;
+    rc = esp_profiles_parse(text, len, profiles_src ? profiles_src : "built-in profiles", &ps, err);
+    esp_profiles_free(ps);
+    path_in(path, sizeof path, dir, "profiles.json");
+    struct stat st;
+    if (!rc && stat(path, &st) != 0) {
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopen(tmp, "wb");
+        if (!f || fwrite(text, 1, len, f) != len || fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path)) {
+            if (f) fclose(f);
+            rc = iop_fail(err, IOP_EIO, "cannot write %s", path);
+        }
+    }
+    free(text);
+    for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) {
+        sys_store *ss;
+        if (!(rc = sys_open((iop_system)s, dir, STORE_CREATE, &ss, err))) sys_close(ss);
+    }
+    if (!rc) {
+        cir *c;
+        if (!(rc = cir_open(dir, STORE_CREATE, &c, err))) cir_close(c);
+    }
+    if (!rc) {
+        access_db *a;
+        path_in(path, sizeof path, dir, "access.db");
+        if (!(rc = access_open(path, NULL, &a, err))) access_close(a);
+    }
+    if (!rc) {
+        audit_log *l;
+        path_in(path, sizeof path, dir, "audit.db");
+        if (!(rc = audit_open(path, NULL, &l, err))) rc = audit_close(l, err);
+    }
+    return rc;
+}
+
+void iop_close(iop_instance *in) {
+    if (!in) return;
+    esp_close(in->portal);
+    for (int s = 0; s < IOP_SYS_COUNT; s++) sys_close(in->sys[s]);
+    cir_close(in->cir);
+    access_close(in->access);
+    audit_close(in->log, NULL);
+    esp_profiles_free(in->profiles);
+    pthread_mutex_destroy(&in->write_mu);
+    free(in->dir);
+    free(in);
+}
+
+iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out, iop_err *err) {
+    iop_open_opts o = opts ? *opts : (iop_open_opts){0};
+    char path[4096];
+    struct stat st;
+    path_in(path, sizeof path, dir, "cir.db");
+    if (stat(path, &st) != 0)
+        return iop_fail(err, IOP_ENOTFOUND, "%s is not an interop data directory (run 'interop init --dir %s')", dir, dir);
+    iop_instance *in = calloc(1, sizeof *in);
+    if (!in || !(in->dir = strdup(dir))) { free(in); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    pthread_mutex_init(&in->write_mu, NULL);
+    path_in(path, sizeof path, dir, "profiles.json");
+    iop_code rc = esp_profiles_load(o.profiles_path ? o.profiles_path : path, &in->profiles, err);
+    for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) rc = sys_open((iop_system)s, dir, 0, &in->sys[s], err);
+    if (!rc) rc = cir_open(dir, 0, &in->cir, err);
+    if (!rc) {
+        path_in(path, sizeof path, dir, "access.db");
+        rc = access_open(path, NULL, &in->access, err);
+    }
+    if (!rc) {
+        audit_options ao = {.no_wait_durable = o.audit_no_wait, .commit_delay_us = 500};
+        path_in(path, sizeof path, dir, "audit.db");
+        rc = audit_open(path, &ao, &in->log, err);
+    }
+    if (!rc) {
+        esp_config cfg = {.dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16};
+        rc = esp_open(&cfg, in->profiles, in->log, &in->portal, err);
+    }
+    if (rc) { iop_close(in); return rc; }
+    *out = in;
+    return IOP_OK;
+}
+
+const esp_profiles *iop_profiles(iop_instance *in) { return in->profiles; }
+esp *iop_portal(iop_instance *in) { return in->portal; }
+
+void iop_actor_clear(iop_actor *a) {
+    free(a->user); free(a->authority); free(a->authority_type); free(a->member_state); free(a->purpose);
+    for (size_t i = 0; i < a->n_profiles; i++) free(a->profiles[i]);
+    free(a->profiles);
+    memset(a, 0, sizeof *a);
+}
+
+static iop_code actor_from_user(iop_instance *in, const access_user *u, const char *profile, const char *purpose,
+                                iop_actor *out, iop_err *err) {
+    iop_actor a = {0};
+    const char *chosen = profile;
+    if (!chosen && u->n_profiles) chosen = u->profiles[0];
+    if (!chosen) return iop_fail(err, IOP_EDENIED, "user '%s' holds no profile", u->name);
+    if (!access_user_has_profile(u, chosen))
+        return iop_fail(err, IOP_EDENIED, "user '%s' may not act under profile '%s'", u->name, chosen);
+    a.profile = esp_profile_find(in->profiles, chosen);
+    if (!a.profile) return iop_fail(err, IOP_EDENIED, "profile '%s' is not defined on this node", chosen);
+    a.user = strdup(u->name);
+    a.authority = strdup(u->authority);
+    a.authority_type = strdup(access_authority_type_name(u->authority_type));
+    a.member_state = strdup(u->member_state);
+    a.purpose = purpose ? strdup(purpose) : NULL;
+    a.profiles = calloc(u->n_profiles + 1, sizeof *a.profiles);
+    bool bad = !a.user || !a.authority || !a.authority_type || !a.member_state || (purpose && !a.purpose) || !a.profiles;
+    for (size_t i = 0; !bad && i < u->n_profiles; i++) bad = !(a.profiles[a.n_profiles++] = strdup(u->profiles[i]));
+    if (bad) { iop_actor_clear(&a); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    *out = a;
+    return IOP_OK;
+}
+
+iop_code iop_authenticate(iop_instance *in, const char *token, const char *profile, const char *purpose, iop_actor *out,
+                          iop_err *err) {
+    access_user u = {0};
+    iop_code rc = access_authenticate(in->access, token ? token : "", &u, err);
+    if (rc) return rc == IOP_EDENIED ? rc : iop_fail(err, IOP_EDENIED, "authentication failed");
+    rc = actor_from_user(in, &u, profile, purpose, out, err);
+    access_user_free(&u);
+    return rc;
+}
+
+iop_code iop_actor_local(iop_instance *in, const char *user, const char *profile, const char *purpose, iop_actor *out,
+                         iop_err *err) {
+    access_user u = {0};
+    iop_code rc = access_user_get(in->access, user, &u, err);
+    if (rc) return rc;
+    if (u.disabled) rc = iop_fail(err, IOP_EDENIED, "user '%s' is disabled", user);
+    else rc = actor_from_user(in, &u, profile, purpose, out, err);
+    access_user_free(&u);
+    return rc;
+}
+
+esp_actor iop_esp_actor(const iop_actor *a) {
+    esp_actor e = {.user = a->user, .authority = a->authority, .member_state = a->member_state, .profile = a->profile,
+                   .purpose = a->purpose};
+    return e;
+}
+
+iop_code iop_search_json(iop_instance *in, const iop_actor *a, const char *req, size_t len, iop_buf *reply, iop_err *err) {
+    esp_query q;
+    iop_code rc = esp_query_parse(req, len, &q, err);
+    if (rc) return rc;
+    esp_actor who = iop_esp_actor(a);
+    rc = esp_search(in->portal, &who, &q, reply, err);
+    esp_query_clear(&q);
+    return rc;
+}
+
+iop_code iop_read_json(iop_instance *in, const iop_actor *a, iop_system s, const char *id, iop_buf *reply, iop_err *err) {
+    esp_actor who = iop_esp_actor(a);
+    return esp_read(in->portal, &who, s, id, reply, err);
+}
+
+static void log_write(iop_instance *in, const iop_actor *a, const char *component, const char *op, iop_system s,
+                      size_t count, const char *first, const char *last) {
+    const char *sys = iop_system_name(s);
+    audit_count c = {sys, (int64_t)count};
+    iop_buf d;
+    iop_buf_init(&d);
+    iop_buf_puts(&d, "{\"first\":");
+    iop_buf_json_str(&d, first ? first : "");
+    iop_buf_puts(&d, ",\"last\":");
+    iop_buf_json_str(&d, last ? last : "");
+    iop_buf_puts(&d, "}");
+    audit_entry e = {.actor = a->user, .authority = a->authority, .profile = a->profile ? esp_profile_name(a->profile) : NULL,
+                     .purpose = a->purpose, .component = component, .operation = op, .systems = &sys, .n_systems = 1,
+                     .counts = &c, .n_counts = 1, .detail = d.data};
+    audit_append(in->log, &e, NULL, NULL);
+    iop_buf_free(&d);
+}
+
+iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person *recs, size_t n, iop_load_stats *stats,
+                          iop_err *err) {
+    /* authorise the whole batch before writing anything */
+    for (size_t i = 0; i < n; i++)
+        if (!a->profile || !esp_profile_writes(a->profile, recs[i].system))
+            return iop_fail(err, IOP_EDENIED, "record '%s': profile '%s' may not write to %s", recs[i].id,
+                            a->profile ? esp_profile_name(a->profile) : "(none)", iop_system_name(recs[i].system));
+    /* group by system, keeping the order within each */
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    rec_person *group = malloc((n ? n : 1) * sizeof *group);
+    if (!order || !group) { free(order); free(group); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    iop_code rc = IOP_OK;
+    int64_t now = iop_now_ms();
+    pthread_mutex_lock(&in->write_mu);
+    for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (recs[i].system == (iop_system)s) group[m++] = recs[i];
+        if (!m) continue;
+        rc = sys_put_batch(in->sys[s], group, m, now, err);
+        if (rc) break;
+        log_write(in, a, iop_system_name((iop_system)s), "write", (iop_system)s, m, group[0].id, group[m - 1].id);
+        if (stats) { stats->records += m; stats->per_system[s] += m; }
+        if (iop_system_in_cir((iop_system)s)) {
+            /* Art 19(1): the CIR follows the source system */
+            rc = cir_follow_put(in->cir, group, m, now, err);
+            if (rc) { iop_err_prefix(err, "common identity repository"); break; }
+            log_write(in, a, "cir", "follow-write", (iop_system)s, m, group[0].id, group[m - 1].id);
+            if (stats) stats->cir_files += m;
+        }
+    }
+    pthread_mutex_unlock(&in->write_mu);
+    free(order);
+    free(group);
+    return rc;
+}
+
+iop_code iop_load_jsonl(iop_instance *in, const iop_actor *a, const char *source, const char *text, size_t len,
+                        size_t batch_size, iop_load_stats *stats, iop_err *err) {
+    size_t cap = batch_size ? batch_size : 1024, n = 0;
+    rec_person *batch = calloc(cap, sizeof *batch);
+    size_t *lines = calloc(cap, sizeof *lines);
+    if (!batch || !lines) { free(batch); free(lines); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    iop_code rc = IOP_OK;
+    size_t line = 0;
+    const char *p = text, *end = text + len;
+    while (!rc && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        line++;
+        const char *s = p;
+        p = nl ? nl + 1 : end;
+        while (s < le && (*s == ' ' || *s == '\t' || *s == '\r')) s++;
+        if (s == le) continue; /* blank line */
+        if (n == cap) {
+            if (batch_size) {
+                rc = iop_load_records(in, a, batch, n, stats, err);
+                if (rc) { iop_err_prefix(err, "%s: lines %zu-%zu", source, lines[0], lines[n - 1]); break; }
+                for (size_t i = 0; i < n; i++) rec_person_clear(&batch[i]);
+                n = 0;
+            } else {
+                rec_person *nb = realloc(batch, cap * 2 * sizeof *nb);
+                size_t *nl2 = nb ? realloc(lines, cap * 2 * sizeof *nl2) : NULL;
+                if (nb) batch = nb;
+                if (nl2) lines = nl2;
+                if (!nb || !nl2) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                memset(batch + cap, 0, cap * sizeof *batch);
+                cap *= 2;
+            }
+        }
+        if ((rc = rec_parse(s, (size_t)(le - s), &batch[n], err))) {
+            iop_err_prefix(err, "%s:%zu", source, line);
+            break;
+        }
+        lines[n] = line;
+        n++;
+    }
+    if (!rc && n) {
+        rc = iop_load_records(in, a, batch, n, stats, err);
+        if (rc) iop_err_prefix(err, "%s: lines %zu-%zu", source, lines[0], lines[n - 1]);
+    }
+    for (size_t i = 0; i < n; i++) rec_person_clear(&batch[i]);
+    free(batch);
+    free(lines);
+    return rc;
+}
+
+iop_code iop_delete(iop_instance *in, const iop_actor *a, iop_system s, const char *id, iop_err *err) {
+    if (!a->profile || !esp_profile_writes(a->profile, s))
+        return iop_fail(err, IOP_EDENIED, "profile '%s' may not delete records in %s",
+                        a->profile ? esp_profile_name(a->profile) : "(none)", iop_system_name(s));
+    pthread_mutex_lock(&in->write_mu);
+    int64_t now = iop_now_ms();
+    iop_code rc = sys_delete(in->sys[s], id, err);
+    if (!rc) {
+        log_write(in, a, iop_system_name(s), "delete", s, 1, id, id);
+        /* Art 23: the CIR data set goes with the source record */
+        rc = cir_follow_delete(in->cir, s, id, now, err);
+        if (!rc && iop_system_in_cir(s)) log_write(in, a, "cir", "follow-delete", s, 1, id, id);
+    }
+    pthread_mutex_unlock(&in->write_mu);
+    return rc;
+}
+
+iop_code iop_count(iop_instance *in, iop_counts *out, iop_err *err) {
+    iop_code rc = IOP_OK;
+    pthread_mutex_lock(&in->write_mu);
+    for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) rc = sys_count(in->sys[s], &out->records[s], err);
+    if (!rc) rc = cir_count(in->cir, &out->cir_files, err);
+    pthread_mutex_unlock(&in->write_mu);
+    return rc;
+}
+
+iop_code iop_log(iop_instance *in, const iop_actor *a, const char *component, const char *operation,
+                 const char *detail_json, iop_err *err) {
+    audit_entry e = {.actor = a ? a->user : NULL, .authority = a ? a->authority : NULL,
+                     .profile = a && a->profile ? esp_profile_name(a->profile) : NULL,
+                     .purpose = a ? a->purpose : NULL, .component = component, .operation = operation,
+                     .detail = detail_json};
+    return audit_append(in->log, &e, NULL, err);
+}
+
+typedef struct purge_ctx {
+    iop_instance *in;
+    int64_t now;
+} purge_ctx;
+
+static void purge_follow(void *ctx, iop_system s, const char *id) {
+    purge_ctx *p = ctx;
+    cir_follow_delete(p->in->cir, s, id, p->now, NULL);
+}
+
+iop_code iop_purge_expired(iop_instance *in, int64_t today, size_t *purged, iop_err *err) {
+    iop_code rc = IOP_OK;
+    size_t total = 0;
+    pthread_mutex_lock(&in->write_mu);
+    purge_ctx ctx = {in, iop_now_ms()};
+    for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) {
+        size_t n = 0;
+        rc = sys_purge_expired(in->sys[s], today, purge_follow, &ctx, &n, err);
+        total += n;
+        if (!rc && n) {
+            iop_actor sysactor = {.user = "retention"};
+            log_write(in, &sysactor, iop_system_name((iop_system)s), "retention-delete", (iop_system)s, n, NULL, NULL);
+        }
+    }
+    pthread_mutex_unlock(&in->write_mu);
+    if (purged) *purged = total;
+    return rc;
+}
+
+access_db *iop_access_db(iop_instance *in) { return in->access; }
+audit_log *iop_audit_log(iop_instance *in) { return in->log; }

@@ -1,0 +1,273 @@
+/*
+ * sqlite.c -- the SQLite backend of the storage interface (store.h).
+ *
+ * Schema (created by store_open, before the component's own migrations):
+ *   docs(id TEXT PRIMARY KEY, kind, body, blob, created, updated, expires)
+ *   doc_keys(key, id) PRIMARY KEY(key, id) WITHOUT ROWID   -- secondary keys
+ *   meta(key PRIMARY KEY, value)                            -- settings, schema version
+ * Durability: WAL with synchronous=FULL, so a committed transaction survives kill -9
+ * and power loss.  Statements are prepared once per handle.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "interop/store.h"
+
+enum { Q_PUT, Q_DELKEYS, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
+       Q_META_GET, Q_META_SET, Q_N };
+
+static const char *const sql_text[Q_N] = {
+    [Q_PUT] = "INSERT INTO docs(id,kind,body,blob,created,updated,expires) VALUES(?1,?2,?3,?4,?5,?6,?7) "
+              "ON CONFLICT(id) DO UPDATE SET kind=?2,body=?3,blob=?4,updated=?6,expires=?7",
+    [Q_DELKEYS] = "DELETE FROM doc_keys WHERE id=?1",
+    [Q_ADDKEY] = "INSERT OR IGNORE INTO doc_keys(key,id) VALUES(?1,?2)",
+    [Q_DEL] = "DELETE FROM docs WHERE id=?1",
+    [Q_GET] = "SELECT id,kind,body,NULL,created,updated,expires FROM docs WHERE id=?1",
+    [Q_GETB] = "SELECT id,kind,body,blob,created,updated,expires FROM docs WHERE id=?1",
+    [Q_LOOKUP] = "SELECT d.id,d.kind,d.body,NULL,d.created,d.updated,d.expires FROM doc_keys k JOIN docs d ON d.id=k.id "
+                 "WHERE k.key=?1 ORDER BY k.id LIMIT ?2",
+    [Q_SCAN] = "SELECT id,kind,body,NULL,created,updated,expires FROM docs ORDER BY id",
+    [Q_SCANB] = "SELECT id,kind,body,blob,created,updated,expires FROM docs ORDER BY id",
+    [Q_EXPIRED] = "SELECT id,kind,body,NULL,created,updated,expires FROM docs WHERE expires>0 AND expires<=?1 ORDER BY id",
+    [Q_COUNT] = "SELECT count(*) FROM docs",
+    [Q_META_GET] = "SELECT value FROM meta WHERE key=?1",
+    [Q_META_SET] = "INSERT INTO meta(key,value) VALUES(?1,?2) ON CONFLICT(key) DO UPDATE SET value=?2",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *st[Q_N];
+    char *path;
+    bool readonly;
+};
+
+static iop_code db_error(store *s, iop_err *err, const char *what) {
+    return iop_fail(err, IOP_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static const char base_schema[] =
+    "CREATE TABLE IF NOT EXISTS docs(id TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, blob BLOB,"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS docs_expires ON docs(expires) WHERE expires>0;"
+    "CREATE TABLE IF NOT EXISTS doc_keys(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key,id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS doc_keys_id ON doc_keys(id);"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
+    store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) { free(s); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    s->readonly = flags & STORE_READONLY;
+    int oflags = s->readonly ? SQLITE_OPEN_READONLY
+                             : SQLITE_OPEN_READWRITE | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    oflags |= SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
+        iop_code rc = iop_fail(err, IOP_EIO, "cannot open store %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "no memory");
+        store_close(s);
+        return rc;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    char *msg = NULL;
+    const char *pragmas = s->readonly ? "PRAGMA query_only=1; PRAGMA cache_size=-32768;"
+                                      : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                                        "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;";
+    if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
+        (!s->readonly && sqlite3_exec(s->db, base_schema, NULL, NULL, &msg) != SQLITE_OK)) {
+        iop_code rc = iop_fail(err, IOP_EIO, "cannot initialise store %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        store_close(s);
+        return rc;
+    }
+    for (int i = 0; i < Q_N; i++) {
+        if (s->readonly && (i == Q_PUT || i == Q_DELKEYS || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET)) continue;
+        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+            iop_code rc = db_error(s, err, "cannot prepare statement (is this an interop store?)");
+            store_close(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return IOP_OK;
+}
+
+void store_close(store *s) {
+    if (!s) return;
+    for (int i = 0; i < Q_N; i++) sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+const char *store_path(const store *s) { return s->path; }
+
+iop_code store_exec(store *s, const char *sql, iop_err *err) {
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        iop_code rc = iop_fail(err, IOP_EIO, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return IOP_OK;
+}
+
+int store_schema_version(store *s) {
+    char *v = NULL;
+    if (store_meta_get(s, "schema_version", &v, NULL) != IOP_OK) return 0;
+    int n = atoi(v);
+    free(v);
+    return n;
+}
+
+iop_code store_migrate(store *s, const store_migration *m, size_t n, iop_err *err) {
+    int have = store_schema_version(s);
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].version <= have) continue;
+        char ver[32];
+        snprintf(ver, sizeof ver, "%d", m[i].version);
+        iop_code rc = store_begin(s, err);
+        if (!rc) rc = store_exec(s, m[i].sql, err);
+        if (!rc) rc = store_meta_set(s, "schema_version", ver, err);
+        if (!rc) rc = store_commit(s, err);
+        if (rc) {
+            store_rollback(s);
+            iop_err_prefix(err, "migration to schema version %d", m[i].version);
+            return rc;
+        }
+        have = m[i].version;
+    }
+    return IOP_OK;
+}
+
+iop_code store_begin(store *s, iop_err *err) { return store_exec(s, "BEGIN IMMEDIATE", err); }
+iop_code store_commit(store *s, iop_err *err) { return store_exec(s, "COMMIT", err); }
+void store_rollback(store *s) {
+    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static iop_code step_done(store *s, sqlite3_stmt *st, iop_err *err, const char *what) {
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) return db_error(s, err, what);
+    return IOP_OK;
+}
+
+iop_code store_put(store *s, const store_doc *d, const char *const *keys, size_t nkeys, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_PUT];
+    if (!st) return iop_fail(err, IOP_EDENIED, "%s: store opened read-only", s->path);
+    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, d->body, -1, SQLITE_STATIC);
+    if (d->blob) sqlite3_bind_blob(st, 4, d->blob, (int)d->blob_len, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 4);
+    sqlite3_bind_int64(st, 5, d->created_ms);
+    sqlite3_bind_int64(st, 6, d->updated_ms);
+    sqlite3_bind_int64(st, 7, d->expires_day);
+    iop_code rc = step_done(s, st, err, "write");
+    sqlite3_clear_bindings(st);
+    if (rc) return rc;
+    st = s->st[Q_DELKEYS];
+    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+    if ((rc = step_done(s, st, err, "write keys"))) return rc;
+    st = s->st[Q_ADDKEY];
+    for (size_t i = 0; i < nkeys; i++) {
+        sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, d->id, -1, SQLITE_STATIC);
+        if ((rc = step_done(s, st, err, "write keys"))) return rc;
+    }
+    return IOP_OK;
+}
+
+iop_code store_delete(store *s, const char *id, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_DEL];
+    if (!st) return iop_fail(err, IOP_EDENIED, "%s: store opened read-only", s->path);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    iop_code rc = step_done(s, st, err, "delete");
+    if (rc) return rc;
+    if (sqlite3_changes(s->db) == 0) return iop_fail(err, IOP_ENOTFOUND, "no record '%s'", id);
+    st = s->st[Q_DELKEYS];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    return step_done(s, st, err, "delete keys");
+}
+
+static iop_code run_docs(store *s, sqlite3_stmt *st, store_doc_fn fn, void *ctx, iop_err *err, size_t *n) {
+    int r;
+    size_t count = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        store_doc d = {
+            .id = (const char *)sqlite3_column_text(st, 0),
+            .kind = (const char *)sqlite3_column_text(st, 1),
+            .body = (const char *)sqlite3_column_text(st, 2),
+            .blob = sqlite3_column_blob(st, 3),
+            .blob_len = (size_t)sqlite3_column_bytes(st, 3),
+            .created_ms = sqlite3_column_int64(st, 4),
+            .updated_ms = sqlite3_column_int64(st, 5),
+            .expires_day = sqlite3_column_int64(st, 6),
+        };
+        count++;
+        if (fn(ctx, &d)) { r = SQLITE_DONE; break; }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (n) *n = count;
+    if (r != SQLITE_DONE) return db_error(s, err, "read");
+    return IOP_OK;
+}
+
+iop_code store_get(store *s, const char *id, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err) {
+    sqlite3_stmt *st = s->st[with_blob ? Q_GETB : Q_GET];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    size_t n;
+    iop_code rc = run_docs(s, st, fn, ctx, err, &n);
+    if (!rc && n == 0) return iop_fail(err, IOP_ENOTFOUND, "no record '%s'", id);
+    return rc;
+}
+
+iop_code store_lookup(store *s, const char *key, size_t limit, store_doc_fn fn, void *ctx, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_LOOKUP];
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
+    return run_docs(s, st, fn, ctx, err, NULL);
+}
+
+iop_code store_scan(store *s, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err) {
+    return run_docs(s, s->st[with_blob ? Q_SCANB : Q_SCAN], fn, ctx, err, NULL);
+}
+
+iop_code store_expired(store *s, int64_t day, store_doc_fn fn, void *ctx, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_EXPIRED];
+    sqlite3_bind_int64(st, 1, day);
+    return run_docs(s, st, fn, ctx, err, NULL);
+}
+
+iop_code store_count(store *s, int64_t *n, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_COUNT];
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return r == SQLITE_ROW ? IOP_OK : db_error(s, err, "count");
+}
+
+iop_code store_meta_get(store *s, const char *key, char **value, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_META_GET];
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    iop_code rc = IOP_OK;
+    if (r == SQLITE_ROW) {
+        *value = strdup((const char *)sqlite3_column_text(st, 0));
+        if (!*value) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    } else if (r == SQLITE_DONE) rc = iop_fail(err, IOP_ENOTFOUND, "%s: no setting '%s'", s->path, key);
+    else rc = db_error(s, err, "read setting");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+iop_code store_meta_set(store *s, const char *key, const char *value, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_META_SET];
+    if (!st) return iop_fail(err, IOP_EDENIED, "%s: store opened read-only", s->path);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    iop_code rc = step_done(s, st, err, "write setting");
+    sqlite3_clear_bindings(st);
+    return rc;
+}

@@ -1,0 +1,383 @@
+/*
+ * systems.c -- a connected system's own store: records, search keys, retention.
+ *
+ * Each record is kept as its interchange JSON without biometrics (the body) plus the
+ * biometrics member apart (the blob), so searches never read templates.  Search keys:
+ *   "n:<name token>"              every surname token (and surname at birth)
+ *   "y:<name token>|<year>"       every name token (surnames, given names, aliases)
+ *                                 with the year of birth -- swapped name order still meets
+ *   "d:<document number>"         normalised travel-document numbers
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+#include "interop/store.h"
+#include "interop/systems.h"
+
+struct sys_store {
+    iop_system id;
+    store *st;
+};
+
+static const store_migration migrations[] = {
+    {1, "CREATE TABLE IF NOT EXISTS system_info(name TEXT PRIMARY KEY, value TEXT);"},
+};
+
+iop_code sys_open(iop_system s, const char *dir, int flags, sys_store **out, iop_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/systems", dir);
+    if ((flags & STORE_CREATE)) {
+        iop_code rc = iop_mkdirs(path, err);
+        if (rc) return rc;
+    }
+    snprintf(path, sizeof path, "%s/systems/%s.db", dir, iop_system_name(s));
+    sys_store *ss = calloc(1, sizeof *ss);
+    if (!ss) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    ss->id = s;
+    iop_code rc = store_open(path, flags, err, &ss->st);
+    if (!rc && !(flags & STORE_READONLY)) rc = store_migrate(ss->st, migrations, sizeof migrations / sizeof *migrations, err);
+    if (rc) { sys_close(ss); return rc; }
+    *out = ss;
+    return IOP_OK;
+}
+
+void sys_close(sys_store *s) {
+    if (!s) return;
+    store_close(s->st);
+    free(s);
+}
+
+iop_system sys_id(const sys_store *s) { return s->id; }
+
+void sys_name_key(const char *in, char *out, size_t cap) {
+    utf8proc_uint8_t *m = NULL;
+    size_t n = 0;
+    if (cap == 0) return;
+    out[0] = 0;
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)in, 0, &m,
+                                      UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE |
+                                          UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
+    const unsigned char *p = r >= 0 ? m : (const unsigned char *)in;
+    for (; *p && n + 1 < cap; p++) {
+        unsigned char c = *p;
+        if (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) out[n++] = (char)c;
+        else if (c >= 'A' && c <= 'Z') out[n++] = (char)(c - 'A' + 'a');
+        else if (c == ' ' || c == '-' || c == '\t') { if (n && out[n - 1] != ' ') out[n++] = ' '; }
+        /* apostrophes, dots and other punctuation are dropped: O'Neil = ONeil */
+    }
+    while (n && out[n - 1] == ' ') n--;
+    /* a multi-byte sequence cut at the end is dropped */
+    while (n && ((unsigned char)out[n - 1] & 0xC0) == 0x80) {
+        size_t k = n;
+        while (k && ((unsigned char)out[k - 1] & 0xC0) == 0x80) k--;
+        if (k == 0) { n = 0; break; }
+        unsigned char lead = (unsigned char)out[k - 1];
+        size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+        if (n - (k - 1) == want) break;
+        n = k - 1;
+    }
+    out[n] = 0;
+    free(m);
+}
+
+void sys_doc_key(const char *in, char *out, size_t cap) {
+    size_t n = 0;
+    for (const char *p = in; *p && n + 1 < cap; p++) {
+        char c = *p;
+        if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+        if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) out[n++] = c;
+    }
+    out[n] = 0;
+}
+
+/* ---- keys ---- */
+
+typedef struct keyset {
+    char **k;
+    size_t n, cap;
+} keyset;
+
+static int keys_add(keyset *ks, const char *key) {
+    for (size_t i = 0; i < ks->n; i++)
+        if (!strcmp(ks->k[i], key)) return 0;
+    if (ks->n == ks->cap) {
+        size_t cap = ks->cap ? ks->cap * 2 : 16;
+        char **k = realloc(ks->k, cap * sizeof *k);
+        if (!k) return -1;
+        ks->k = k;
+        ks->cap = cap;
+    }
+    return (ks->k[ks->n++] = strdup(key)) ? 0 : -1;
+}
+
+static void keys_free(keyset *ks) {
+    for (size_t i = 0; i < ks->n; i++) free(ks->k[i]);
+    free(ks->k);
+}
+
+/* Adds keys for each token of a name. */
+static int name_keys(keyset *ks, const char *name, bool surname, int year) {
+    char norm[512], key[600];
+    sys_name_key(name, norm, sizeof norm);
+    int r = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(norm, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        if (surname) { snprintf(key, sizeof key, "n:%s", tok); r |= keys_add(ks, key); }
+        if (year) { snprintf(key, sizeof key, "y:%s|%d", tok, year); r |= keys_add(ks, key); }
+    }
+    return r;
+}
+
+static int record_keys(const rec_person *p, keyset *ks) {
+    int r = 0, y = p->dob.year;
+    for (size_t i = 0; i < p->n_surnames; i++) r |= name_keys(ks, p->surnames[i], true, y);
+    if (p->surname_at_birth) r |= name_keys(ks, p->surname_at_birth, true, y);
+    for (size_t i = 0; i < p->n_given_names; i++) r |= name_keys(ks, p->given_names[i], false, y);
+    for (size_t i = 0; i < p->n_aliases; i++) r |= name_keys(ks, p->aliases[i], true, y);
+    for (size_t i = 0; i < p->n_documents; i++) {
+        char dk[256], key[300];
+        sys_doc_key(p->documents[i].number, dk, sizeof dk);
+        if (!dk[0]) continue;
+        snprintf(key, sizeof key, "d:%s", dk);
+        r |= keys_add(ks, key);
+    }
+    return r;
+}
+
+/* The biometrics member alone, as JSON, or empty when the record has none. */
+static iop_code biometrics_json(const rec_person *p, iop_buf *out) {
+    if (!p->n_fingers && !p->face) return IOP_OK;
+    rec_person only = {0};
+    only.id = p->id; only.system = p->system; only.kind = p->kind;
+    only.fingers = p->fingers; only.n_fingers = p->n_fingers; only.face = p->face;
+    iop_buf tmp;
+    iop_buf_init(&tmp);
+    iop_code rc = rec_to_json(&only, true, &tmp);
+    if (!rc) {
+        const char *b = strstr(tmp.data, "\"biometrics\":");
+        if (!b) rc = IOP_EINTERNAL;
+        else if (iop_buf_append(out, b + 13, tmp.len - (size_t)(b + 13 - tmp.data) - 1)) rc = IOP_ENOMEM;
+    }
+    iop_buf_free(&tmp);
+    return rc;
+}
+
+iop_code sys_put_batch(sys_store *s, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err) {
+    const sys_retention *pol = sys_retention_policy(s->id);
+    int64_t today = now_ms / 86400000;
+    iop_buf body, bio;
+    iop_buf_init(&body);
+    iop_buf_init(&bio);
+    iop_code rc = store_begin(s->st, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        const rec_person *p = &recs[i];
+        if (p->system != s->id) {
+            rc = iop_fail(err, IOP_EINVAL, "record '%s' belongs to %s, not %s", p->id, iop_system_name(p->system),
+                          iop_system_name(s->id));
+            break;
+        }
+        iop_buf_reset(&body);
+        iop_buf_reset(&bio);
+        keyset ks = {0};
+        if ((rc = rec_to_json(p, false, &body)) || (rc = biometrics_json(p, &bio)) || record_keys(p, &ks)) {
+            keys_free(&ks);
+            rc = iop_fail(err, rc ? rc : IOP_ENOMEM, "record '%s': out of memory", p->id);
+            break;
+        }
+        store_doc d = {.id = p->id, .kind = p->kind, .body = body.data, .blob = bio.len ? bio.data : NULL,
+                       .blob_len = bio.len, .created_ms = now_ms, .updated_ms = now_ms,
+                       .expires_day = pol->expiry_day(p, today)};
+        rc = store_put(s->st, &d, (const char *const *)ks.k, ks.n, err);
+        keys_free(&ks);
+    }
+    if (!rc) rc = store_commit(s->st, err);
+    if (rc) store_rollback(s->st);
+    iop_buf_free(&body);
+    iop_buf_free(&bio);
+    return rc;
+}
+
+iop_code sys_delete(sys_store *s, const char *id, iop_err *err) {
+    iop_code rc = store_begin(s->st, err);
+    if (!rc) rc = store_delete(s->st, id, err);
+    if (!rc) rc = store_commit(s->st, err);
+    if (rc) store_rollback(s->st);
+    return rc;
+}
+
+/* Rebuilds a rec_person from a stored document. */
+static iop_code doc_to_record(const store_doc *d, rec_person *out, iop_err *err) {
+    if (!d->blob || !d->blob_len) return rec_parse(d->body, strlen(d->body), out, err);
+    iop_buf b;
+    iop_buf_init(&b);
+    size_t bl = strlen(d->body);
+    iop_code rc = IOP_OK;
+    if (bl < 2 || iop_buf_append(&b, d->body, bl - 1) || iop_buf_puts(&b, ",\"biometrics\":") ||
+        iop_buf_append(&b, d->blob, d->blob_len) || iop_buf_puts(&b, "}"))
+        rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (!rc) rc = rec_parse(b.data, b.len, out, err);
+    iop_buf_free(&b);
+    return rc;
+}
+
+typedef struct get_ctx {
+    rec_person *out;
+    iop_err *err;
+    iop_code rc;
+} get_ctx;
+
+static int get_cb(void *ctx, const store_doc *d) {
+    get_ctx *g = ctx;
+    g->rc = doc_to_record(d, g->out, g->err);
+    return 1;
+}
+
+iop_code sys_get(sys_store *s, const char *id, bool with_biometrics, rec_person *out, iop_err *err) {
+    get_ctx g = {out, err, IOP_OK};
+    iop_code rc = store_get(s->st, id, with_biometrics, get_cb, &g, err);
+    if (rc) return rc;
+    if (g.rc) iop_err_prefix(err, "%s record '%s' is corrupt", iop_system_name(s->id), id);
+    return g.rc ? IOP_ECORRUPT : IOP_OK;
+}
+
+iop_code sys_count(sys_store *s, int64_t *n, iop_err *err) { return store_count(s->st, n, err); }
+
+typedef struct scan_ctx {
+    sys_rec_fn fn;
+    void *ctx;
+    iop_err *err;
+    iop_code rc;
+    /* search: ids already reported */
+    char **seen;
+    size_t n_seen, cap_seen, limit;
+} scan_ctx;
+
+static int scan_cb(void *ctx, const store_doc *d) {
+    scan_ctx *c = ctx;
+    rec_person p;
+    if ((c->rc = doc_to_record(d, &p, c->err))) {
+        iop_err_prefix(c->err, "stored record '%s' is corrupt", d->id);
+        c->rc = IOP_ECORRUPT;
+        return 1;
+    }
+    int stop = c->fn(c->ctx, &p);
+    rec_person_clear(&p);
+    return stop;
+}
+
+iop_code sys_scan(sys_store *s, bool with_biometrics, sys_rec_fn fn, void *ctx, iop_err *err) {
+    scan_ctx c = {.fn = fn, .ctx = ctx, .err = err};
+    iop_code rc = store_scan(s->st, with_biometrics, scan_cb, &c, err);
+    return rc ? rc : c.rc;
+}
+
+typedef struct purge_ctx {
+    char **ids;
+    size_t n, cap;
+    bool nomem;
+} purge_ctx;
+
+static int purge_cb(void *ctx, const store_doc *d) {
+    purge_ctx *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        char **ids = realloc(c->ids, cap * sizeof *ids);
+        if (!ids) { c->nomem = true; return 1; }
+        c->ids = ids;
+        c->cap = cap;
+    }
+    if (!(c->ids[c->n] = strdup(d->id))) { c->nomem = true; return 1; }
+    c->n++;
+    return 0;
+}
+
+iop_code sys_purge_expired(sys_store *s, int64_t today, sys_id_fn fn, void *ctx, size_t *purged, iop_err *err) {
+    purge_ctx c = {0};
+    iop_code rc = store_expired(s->st, today, purge_cb, &c, err);
+    if (!rc && c.nomem) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (!rc) rc = store_begin(s->st, err);
+    for (size_t i = 0; !rc && i < c.n; i++) rc = store_delete(s->st, c.ids[i], err);
+    if (!rc) rc = store_commit(s->st, err);
+    if (rc) store_rollback(s->st);
+    for (size_t i = 0; i < c.n; i++) {
+        if (!rc && fn) fn(ctx, s->id, c.ids[i]);
+        free(c.ids[i]);
+    }
+    free(c.ids);
+    if (purged) *purged = rc ? 0 : c.n;
+    return rc;
+}
+
+/* ---- search ---- */
+
+static bool seen_add(scan_ctx *c, const char *id) {
+    for (size_t i = 0; i < c->n_seen; i++)
+        if (!strcmp(c->seen[i], id)) return false;
+    if (c->n_seen == c->cap_seen) {
+        size_t cap = c->cap_seen ? c->cap_seen * 2 : 32;
+        char **s = realloc(c->seen, cap * sizeof *s);
+        if (!s) return false;
+        c->seen = s;
+        c->cap_seen = cap;
+    }
+    c->seen[c->n_seen] = strdup(id);
+    if (!c->seen[c->n_seen]) return false;
+    c->n_seen++;
+    return true;
+}
+
+static int search_cb(void *ctx, const store_doc *d) {
+    scan_ctx *c = ctx;
+    if (c->n_seen >= c->limit) return 1;
+    if (!seen_add(c, d->id)) return 0;
+    return scan_cb(ctx, d);
+}
+
+static iop_code lookup(sys_store *s, scan_ctx *c, const char *key, iop_err *err) {
+    if (c->n_seen >= c->limit) return IOP_OK;
+    iop_code rc = store_lookup(s->st, key, c->limit, search_cb, c, err);
+    return rc ? rc : c->rc;
+}
+
+/* Looks up each token of a name under the given key form. */
+static iop_code lookup_name(sys_store *s, scan_ctx *c, const char *name, int year, iop_err *err) {
+    char norm[512], key[600];
+    sys_name_key(name, norm, sizeof norm);
+    iop_code rc = IOP_OK;
+    char *save = NULL;
+    for (char *tok = strtok_r(norm, " ", &save); tok && !rc; tok = strtok_r(NULL, " ", &save)) {
+        if (year) snprintf(key, sizeof key, "y:%s|%d", tok, year);
+        else snprintf(key, sizeof key, "n:%s", tok);
+        rc = lookup(s, c, key, err);
+    }
+    return rc;
+}
+
+iop_code sys_search(sys_store *s, const sys_query *q, sys_rec_fn fn, void *ctx, iop_err *err) {
+    scan_ctx c = {.fn = fn, .ctx = ctx, .err = err, .limit = q->limit ? q->limit : 100};
+    iop_code rc = IOP_OK;
+    if (q->doc_number) {
+        char dk[256], key[300];
+        sys_doc_key(q->doc_number, dk, sizeof dk);
+        snprintf(key, sizeof key, "d:%s", dk);
+        size_t lim = c.limit;
+        c.limit = c.n_seen + lim; /* document hits do not eat the name budget */
+        rc = lookup(s, &c, key, err);
+        c.limit = c.n_seen + lim;
+    }
+    /* with a year of birth: the year and its neighbours (one-digit typos, +-1 year) */
+    if (q->dob.year) {
+        static const int dy[] = {0, -1, 1};
+        for (int k = 0; k < 3 && !rc; k++) {
+            for (size_t i = 0; i < q->n_surnames && !rc; i++) rc = lookup_name(s, &c, q->surnames[i], q->dob.year + dy[k], err);
+            for (size_t i = 0; i < q->n_given_names && !rc; i++)
+                rc = lookup_name(s, &c, q->given_names[i], q->dob.year + dy[k], err);
+        }
+    }
+    /* and without it (records with an unknown or very different year of birth) */
+    for (size_t i = 0; i < q->n_surnames && !rc; i++) rc = lookup_name(s, &c, q->surnames[i], 0, err);
+    for (size_t i = 0; i < c.n_seen; i++) free(c.seen[i]);
+    free(c.seen);
+    return rc;
+}

@@ -132,20 +132,26 @@ static int convex_hull(const fp_point *pts, int n, fp_point *h) {
 /* true when (x, y) is inside the hull or within omega of it */
 static bool hull_near(const fp_point *h, int nh, double x, double y, double omega) {
     if (nh == 0) return false;
-    bool inside = nh >= 3;
+    if (nh >= 3) {
+        bool inside = true;
+        for (int i = 0; i < nh && inside; i++) {
+            const fp_point *a = &h[i], *b = &h[(i + 1) % nh];
+            if (((double)b->x - a->x) * (y - a->y) - ((double)b->y - a->y) * (x - a->x) < 0) inside = false;
+        }
+        if (inside) return true;
+    }
     double best = 1e30;
     for (int i = 0; i < nh; i++) {
         const fp_point *a = &h[i], *b = &h[(i + 1) % nh];
         double ex = (double)b->x - a->x, ey = (double)b->y - a->y;
         double px = x - a->x, py = y - a->y;
-        if (ex * py - ey * px < 0) inside = false;
         double l2 = ex * ex + ey * ey, u = l2 > 0 ? (px * ex + py * ey) / l2 : 0;
         if (u < 0) u = 0;
         if (u > 1) u = 1;
         double dx = px - u * ex, dy = py - u * ey, d2 = dx * dx + dy * dy;
         if (d2 < best) best = d2;
     }
-    return inside || best <= omega * omega;
+    return best <= omega * omega;
 }
 
 iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_err *err) {
@@ -168,6 +174,9 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
     const double gs_norm = 1.0 / (MCC_SIGMA_S * sqrt(2.0 * PI_F));
     const double nb2 = (3.0 * MCC_SIGMA_S) * (3.0 * MCC_SIGMA_S);
     const double reach2 = (MCC_R + 3.0 * MCC_SIGMA_S) * (MCC_R + 3.0 * MCC_SIGMA_S);
+    /* spatial contribution by squared distance (1 px^2 steps up to (3 sigma_S)^2) */
+    float gs[800];
+    for (int q = 0; q < 800; q++) gs[q] = (float)(gs_norm * exp(-q / (2 * MCC_SIGMA_S * MCC_SIGMA_S)));
     int kept = 0;
     float cd[IOP_FP_MAX_MINUTIAE][MCC_ND];
     int nbr[IOP_FP_MAX_MINUTIAE];
@@ -210,7 +219,7 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
                     const fp_point *pt = &p[nbr[q]];
                     double dx = pt->x - px, dy = pt->y - py, d2 = dx * dx + dy * dy;
                     if (d2 > nb2) continue;
-                    double cs = gs_norm * exp(-d2 / (2 * MCC_SIGMA_S * MCC_SIGMA_S));
+                    double cs = gs[(int)(d2 + 0.5)];
                     for (int k = 0; k < MCC_ND; k++) acc[k] += cs * cd[q][k];
                 }
                 for (int k = 0; k < MCC_ND; k++) {

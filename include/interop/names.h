@@ -1,0 +1,208 @@
+/*
+ * names.h -- the biographic identity-matching engine: are two identity records the
+ * same person, similar, or different (Reg. (EU) 2019/817 Art 28, 2019/818 Art 28;
+ * "same" and "similar" identity data in Delegated Regs. (EU) 2023/333 and 2023/332).
+ * Used by the CIR, the search portal (ranking) and the multiple-identity detector.
+ *
+ * The model (docs/names.md explains it with figures):
+ *   names_engine   created once: the nickname table and the ICU transliterator.
+ *   names_ident    a prepared identity: every name normalised (NFKC, case folding),
+ *                  transliterated by several schemes at once (ICAO Doc 9303, BGN/PCGN,
+ *                  ICU Any-Latin), tokenised with roles (given, surname, particle),
+ *                  with phonetic (NYSIIS) and consonant-skeleton keys precomputed;
+ *                  dates, sex, nationalities, place of birth, travel documents
+ *                  (OCR-folded numbers) and other identifiers normalised.
+ *   names_compare  two prepared identities -> verdict, score in [0,1], evidence per field.
+ *   names_index    an in-memory blocking index of compact keys (no full identities):
+ *                  add / remove / search top-k; the final scoring of the best
+ *                  candidates fetches prepared identities through a caller's store.
+ *   names_resolve  clusters a set of identities into persons (used by `interop resolve`).
+ *
+ * Threads: after names_engine_new() the engine is read-only; names_prepare*,
+ * names_compare and names_index_search may run concurrently on several threads
+ * (the ICU transliterator is guarded by a mutex inside the engine).  names_index_add,
+ * names_index_remove and names_index_optimize need exclusive access to that index.
+ *
+ * Ownership: *_new / names_prepare* allocate, the matching *_free releases.  Strings
+ * passed in are copied; nothing keeps a pointer to caller memory except names_index,
+ * which keeps the engine pointer (the engine must outlive its indexes) and the store.
+ */
+#ifndef INTEROP_NAMES_H
+#define INTEROP_NAMES_H
+
+#include "interop/base.h"
+#include "interop/record.h"
+
+typedef struct names_engine names_engine;
+typedef struct names_ident names_ident;
+typedef struct names_index names_index;
+
+/* ---- engine ---- */
+
+/* nicknames_csv: path of a CSV "name1,relationship,name2" (the header line is
+ * optional; relationship "has_nickname"), e.g. "<shared>/names/nicknames.csv"; NULL
+ * for no nickname table.  Fails with a clear error when the file is unreadable or
+ * malformed (file and line) or when ICU cannot open its transliterator. */
+iop_code names_engine_new(const char *nicknames_csv, names_engine **out, iop_err *err);
+void names_engine_free(names_engine *eng);
+/* Number of name forms known to the nickname table. */
+size_t names_engine_nickname_count(const names_engine *eng);
+
+/* ---- identities ---- */
+
+/* A generic identifier beyond the common identity fields, e.g. {"ssn", "1804974"} or
+ * {"address", "7 wallaby place"}.  Kinds "ssn", "national_id", "phone", "email" are
+ * treated as identifiers (exact or one-typo agreement is strong evidence); any other
+ * kind ("address", "suburb", "postcode", ...) is compared as fuzzy text. */
+typedef struct names_extra {
+    const char *kind;
+    const char *value;
+} names_extra;
+
+/* The plain input of an identity (everything optional; strings are UTF-8). */
+typedef struct names_fields {
+    const char *const *surnames;     size_t n_surnames;
+    const char *const *given_names;  size_t n_given_names;
+    const char *surname_at_birth;
+    const char *const *aliases;      size_t n_aliases;   /* full names, order unknown */
+    iop_date dob;                    /* year 0 = unknown; partial dates allowed */
+    char sex;                        /* 'M', 'F'; 'X', 'U' or 0 = unknown */
+    const char *const *nationalities; size_t n_nationalities; /* ISO 3166-1 alpha-3 */
+    const char *place_of_birth;
+    const rec_document *documents;   size_t n_documents;
+    const names_extra *extras;       size_t n_extras;
+} names_fields;
+
+/* Prepares an identity.  Errors (IOP_EINVAL, with the field and byte offset): invalid
+ * UTF-8, an invalid date or a date of birth in the future, a name longer than 256
+ * bytes, more than 64 names.  Empty or punctuation-only names are ignored (documented
+ * neutral treatment: the field counts as absent).  *out is set only on success. */
+iop_code names_prepare_fields(const names_engine *eng, const names_fields *f, names_ident **out,
+                              iop_err *err);
+/* Same from an interchange-format record (surnames, given names, surname at birth,
+ * aliases, dob, sex, nationalities, place of birth, documents). */
+iop_code names_prepare(const names_engine *eng, const rec_person *p, names_ident **out, iop_err *err);
+void names_ident_free(names_ident *id);
+/* Writes the prepared forms as JSON (the transliterated variants and keys): for
+ * debugging and the officer UI ("how was this name read"). */
+int names_ident_json(const names_engine *eng, const names_ident *id, iop_buf *out);
+
+/* ---- comparison ---- */
+
+typedef enum names_verdict { NAMES_DIFFERENT = 0, NAMES_SIMILAR = 1, NAMES_SAME = 2 } names_verdict;
+
+typedef enum names_field {
+    NAMES_F_NAME = 0,
+    NAMES_F_DOB,
+    NAMES_F_SEX,
+    NAMES_F_NATIONALITY,
+    NAMES_F_PLACE_OF_BIRTH,
+    NAMES_F_DOCUMENTS,
+    NAMES_F_OTHER, /* names_extra identifiers and texts */
+    NAMES_F_COUNT
+} names_field;
+
+typedef enum names_agreement {
+    NAMES_ABSENT = 0, /* missing on one side: neutral */
+    NAMES_AGREE_SAME,
+    NAMES_AGREE_SIMILAR,
+    NAMES_AGREE_DIFFERENT
+} names_agreement;
+
+typedef struct names_evidence {
+    names_agreement agreement;
+    double weight;      /* log2 likelihood ratio this field contributed */
+    char reason[160];   /* short human-readable sentence, e.g. "given names: nickname (bob ~ robert)" */
+} names_evidence;
+
+typedef struct names_result {
+    names_verdict verdict;
+    double score;       /* in [0,1]: logistic of the summed weights */
+    names_evidence ev[NAMES_F_COUNT];
+} names_result;
+
+/* Total over its domain (any two prepared identities); symmetric in verdict and score.
+ * Verdict: SAME when the names are the same after normalisation/transliteration, the
+ * dates of birth are the same (or absent on both sides) and no field disagrees;
+ * SIMILAR when the score reaches NAMES_SIMILAR_SCORE or the names are same/similar and
+ * no field disagrees; DIFFERENT otherwise. */
+#define NAMES_SIMILAR_SCORE 0.5
+void names_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out);
+const char *names_verdict_name(names_verdict v);       /* "same", "similar", "different" */
+const char *names_field_name(names_field f);           /* "name", "dob", ... */
+const char *names_agreement_name(names_agreement a);   /* "absent", "same", ... */
+/* {"verdict":"similar","score":0.93,"evidence":{"name":{"agreement":..,"weight":..,"reason":..},..}} */
+int names_result_json(const names_result *r, iop_buf *out);
+
+/* ---- candidate index ---- */
+
+/* Where the index fetches full prepared identities for its final scoring.  get()
+ * returns the identity of id or NULL when the caller no longer has it; the pointer
+ * must stay valid until put() (which may be NULL when nothing needs releasing).
+ * Both may be called from several search threads at once. */
+typedef struct names_store {
+    const names_ident *(*get)(void *user, uint64_t id);
+    void (*put)(void *user, const names_ident *ident);
+    void *user;
+} names_store;
+
+typedef struct names_hit {
+    uint64_t id;
+    double score;
+    names_verdict verdict;
+} names_hit;
+
+/* store may be NULL: search then ranks by the compact signatures only (coarse scores,
+ * verdicts from the signature; documented in docs/names.md). */
+iop_code names_index_new(const names_engine *eng, const names_store *store, names_index **out, iop_err *err);
+void names_index_free(names_index *ix);
+/* IOP_EEXIST when id is already present. */
+iop_code names_index_add(names_index *ix, uint64_t id, const names_ident *ident, iop_err *err);
+/* IOP_ENOTFOUND when absent. */
+iop_code names_index_remove(names_index *ix, uint64_t id);
+/* Merges the internal runs into one sorted run and drops removed entries: call after a
+ * bulk load; searches are correct without it, only slower. */
+iop_code names_index_optimize(names_index *ix, iop_err *err);
+size_t names_index_count(const names_index *ix);
+size_t names_index_memory(const names_index *ix); /* bytes held */
+/* Top-k candidates for q, best first; returns how many were written to hits (<= k).
+ * Hits below min_score are left out (0 keeps all candidates found). */
+size_t names_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score,
+                          names_hit *hits);
+
+/* ---- clustering ---- */
+
+/* Clusters n identities: two identities are linked when their score reaches threshold
+ * (default NAMES_SIMILAR_SCORE when threshold <= 0); clusters are the connected
+ * components.  cluster_of[i] receives the smallest index in i's cluster.  Candidates
+ * come from a names_index, so the cost is near-linear in n. */
+iop_code names_resolve(const names_engine *eng, names_ident *const *idents, size_t n, double threshold,
+                       size_t *cluster_of, iop_err *err);
+
+/* ---- evaluation on public data (used by `interop names eval` and the tests) ---- */
+
+typedef struct names_eval_result {
+    size_t records, true_pairs, predicted_pairs, correct_pairs;
+    double precision, recall, f1;
+    double seconds;
+} names_eval_result;
+
+/* FEBRL (ANU) sets: dir holds dataset3.csv, dataset4a.csv, dataset4b.csv.
+ * which: "3" (de-duplication of dataset3) or "4" (linkage 4a <-> 4b). */
+iop_code names_eval_febrl(const names_engine *eng, const char *dir, const char *which, double threshold,
+                          names_eval_result *out, iop_err *err);
+
+typedef struct names_xscript_result {
+    size_t pairs, found_top10, found_top1;
+    size_t shuffled, false_same;
+    double recall_top10, false_same_rate;
+} names_xscript_result;
+
+/* Wikidata cross-script pairs (latin<TAB>native chars<TAB>n): index every native
+ * form, search each Latin form, count the native record in the top 10; compare
+ * shuffled (Latin i, native j != i) pairs and count false "same" verdicts.  limit 0 =
+ * all lines. */
+iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_t limit,
+                            names_xscript_result *out, iop_err *err);
+
+#endif

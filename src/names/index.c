@@ -1,0 +1,520 @@
+/*
+ * index.c -- the in-memory candidate index (blocking) of the names engine.
+ *
+ * Design: the index never keeps prepared identities.  Per identity it keeps a 24-byte
+ * signature (id, a 64-bit bloom of the name's letter pairs, packed date of birth, sex)
+ * and a handful of 64-bit blocking keys, each a hash of
+ *   surname NYSIIS + birth year, given-name NYSIIS + birth year,
+ *   surname NYSIIS + given-name NYSIIS, travel-document number (OCR-folded),
+ *   identifier (ssn, national id), consonant skeletons of non-Latin-script tokens.
+ * Keys live in log-structured sorted runs (parallel arrays key[] / slot[], 12 bytes a
+ * posting) plus a small unsorted pending buffer; runs of similar size are merged as
+ * they are added, names_index_optimize() merges all of them into one.  A query probes
+ * its own keys with given/surname roles swapped and birth years -1/0/+1/unknown,
+ * counts key hits per candidate, ranks candidates by hits, bloom overlap and date
+ * agreement, and scores the best ones fully through the caller's store.
+ */
+#include <string.h>
+#include "names/names_int.h"
+
+#define PENDING_MAX 65536
+#define KEY_SCAN_CAP 4096    /* postings read per key: a very common key cannot flood a query */
+#define MAX_KEYS 96
+
+typedef struct nm_sig {
+    uint64_t id;
+    uint64_t bloom;
+    uint32_t dob; /* year << 9 | month << 5 | day, 0 unknown */
+    uint8_t sex;
+    uint8_t alive;
+    uint16_t pad;
+} nm_sig;
+
+typedef struct run {
+    uint64_t *keys;
+    uint32_t *slots;
+    size_t n;
+} run;
+
+typedef struct kpair {
+    uint64_t key;
+    uint32_t slot;
+} kpair;
+
+struct names_index {
+    const names_engine *eng;
+    names_store store;
+    bool has_store;
+    nm_sig *sigs;
+    size_t n_sigs, cap_sigs, live;
+    uint32_t *idmap; /* slot + 1; 0 empty; UINT32_MAX deleted */
+    size_t idmap_cap, idmap_used;
+    run *runs;
+    size_t n_runs, cap_runs;
+    kpair *pend;
+    size_t n_pend;
+};
+
+enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR };
+
+static uint64_t mkkey(unsigned type, uint64_t a, uint64_t b) {
+    uint64_t v[3] = {type, a, b};
+    return nm_hash(v, sizeof v, 3);
+}
+
+static uint64_t id_hash(uint64_t x) {
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
+    return x;
+}
+
+/* ---- keys ---- */
+
+typedef struct keyset {
+    uint64_t k[MAX_KEYS];
+    size_t n;
+} keyset;
+
+static void kadd(keyset *ks, uint64_t k) {
+    for (size_t i = 0; i < ks->n; i++) if (ks->k[i] == k) return;
+    if (ks->n < MAX_KEYS) ks->k[ks->n++] = k;
+}
+
+static uint32_t skel2(const names_ident *id, const nm_tok *t) {
+    char buf[NM_MAX_TOK + 1];
+    size_t k = 0;
+    const char *s = nm_str(id, t->skel_off);
+    for (size_t i = 0; i < t->skel_len; i++) {
+        char c = s[i];
+        if (c == 'R' || c == 'L') continue;
+        if (k && buf[k - 1] == c) continue;
+        buf[k++] = c;
+    }
+    return k ? nm_hash32(buf, k) : 0;
+}
+
+static void gen_keys(const names_ident *id, bool query, keyset *ks) {
+    ks->n = 0;
+    int years[4], ny = 0;
+    if (id->dob.year) {
+        years[ny++] = id->dob.year;
+        if (query) { years[ny++] = id->dob.year - 1; years[ny++] = id->dob.year + 1; years[ny++] = 0; }
+    } else {
+        years[ny++] = 0;
+    }
+    size_t nv = id->n_vars < 6 ? id->n_vars : 6;
+    for (size_t v = 0; v < nv; v++) {
+        const nm_variant *var = &id->vars[v];
+        const nm_tok *sur[8], *giv[8], *any[8];
+        size_t ns = 0, ng = 0, na = 0;
+        for (size_t i = 0; i < var->n; i++) {
+            const nm_tok *t = &id->toks[var->first + i];
+            if (t->flags & NM_TF_PARTICLE || !t->phon) continue;
+            if (t->role == NM_ROLE_SURNAME && ns < 8) sur[ns++] = t;
+            else if (t->role == NM_ROLE_GIVEN && ng < 8 && !(t->flags & NM_TF_INITIAL)) giv[ng++] = t;
+            else if (t->role == NM_ROLE_ANY && na < 8 && !(t->flags & NM_TF_INITIAL)) any[na++] = t;
+            if (t->skel_len && (query || (t->flags & NM_TF_NONLATIN))) {
+                kadd(ks, mkkey(K_SKEL, t->skelh, 0));
+                uint32_t s2 = skel2(id, t);
+                if (s2) kadd(ks, mkkey(K_SKEL2, s2, 0));
+            }
+        }
+        if (ng > 2) ng = 2;
+        for (int y = 0; y < ny; y++) {
+            for (size_t i = 0; i < ns; i++) {
+                kadd(ks, mkkey(K_SUR_YEAR, sur[i]->phon, (uint64_t)years[y]));
+                if (query) kadd(ks, mkkey(K_GIV_YEAR, sur[i]->phon, (uint64_t)years[y]));
+            }
+            for (size_t i = 0; i < ng; i++) {
+                kadd(ks, mkkey(K_GIV_YEAR, giv[i]->phon, (uint64_t)years[y]));
+                if (query) kadd(ks, mkkey(K_SUR_YEAR, giv[i]->phon, (uint64_t)years[y]));
+            }
+            for (size_t i = 0; i < na; i++) {
+                /* alias tokens: order unknown, so probe and index them in both roles */
+                kadd(ks, mkkey(K_SUR_YEAR, any[i]->phon, (uint64_t)years[y]));
+                kadd(ks, mkkey(K_GIV_YEAR, any[i]->phon, (uint64_t)years[y]));
+            }
+        }
+        for (size_t i = 0; i < ns; i++)
+            for (size_t j = 0; j < ng; j++) {
+                kadd(ks, mkkey(K_PAIR, sur[i]->phon, giv[j]->phon));
+                if (query) kadd(ks, mkkey(K_PAIR, giv[j]->phon, sur[i]->phon));
+            }
+        if (na >= 2) {
+            kadd(ks, mkkey(K_PAIR, any[na - 1]->phon, any[0]->phon));
+            kadd(ks, mkkey(K_PAIR, any[0]->phon, any[na - 1]->phon));
+        }
+    }
+    for (size_t i = 0; i < id->n_docs; i++) {
+        const char *o = nm_str(id, id->docs[i].ocr_off);
+        kadd(ks, mkkey(K_DOC, nm_hash(o, strlen(o), 5), 0));
+    }
+    for (size_t i = 0; i < id->n_extras; i++) {
+        if (!id->extras[i].is_id) continue;
+        const char *k = nm_str(id, id->extras[i].kind_off), *v = nm_str(id, id->extras[i].val_off);
+        kadd(ks, mkkey(K_XID, nm_hash(k, strlen(k), 6), nm_hash(v, strlen(v), 6)));
+    }
+}
+
+static uint64_t bloom_of(const names_ident *id) {
+    uint64_t b = 0;
+    if (!id->n_vars) return 0;
+    const nm_variant *v = &id->vars[0];
+    for (size_t i = 0; i < v->n; i++) {
+        const nm_tok *t = &id->toks[v->first + i];
+        const char *s = nm_str(id, t->off);
+        for (size_t j = 0; j + 1 < t->len; j++) b |= 1ull << (((unsigned)s[j] * 31u + (unsigned)s[j + 1]) & 63);
+        if (t->len == 1) b |= 1ull << ((unsigned)s[0] & 63);
+    }
+    return b;
+}
+
+static uint32_t pack_dob(iop_date d) {
+    return d.year ? (uint32_t)d.year << 9 | (uint32_t)d.month << 5 | (uint32_t)d.day : 0;
+}
+
+/* ---- id map ---- */
+
+static size_t idmap_find(const names_index *ix, uint64_t id) {
+    if (!ix->idmap_cap) return SIZE_MAX;
+    size_t mask = ix->idmap_cap - 1, i = (size_t)id_hash(id) & mask;
+    for (;;) {
+        uint32_t v = ix->idmap[i];
+        if (v == 0) return SIZE_MAX;
+        if (v != UINT32_MAX && ix->sigs[v - 1].id == id) return i;
+        i = (i + 1) & mask;
+    }
+}
+
+static int idmap_put(names_index *ix, uint64_t id, uint32_t slot) {
+    if ((ix->idmap_used + 1) * 10 > ix->idmap_cap * 7) {
+        size_t ncap = ix->idmap_cap ? ix->idmap_cap * 2 : 1024;
+        uint32_t *m = calloc(ncap, sizeof *m);
+        if (!m) return -1;
+        size_t used = 0;
+        for (size_t i = 0; i < ix->idmap_cap; i++) {
+            uint32_t v = ix->idmap[i];
+            if (v == 0 || v == UINT32_MAX) continue;
+            size_t j = (size_t)id_hash(ix->sigs[v - 1].id) & (ncap - 1);
+            while (m[j]) j = (j + 1) & (ncap - 1);
+            m[j] = v;
+            used++;
+        }
+        free(ix->idmap);
+        ix->idmap = m;
+        ix->idmap_cap = ncap;
+        ix->idmap_used = used;
+    }
+    size_t mask = ix->idmap_cap - 1, i = (size_t)id_hash(id) & mask;
+    while (ix->idmap[i] && ix->idmap[i] != UINT32_MAX) i = (i + 1) & mask;
+    if (ix->idmap[i] == 0) ix->idmap_used++;
+    ix->idmap[i] = slot + 1;
+    return 0;
+}
+
+/* ---- runs ---- */
+
+static int cmp_kpair(const void *a, const void *b) {
+    const kpair *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static void run_free(run *r) {
+    free(r->keys);
+    free(r->slots);
+    memset(r, 0, sizeof *r);
+}
+
+/* merges runs a and b into a new run, dropping postings of removed slots */
+static int merge_runs(const names_index *ix, const run *a, const run *b, run *out) {
+    size_t n = a->n + b->n;
+    out->keys = malloc((n ? n : 1) * sizeof *out->keys);
+    out->slots = malloc((n ? n : 1) * sizeof *out->slots);
+    if (!out->keys || !out->slots) { run_free(out); return -1; }
+    size_t i = 0, j = 0, k = 0;
+    while (i < a->n || j < b->n) {
+        bool take_a = j >= b->n || (i < a->n && (a->keys[i] < b->keys[j] ||
+                                                 (a->keys[i] == b->keys[j] && a->slots[i] <= b->slots[j])));
+        uint64_t key = take_a ? a->keys[i] : b->keys[j];
+        uint32_t slot = take_a ? a->slots[i] : b->slots[j];
+        if (take_a) i++; else j++;
+        if (!ix->sigs[slot].alive) continue;
+        out->keys[k] = key;
+        out->slots[k] = slot;
+        k++;
+    }
+    out->n = k;
+    return 0;
+}
+
+static int push_run(names_index *ix, run *r) {
+    if (ix->n_runs == ix->cap_runs) {
+        size_t nc = ix->cap_runs ? ix->cap_runs * 2 : 8;
+        run *nr = realloc(ix->runs, nc * sizeof *nr);
+        if (!nr) return -1;
+        ix->runs = nr;
+        ix->cap_runs = nc;
+    }
+    ix->runs[ix->n_runs++] = *r;
+    while (ix->n_runs >= 2 && ix->runs[ix->n_runs - 2].n <= 2 * ix->runs[ix->n_runs - 1].n) {
+        run m;
+        if (merge_runs(ix, &ix->runs[ix->n_runs - 2], &ix->runs[ix->n_runs - 1], &m)) return -1;
+        run_free(&ix->runs[ix->n_runs - 2]);
+        run_free(&ix->runs[ix->n_runs - 1]);
+        ix->n_runs--;
+        ix->runs[ix->n_runs - 1] = m;
+    }
+    return 0;
+}
+
+static int flush_pending(names_index *ix) {
+    if (!ix->n_pend) return 0;
+    qsort(ix->pend, ix->n_pend, sizeof *ix->pend, cmp_kpair);
+    run r;
+    r.n = ix->n_pend;
+    r.keys = malloc(r.n * sizeof *r.keys);
+    r.slots = malloc(r.n * sizeof *r.slots);
+    if (!r.keys || !r.slots) { run_free(&r); return -1; }
+    for (size_t i = 0; i < r.n; i++) { r.keys[i] = ix->pend[i].key; r.slots[i] = ix->pend[i].slot; }
+    ix->n_pend = 0;
+    if (push_run(ix, &r)) { run_free(&r); return -1; }
+    return 0;
+}
+
+/* ---- API ---- */
+
+iop_code names_index_new(const names_engine *eng, const names_store *store, names_index **out, iop_err *err) {
+    names_index *ix = calloc(1, sizeof *ix);
+    if (!ix) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    ix->eng = eng;
+    if (store && store->get) { ix->store = *store; ix->has_store = true; }
+    ix->pend = malloc(PENDING_MAX * sizeof *ix->pend);
+    if (!ix->pend) { free(ix); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    *out = ix;
+    return IOP_OK;
+}
+
+void names_index_free(names_index *ix) {
+    if (!ix) return;
+    for (size_t i = 0; i < ix->n_runs; i++) run_free(&ix->runs[i]);
+    free(ix->runs);
+    free(ix->pend);
+    free(ix->sigs);
+    free(ix->idmap);
+    free(ix);
+}
+
+iop_code names_index_add(names_index *ix, uint64_t id, const names_ident *ident, iop_err *err) {
+    if (idmap_find(ix, id) != SIZE_MAX) return iop_fail(err, IOP_EEXIST, "identity %llu is already indexed", (unsigned long long)id);
+    if (ix->n_sigs >= UINT32_MAX - 1) return iop_fail(err, IOP_ELIMIT, "index full (%zu identities)", ix->n_sigs);
+    if (ix->n_sigs == ix->cap_sigs) {
+        size_t nc = ix->cap_sigs ? ix->cap_sigs + ix->cap_sigs / 2 : 1024;
+        nm_sig *s = realloc(ix->sigs, nc * sizeof *s);
+        if (!s) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        ix->sigs = s;
+        ix->cap_sigs = nc;
+    }
+    uint32_t slot = (uint32_t)ix->n_sigs;
+    nm_sig *sg = &ix->sigs[slot];
+    sg->id = id;
+    sg->bloom = bloom_of(ident);
+    sg->dob = pack_dob(ident->dob);
+    sg->sex = (uint8_t)ident->sex;
+    sg->alive = 1;
+    sg->pad = 0;
+    ix->n_sigs++;
+    if (idmap_put(ix, id, slot)) { ix->n_sigs--; return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    keyset ks;
+    gen_keys(ident, false, &ks);
+    if (ix->n_pend + ks.n > PENDING_MAX && flush_pending(ix)) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < ks.n; i++) {
+        ix->pend[ix->n_pend].key = ks.k[i];
+        ix->pend[ix->n_pend].slot = slot;
+        ix->n_pend++;
+    }
+    ix->live++;
+    return IOP_OK;
+}
+
+iop_code names_index_remove(names_index *ix, uint64_t id) {
+    size_t i = idmap_find(ix, id);
+    if (i == SIZE_MAX) return IOP_ENOTFOUND;
+    ix->sigs[ix->idmap[i] - 1].alive = 0;
+    ix->idmap[i] = UINT32_MAX;
+    ix->live--;
+    return IOP_OK;
+}
+
+iop_code names_index_optimize(names_index *ix, iop_err *err) {
+    if (flush_pending(ix)) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    while (ix->n_runs >= 2) {
+        run m;
+        if (merge_runs(ix, &ix->runs[ix->n_runs - 2], &ix->runs[ix->n_runs - 1], &m))
+            return iop_fail(err, IOP_ENOMEM, "out of memory");
+        run_free(&ix->runs[ix->n_runs - 2]);
+        run_free(&ix->runs[ix->n_runs - 1]);
+        ix->n_runs--;
+        ix->runs[ix->n_runs - 1] = m;
+    }
+    if (ix->n_runs == 1) { /* drop removed postings */
+        run m, empty = {0};
+        if (merge_runs(ix, &ix->runs[0], &empty, &m)) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        run_free(&ix->runs[0]);
+        ix->runs[0] = m;
+    }
+    return IOP_OK;
+}
+
+size_t names_index_count(const names_index *ix) { return ix->live; }
+
+size_t names_index_memory(const names_index *ix) {
+    size_t m = sizeof *ix + ix->cap_sigs * sizeof(nm_sig) + ix->idmap_cap * sizeof(uint32_t) +
+               PENDING_MAX * sizeof(kpair) + ix->cap_runs * sizeof(run);
+    for (size_t i = 0; i < ix->n_runs; i++) m += ix->runs[i].n * (sizeof(uint64_t) + sizeof(uint32_t));
+    return m;
+}
+
+/* ---- search ---- */
+
+typedef struct cand {
+    uint32_t slot;
+    uint32_t hits;
+    double light;
+} cand;
+
+typedef struct cmap {
+    uint32_t *slot1; /* slot + 1 */
+    uint32_t *hits;
+    size_t cap, n;
+} cmap;
+
+static void cmap_hit(cmap *m, uint32_t slot) {
+    size_t mask = m->cap - 1, i = (size_t)id_hash(slot) & mask;
+    while (m->slot1[i] && m->slot1[i] != slot + 1) i = (i + 1) & mask;
+    if (!m->slot1[i]) {
+        if ((m->n + 1) * 4 > m->cap * 3) return; /* full: later candidates are dropped */
+        m->slot1[i] = slot + 1;
+        m->n++;
+    }
+    m->hits[i]++;
+}
+
+static size_t lower_bound(const uint64_t *keys, size_t n, uint64_t k) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < k) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static double dob_light(uint32_t a, uint32_t b) {
+    if (!a || !b) return 0.0;
+    if (a == b) return 1.0;
+    int ya = (int)(a >> 9), yb = (int)(b >> 9);
+    if (ya == yb) return 0.6;
+    if (abs(ya - yb) == 1) return 0.3;
+    return -0.5;
+}
+
+static int cmp_cand(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->light != y->light) return x->light > y->light ? -1 : 1;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static int cmp_hit(const void *a, const void *b) {
+    const names_hit *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+size_t names_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits) {
+    if (!k || !ix->live) return 0;
+    keyset ks;
+    gen_keys(q, true, &ks);
+    /* size the candidate map from the posting counts */
+    size_t ranges[MAX_KEYS][16][2];
+    size_t total = 0;
+    size_t nr = ix->n_runs < 16 ? ix->n_runs : 16;
+    for (size_t i = 0; i < ks.n; i++)
+        for (size_t r = 0; r < nr; r++) {
+            const run *rn = &ix->runs[r];
+            size_t lo = lower_bound(rn->keys, rn->n, ks.k[i]), hi = lo;
+            while (hi < rn->n && rn->keys[hi] == ks.k[i] && hi - lo < KEY_SCAN_CAP) hi++;
+            ranges[i][r][0] = lo;
+            ranges[i][r][1] = hi;
+            total += hi - lo;
+        }
+    total += ix->n_pend < 4096 ? ix->n_pend : 4096;
+    cmap m = {0};
+    m.cap = 64;
+    while (m.cap < total * 2) m.cap *= 2;
+    m.slot1 = calloc(m.cap, sizeof *m.slot1);
+    m.hits = calloc(m.cap, sizeof *m.hits);
+    if (!m.slot1 || !m.hits) { free(m.slot1); free(m.hits); return 0; }
+    for (size_t i = 0; i < ks.n; i++)
+        for (size_t r = 0; r < nr; r++)
+            for (size_t p = ranges[i][r][0]; p < ranges[i][r][1]; p++) {
+                uint32_t s = ix->runs[r].slots[p];
+                if (ix->sigs[s].alive) cmap_hit(&m, s);
+            }
+    for (size_t r = 16; r < ix->n_runs; r++) /* more runs than the table: rare, search them too */
+        for (size_t i = 0; i < ks.n; i++) {
+            const run *rn = &ix->runs[r];
+            for (size_t p = lower_bound(rn->keys, rn->n, ks.k[i]); p < rn->n && rn->keys[p] == ks.k[i]; p++)
+                if (ix->sigs[rn->slots[p]].alive) cmap_hit(&m, rn->slots[p]);
+        }
+    for (size_t p = 0; p < ix->n_pend; p++)
+        for (size_t i = 0; i < ks.n; i++)
+            if (ix->pend[p].key == ks.k[i] && ix->sigs[ix->pend[p].slot].alive) cmap_hit(&m, ix->pend[p].slot);
+    /* rank by the signatures */
+    cand *cs = malloc((m.n ? m.n : 1) * sizeof *cs);
+    if (!cs) { free(m.slot1); free(m.hits); return 0; }
+    size_t nc = 0;
+    uint64_t qb = bloom_of(q);
+    uint32_t qd = pack_dob(q->dob);
+    for (size_t i = 0; i < m.cap; i++) {
+        if (!m.slot1[i]) continue;
+        const nm_sig *sg = &ix->sigs[m.slot1[i] - 1];
+        uint64_t inter = sg->bloom & qb, uni = sg->bloom | qb;
+        double bl = uni ? (double)__builtin_popcountll(inter) / (double)__builtin_popcountll(uni) : 0;
+        cs[nc].slot = m.slot1[i] - 1;
+        cs[nc].hits = m.hits[i];
+        cs[nc].light = (double)(m.hits[i] < 6 ? m.hits[i] : 6) * 0.25 + bl * 2.0 + dob_light(qd, sg->dob);
+        nc++;
+    }
+    free(m.slot1);
+    free(m.hits);
+    qsort(cs, nc, sizeof *cs, cmp_cand);
+    size_t M = k * 4 < 48 ? 48 : k * 4;
+    if (nc > M) nc = M;
+    names_hit *tmp = malloc((nc ? nc : 1) * sizeof *tmp);
+    if (!tmp) { free(cs); return 0; }
+    size_t nh = 0;
+    for (size_t i = 0; i < nc; i++) {
+        const nm_sig *sg = &ix->sigs[cs[i].slot];
+        if (ix->has_store) {
+            const names_ident *c = ix->store.get(ix->store.user, sg->id);
+            if (!c) continue;
+            names_result res;
+            names_compare(ix->eng, q, c, &res);
+            if (ix->store.put) ix->store.put(ix->store.user, c);
+            tmp[nh].id = sg->id;
+            tmp[nh].score = res.score;
+            tmp[nh].verdict = res.verdict;
+        } else {
+            double s = cs[i].light / 4.5;
+            tmp[nh].id = sg->id;
+            tmp[nh].score = s > 1 ? 1 : s < 0 ? 0 : s;
+            tmp[nh].verdict = tmp[nh].score >= NAMES_SIMILAR_SCORE ? NAMES_SIMILAR : NAMES_DIFFERENT;
+        }
+        if (tmp[nh].score >= min_score) nh++;
+    }
+    free(cs);
+    qsort(tmp, nh, sizeof *tmp, cmp_hit);
+    if (nh > k) nh = k;
+    memcpy(hits, tmp, nh * sizeof *hits);
+    free(tmp);
+    return nh;
+}

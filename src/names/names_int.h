@@ -1,0 +1,126 @@
+/*
+ * names_int.h -- internals shared by the files of the names engine (src/names/):
+ * the prepared-identity layout, the text primitives (normalisation, transliteration
+ * schemes, phonetic codes, string similarity) and the nickname table.
+ */
+#ifndef INTEROP_NAMES_INT_H
+#define INTEROP_NAMES_INT_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unicode/utrans.h>
+#include "interop/names.h"
+
+#define NM_MAX_NAME_BYTES 256
+#define NM_MAX_NAMES 64
+#define NM_MAX_TOK 48 /* bytes of one normalised token */
+
+/* transliteration schemes (bit mask of the schemes that produced a variant) */
+enum { NM_SCH_ICAO = 1, NM_SCH_BGN = 2, NM_SCH_ICU = 4 };
+/* token roles */
+enum { NM_ROLE_GIVEN = 0, NM_ROLE_SURNAME = 1, NM_ROLE_ANY = 2 };
+/* token flags */
+enum { NM_TF_PARTICLE = 1, NM_TF_INITIAL = 2, NM_TF_ABJAD = 4, NM_TF_NONLATIN = 8 };
+/* variant kinds */
+enum { NM_VK_PRIMARY = 0, NM_VK_BIRTH = 1, NM_VK_ALIAS = 2 };
+
+typedef struct nm_tok {
+    uint32_t off;      /* into pool: the normalised ASCII token */
+    uint32_t skel_off; /* into pool: its consonant skeleton */
+    uint32_t phon;     /* hash of the NYSIIS code (0 when empty) */
+    uint32_t skelh;    /* hash of the skeleton */
+    int32_t nick;      /* index into the engine's nickname root lists, -1 none */
+    uint8_t len, skel_len, role, flags;
+} nm_tok;
+
+typedef struct nm_variant {
+    uint16_t first, n; /* tokens */
+    uint8_t kind, schemes;
+} nm_variant;
+
+typedef struct nm_doc {
+    uint32_t num_off;  /* number: upper case, separators removed */
+    uint32_t ocr_off;  /* number with OCR confusions folded (O->0, I->1, S->5, B->8, ...) */
+    char country[4];
+    uint8_t type;
+} nm_doc;
+
+typedef struct nm_extra {
+    uint32_t kind_off, val_off;
+    uint8_t is_id;
+} nm_extra;
+
+struct names_ident {
+    char *pool;
+    size_t pool_len;
+    nm_tok *toks;
+    size_t n_toks;
+    nm_variant *vars;
+    size_t n_vars;
+    iop_date dob;
+    char sex; /* 'M', 'F' or 0 */
+    uint8_t n_nat;
+    char nat[8][4];
+    int32_t pob_off; /* -1 none */
+    nm_doc *docs;
+    size_t n_docs;
+    nm_extra *extras;
+    size_t n_extras;
+    uint32_t display_off; /* "SURNAME, Given" of the primary variant */
+};
+
+static inline const char *nm_str(const names_ident *id, uint32_t off) { return id->pool + off; }
+
+/* ---- nickname table ---- */
+typedef struct nm_nick {
+    /* open-addressing table name -> list index */
+    char **names;
+    int32_t *list_of; /* per slot */
+    size_t cap, count;
+    /* lists: for each known name, its sorted root ids, terminated by -1 */
+    int32_t *lists;
+    size_t n_lists_ints;
+} nm_nick;
+
+struct names_engine {
+    nm_nick nick;
+    UTransliterator *icu;
+    pthread_mutex_t icu_lock;
+};
+
+/* nicknames.c */
+iop_code nm_nick_load(nm_nick *t, const char *path, iop_err *err);
+void nm_nick_free(nm_nick *t);
+int32_t nm_nick_lookup(const nm_nick *t, const char *name, size_t len);
+bool nm_nick_related(const nm_nick *t, int32_t a, int32_t b);
+
+/* text.c */
+/* Validates UTF-8; returns the byte offset of the first bad byte or -1 when valid. */
+long nm_utf8_invalid_at(const char *s, size_t len);
+/* NFKC + case folding; caller frees.  NULL on invalid input. */
+char *nm_fold(const char *s, size_t len);
+/* Transliterates one folded piece by a table scheme into lower-case ASCII letters and
+ * digits (everything else dropped).  Returns false when the piece kept characters the
+ * scheme has no rule for (then the ICU scheme must be used for it). */
+bool nm_translit_table(int scheme, const char *s, size_t len, iop_buf *out);
+/* ICU Any-Latin; Latin-ASCII on one piece, lower-case letters and digits kept. */
+void nm_translit_icu(const names_engine *eng, const char *s, size_t len, iop_buf *out);
+/* Script flags of a folded piece: NM_TF_NONLATIN, NM_TF_ABJAD. */
+unsigned nm_script_flags(const char *s, size_t len);
+/* NYSIIS code (at most 8 letters) of a lower-case ASCII token. */
+size_t nm_nysiis(const char *s, size_t len, char *out /* >= 9 */);
+/* Consonant skeleton: vowels and h/w/y dropped, letters grouped in sound classes. */
+size_t nm_skeleton(const char *s, size_t len, char *out /* >= len + 1 */);
+double nm_jaro_winkler(const char *a, size_t la, const char *b, size_t lb);
+/* Damerau (optimal string alignment) distance, capped at max + 1. */
+int nm_damerau(const char *a, size_t la, const char *b, size_t lb, int max);
+uint64_t nm_hash(const void *p, size_t n, uint64_t seed);
+uint32_t nm_hash32(const char *s, size_t n);
+bool nm_is_particle(const char *s, size_t len);
+
+/* compare.c: the name part of a comparison (also used by the index's coarse scoring) */
+double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *ta, const names_ident *b,
+                  const nm_tok *tb, int *how);
+
+#endif

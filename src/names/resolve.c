@@ -1,0 +1,103 @@
+/*
+ * resolve.c -- clustering identities into persons (the multiple-identity detector's
+ * first step, Reg. 2019/817 Art 27-28, and `interop resolve`): every identity is
+ * indexed, every identity searches its top candidates (two threads), pairs whose
+ * score reaches the threshold are linked, and the clusters are the connected
+ * components (union-find, the smallest index is a cluster's name).
+ */
+#include <string.h>
+#include "names/names_int.h"
+
+#define RESOLVE_K 12
+
+static const names_ident *arr_get(void *user, uint64_t id) { return ((names_ident *const *)user)[id]; }
+
+typedef struct link {
+    uint32_t a, b;
+} link;
+
+typedef struct worker {
+    const names_engine *eng;
+    const names_index *ix;
+    names_ident *const *idents;
+    size_t from, to;
+    double threshold;
+    link *links;
+    size_t n, cap;
+    bool oom;
+} worker;
+
+static void *work(void *arg) {
+    worker *w = arg;
+    names_hit hits[RESOLVE_K];
+    for (size_t i = w->from; i < w->to; i++) {
+        size_t nh = names_index_search(w->ix, w->idents[i], RESOLVE_K, w->threshold, hits);
+        for (size_t h = 0; h < nh; h++) {
+            if (hits[h].id <= i) continue; /* each pair once, from its smaller end */
+            if (w->n == w->cap) {
+                size_t nc = w->cap ? w->cap * 2 : 1024;
+                link *l = realloc(w->links, nc * sizeof *l);
+                if (!l) { w->oom = true; return NULL; }
+                w->links = l;
+                w->cap = nc;
+            }
+            w->links[w->n].a = (uint32_t)i;
+            w->links[w->n].b = (uint32_t)hits[h].id;
+            w->n++;
+        }
+    }
+    return NULL;
+}
+
+static size_t find(size_t *p, size_t x) {
+    while (p[x] != x) { p[x] = p[p[x]]; x = p[x]; }
+    return x;
+}
+
+iop_code names_resolve(const names_engine *eng, names_ident *const *idents, size_t n, double threshold,
+                       size_t *cluster_of, iop_err *err) {
+    if (threshold <= 0) threshold = NAMES_SIMILAR_SCORE;
+    if (n >= UINT32_MAX) return iop_fail(err, IOP_ELIMIT, "too many identities (%zu)", n);
+    names_store st = {arr_get, NULL, (void *)idents};
+    names_index *ix;
+    iop_code rc = names_index_new(eng, &st, &ix, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n && !rc; i++) rc = names_index_add(ix, i, idents[i], err);
+    if (!rc) rc = names_index_optimize(ix, err);
+    if (rc) { names_index_free(ix); return rc; }
+    worker w[2];
+    memset(w, 0, sizeof w);
+    int nt = n > 2000 ? 2 : 1;
+    pthread_t th[2];
+    for (int t = 0; t < nt; t++) {
+        w[t].eng = eng;
+        w[t].ix = ix;
+        w[t].idents = idents;
+        w[t].from = n * (size_t)t / (size_t)nt;
+        w[t].to = n * (size_t)(t + 1) / (size_t)nt;
+        w[t].threshold = threshold;
+    }
+    bool started1 = nt == 2 && pthread_create(&th[1], NULL, work, &w[1]) == 0;
+    work(&w[0]);
+    if (nt == 2) {
+        if (started1) pthread_join(th[1], NULL);
+        else work(&w[1]);
+    }
+    names_index_free(ix);
+    if (w[0].oom || w[1].oom) {
+        free(w[0].links);
+        free(w[1].links);
+        return iop_fail(err, IOP_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) cluster_of[i] = i;
+    for (int t = 0; t < nt; t++) {
+        for (size_t l = 0; l < w[t].n; l++) {
+            size_t ra = find(cluster_of, w[t].links[l].a), rb = find(cluster_of, w[t].links[l].b);
+            if (ra == rb) continue;
+            if (ra < rb) cluster_of[rb] = ra; else cluster_of[ra] = rb;
+        }
+        free(w[t].links);
+    }
+    for (size_t i = 0; i < n; i++) cluster_of[i] = find(cluster_of, i);
+    return IOP_OK;
+}

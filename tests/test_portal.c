@@ -1,0 +1,394 @@
+/* test-links: instance */
+/*
+ * The search portal's access rules, end to end over a node: profiles (Reg. 2019/817
+ * Art 8), replies tagged by source and nothing revealed about systems a profile may not
+ * see (Art 9(4)), logs (Art 10), the CIR following its source systems (Arts 19, 23),
+ * all-or-nothing loads and durability.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "interop/access.h"
+#include "interop/audit.h"
+#include "interop/interop.h"
+#include "test.h"
+
+/* One record per system (SIS: an arrest alert, a refusal-of-entry alert and a document
+ * alert), all on the same person "Alpha Testperson", 1980-01-02, passport P1234567. */
+static const char *const fixture[] = {
+    "{\"id\":\"S-ARR\",\"system\":\"sis\",\"kind\":\"person_alert\",\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],"
+    "\"dob\":\"1980-01-02\",\"category\":\"arrest\",\"issuing_state\":\"DEU\",\"action\":\"arrest\"}",
+    "{\"id\":\"S-REF\",\"system\":\"sis\",\"kind\":\"person_alert\",\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],"
+    "\"dob\":\"1980-01-02\",\"category\":\"refusal_of_entry\",\"issuing_state\":\"FRA\"}",
+    "{\"id\":\"V-1\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],"
+    "\"dob\":\"1980-01-02\",\"documents\":[{\"type\":\"passport\",\"number\":\"P1234567\",\"country\":\"UKR\"}],"
+    "\"application_number\":\"DE-1\",\"status\":\"issued\"}",
+    "{\"id\":\"D-1\",\"system\":\"eurodac\",\"kind\":\"applicant\",\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],"
+    "\"dob\":\"1980-01-02\",\"member_state_of_origin\":\"ITA\"}",
+    "{\"id\":\"E-1\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],"
+    "\"dob\":\"1980-01-02\",\"documents\":[{\"type\":\"passport\",\"number\":\"P1234567\",\"country\":\"UKR\"}],"
+    "\"movements\":[{\"type\":\"entry\",\"date\":\"2025-01-01\"}]}",
+    "{\"id\":\"T-1\",\"system\":\"etias\",\"kind\":\"application\",\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],"
+    "\"dob\":\"1980-01-02\",\"application_number\":\"ET-1\",\"email\":\"a@example.org\"}",
+    "{\"id\":\"C-1\",\"system\":\"ecris-tcn\",\"kind\":\"record\",\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],"
+    "\"dob\":\"1980-01-02\",\"convicting_state\":\"NLD\"}",
+    "{\"id\":\"U-1\",\"system\":\"europol\",\"kind\":\"person\",\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],"
+    "\"dob\":\"1980-01-02\",\"crime_area\":\"trafficking\"}",
+    "{\"id\":\"I-1\",\"system\":\"interpol\",\"kind\":\"sltd_document\",\"surnames\":[\"Testperson\"],\"dob\":\"1980-01-02\","
+    "\"documents\":[{\"type\":\"passport\",\"number\":\"P1234567\",\"country\":\"UKR\"}],\"status\":\"stolen\"}",
+};
+
+static iop_instance *fresh_node(const char *name, iop_actor *op) {
+    const char *dir = test_tmpdir(name);
+    iop_err err = {0};
+    iop_instance *in = NULL;
+    if (iop_init_dir(dir, NULL, &err) || iop_open(dir, NULL, &in, &err)) {
+        test_failed(__FILE__, __LINE__, "node: %s", err.msg);
+        return NULL;
+    }
+    access_db *db = iop_access_db(in);
+    static const char *const types[] = {"border_guard", "visa_authority", "asylum_authority", "police", "etias_unit",
+                                        "sirene_bureau", "europol", "ecris_central_authority", "other"};
+    static const char *const profiles[] = {"border_guard", "visa_authority", "asylum_authority", "police", "etias_unit",
+                                           "sirene_bureau", "europol", "ecris_central_authority", "integrator"};
+    for (int i = 0; i < 9; i++) {
+        access_authority_type t;
+        access_authority_type_parse(types[i], &t, NULL);
+        const char *p = profiles[i];
+        access_user_spec spec = {.name = profiles[i], .authority = "Test authority", .authority_type = t,
+                                 .member_state = "DEU", .profiles = &p, .n_profiles = 1};
+        if (access_user_add(db, &spec, NULL, &err)) test_failed(__FILE__, __LINE__, "user: %s", err.msg);
+    }
+    if (op && iop_actor_local(in, "integrator", NULL, "test", op, &err)) test_failed(__FILE__, __LINE__, "%s", err.msg);
+    return in;
+}
+
+static void load_fixture(iop_instance *in, const iop_actor *op) {
+    iop_buf b;
+    iop_buf_init(&b);
+    for (size_t i = 0; i < sizeof fixture / sizeof *fixture; i++) { iop_buf_puts(&b, fixture[i]); iop_buf_puts(&b, "\n"); }
+    iop_err err = {0};
+    iop_load_stats st = {0};
+    if (iop_load_jsonl(in, op, "fixture", b.data, b.len, 0, &st, &err)) test_failed(__FILE__, __LINE__, "%s", err.msg);
+    CHECK_INT(st.records, sizeof fixture / sizeof *fixture);
+    iop_buf_free(&b);
+}
+
+static json_t *search_as(iop_instance *in, const char *user, const char *query, iop_code *rc_out) {
+    iop_actor a;
+    iop_err err = {0};
+    if (iop_actor_local(in, user, NULL, "test", &a, &err)) { test_failed(__FILE__, __LINE__, "%s", err.msg); return NULL; }
+    iop_buf reply;
+    iop_buf_init(&reply);
+    iop_code rc = iop_search_json(in, &a, query, strlen(query), &reply, &err);
+    if (rc_out) *rc_out = rc;
+    json_t *j = rc ? NULL : json_loads(reply.data, 0, NULL);
+    iop_buf_free(&reply);
+    iop_actor_clear(&a);
+    return j;
+}
+
+/* Which records each default profile gets back for the fixture person, per system.  '-' =
+ * the system must not appear in the reply at all; otherwise the ids returned. */
+static const struct {
+    const char *profile;
+    const char *expect[IOP_SYS_COUNT]; /* sis, vis, eurodac, ees, etias, ecris-tcn, europol, interpol */
+} matrix[] = {
+    /* Reg. 2019/817 Art 7; EES Art 23, ETIAS Art 47, SIS 2018/1861 Art 36: no Eurodac, ECRIS-TCN, Europol */
+    {"border_guard", {"S-ARR S-REF", "V-1", "-", "E-1", "T-1", "-", "-", "I-1"}},
+    /* SIS refusal/return/arrest alerts only; no Eurodac, ECRIS-TCN, Europol */
+    {"visa_authority", {"S-ARR S-REF", "V-1", "-", "E-1", "T-1", "-", "-", "I-1"}},
+    /* Eurodac and VIS only */
+    {"asylum_authority", {"-", "V-1", "D-1", "-", "-", "-", "-", "-"}},
+    /* police: SIS and SLTD; EES/VIS/ETIAS only through the Art 22 two-step procedure */
+    {"police", {"S-ARR S-REF", "-", "-", "-", "-", "-", "-", "I-1"}},
+    /* ETIAS Art 20: every system, ECRIS-TCN as a flag */
+    {"etias_unit", {"S-ARR S-REF", "V-1", "D-1", "E-1", "T-1", "C-1", "U-1", "I-1"}},
+    {"sirene_bureau", {"S-ARR S-REF", "-", "-", "-", "-", "-", "U-1", "I-1"}},
+    {"europol", {"S-ARR S-REF", "-", "-", "-", "-", "-", "U-1", "I-1"}},
+    {"ecris_central_authority", {"-", "-", "-", "-", "-", "C-1", "-", "-"}},
+};
+
+static bool ids_equal(json_t *hits, const char *expect) {
+    char got[256] = "";
+    size_t i;
+    json_t *h;
+    /* the portal ranks; compare as sorted sets */
+    const char *ids[16];
+    size_t n = 0;
+    json_array_foreach(hits, i, h) if (n < 16) ids[n++] = json_string_value(json_object_get(json_object_get(h, "record"), "id"));
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n; b++)
+            if (strcmp(ids[a], ids[b]) > 0) { const char *t = ids[a]; ids[a] = ids[b]; ids[b] = t; }
+    for (size_t k = 0; k < n; k++) {
+        strcat(got, k ? " " : "");
+        strcat(got, ids[k]);
+    }
+    if (strcmp(got, expect)) fprintf(stderr, "  got '%s', expected '%s'\n", got, expect);
+    return !strcmp(got, expect);
+}
+
+TEST(art8_art9_each_default_profile_sees_exactly_its_systems) {
+    iop_actor op;
+    iop_instance *in = fresh_node("matrix", &op);
+    REQUIRE(in);
+    load_fixture(in, &op);
+    const char *q = "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\","
+                    "\"document\":{\"number\":\"P1234567\"}}";
+    for (size_t p = 0; p < sizeof matrix / sizeof *matrix; p++) {
+        iop_code rc;
+        json_t *r = search_as(in, matrix[p].profile, q, &rc);
+        if (!r) { test_failed(__FILE__, __LINE__, "%s: search failed (%d)", matrix[p].profile, rc); continue; }
+        json_t *results = json_object_get(r, "results");
+        for (int s = 0; s < IOP_SYS_COUNT; s++) {
+            json_t *found = NULL, *x;
+            size_t i;
+            json_array_foreach(results, i, x)
+                if (!strcmp(json_string_value(json_object_get(x, "system")), iop_system_name((iop_system)s))) found = x;
+            if (!strcmp(matrix[p].expect[s], "-")) {
+                if (found) test_failed(__FILE__, __LINE__, "%s: reply reveals %s", matrix[p].profile, iop_system_name((iop_system)s));
+            } else if (!found) {
+                test_failed(__FILE__, __LINE__, "%s: no reply from %s", matrix[p].profile, iop_system_name((iop_system)s));
+            } else if (!ids_equal(json_object_get(found, "hits"), matrix[p].expect[s])) {
+                test_failed(__FILE__, __LINE__, "%s: wrong hits from %s", matrix[p].profile, iop_system_name((iop_system)s));
+            }
+        }
+        json_decref(r);
+    }
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+static json_t *hit_record(json_t *reply, const char *system, const char *id) {
+    size_t i, j;
+    json_t *x, *h;
+    json_array_foreach(json_object_get(reply, "results"), i, x) {
+        if (strcmp(json_string_value(json_object_get(x, "system")), system)) continue;
+        json_array_foreach(json_object_get(x, "hits"), j, h) {
+            json_t *rec = json_object_get(h, "record");
+            if (!strcmp(json_string_value(json_object_get(rec, "id")), id)) return rec;
+        }
+    }
+    return NULL;
+}
+
+TEST(art8_1_d_replies_show_only_the_profiles_data_categories) {
+    iop_actor op;
+    iop_instance *in = fresh_node("categories", &op);
+    REQUIRE(in);
+    load_fixture(in, &op);
+    const char *q = "{\"surnames\":[\"Testperson\"],\"dob\":\"1980-01-02\"}";
+    json_t *r = search_as(in, "etias_unit", q, NULL);
+    REQUIRE(r);
+    /* ECRIS-TCN gives the ETIAS unit a flag: identity, never the convicting Member State */
+    json_t *c = hit_record(r, "ecris-tcn", "C-1");
+    REQUIRE(c);
+    CHECK(json_object_get(c, "surnames") != NULL);
+    CHECK(json_object_get(c, "convicting_state") == NULL);
+    /* Eurodac: identity only, not the asylum category */
+    json_t *d = hit_record(r, "eurodac", "D-1");
+    REQUIRE(d);
+    CHECK(json_object_get(d, "member_state_of_origin") == NULL);
+    json_decref(r);
+    /* the asylum authority sees the Eurodac category */
+    r = search_as(in, "asylum_authority", q, NULL);
+    REQUIRE(r);
+    d = hit_record(r, "eurodac", "D-1");
+    REQUIRE(d);
+    CHECK_STR(json_string_value(json_object_get(d, "member_state_of_origin")), "ITA");
+    /* and VIS application data but the border guard's travel category does not exist there */
+    json_t *v = hit_record(r, "vis", "V-1");
+    REQUIRE(v);
+    CHECK_STR(json_string_value(json_object_get(v, "application_number")), "DE-1");
+    json_decref(r);
+    /* police: SLTD replies show documents and alert, never identity data */
+    r = search_as(in, "police", "{\"document\":{\"number\":\"P1234567\"}}", NULL);
+    REQUIRE(r);
+    json_t *s = hit_record(r, "interpol", "I-1");
+    REQUIRE(s);
+    CHECK(json_object_get(s, "documents") != NULL);
+    CHECK(json_object_get(s, "surnames") == NULL);
+    CHECK(json_object_get(s, "dob") == NULL);
+    json_decref(r);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+TEST(art9_4_reading_an_invisible_record_looks_like_no_record) {
+    iop_actor op;
+    iop_instance *in = fresh_node("read", &op);
+    REQUIRE(in);
+    load_fixture(in, &op);
+    iop_actor a;
+    iop_err e1 = {0}, e2 = {0};
+    REQUIRE(iop_actor_local(in, "police", NULL, "test", &a, &e1) == IOP_OK);
+    iop_buf b;
+    iop_buf_init(&b);
+    /* an existing EES record and a missing one: the same answer */
+    CHECK(iop_read_json(in, &a, IOP_SYS_EES, "E-1", &b, &e1) == IOP_ENOTFOUND);
+    CHECK(iop_read_json(in, &a, IOP_SYS_EES, "E-404", &b, &e2) == IOP_ENOTFOUND);
+    CHECK_STR(strstr(e1.msg, "no record"), strstr(e1.msg, "no record"));
+    CHECK(strstr(e1.msg, "E-1") && strstr(e2.msg, "E-404"));
+    /* a visible one */
+    iop_buf_reset(&b);
+    CHECK(iop_read_json(in, &a, IOP_SYS_SIS, "S-ARR", &b, &e1) == IOP_OK);
+    CHECK(strstr(b.data, "\"arrest\"") != NULL);
+    iop_buf_free(&b);
+    iop_actor_clear(&a);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+TEST(art8_1_a_query_fields_and_systems_outside_the_profile_are_refused) {
+    iop_actor op;
+    iop_instance *in = fresh_node("refuse", &op);
+    REQUIRE(in);
+    iop_code rc;
+    CHECK(search_as(in, "asylum_authority", "{\"surnames\":[\"X\"],\"systems\":[\"sis\"]}", &rc) == NULL);
+    CHECK_INT(rc, IOP_EDENIED);
+    CHECK(search_as(in, "police", "{\"surnames\":[\"X\"],\"systems\":[\"ees\"]}", &rc) == NULL);
+    CHECK_INT(rc, IOP_EDENIED);
+    json_t *r = search_as(in, "border_guard", "{\"surnames\":[\"X\"],\"systems\":[\"interpol\"]}", &rc);
+    CHECK(r != NULL); /* an optional system may be asked for */
+    json_decref(r);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+TEST(profiles_file_errors_name_the_member) {
+    esp_profiles *p = NULL;
+    iop_err err = {0};
+    const char *bad = "{\"profiles\":[{\"name\":\"x\",\"query_fields\":[\"surnames\"],"
+                      "\"systems\":{\"sis\":{\"query\":\"always\",\"reply\":[\"identity\",\"alerts\"]}}}]}";
+    CHECK(esp_profiles_parse(bad, strlen(bad), "p.json", &p, &err) == IOP_EINVAL);
+    CHECK(strstr(err.msg, "p.json: profiles[0].systems.sis.reply[1]: unknown category 'alerts'") != NULL);
+    const char *bad2 = "{\"profiles\":[{\"name\":\"x\",\"query_fields\":[\"surnames\"],\"systems\":{\"mars\":{}}}]}";
+    CHECK(esp_profiles_parse(bad2, strlen(bad2), "p.json", &p, &err) == IOP_EINVAL);
+    CHECK(strstr(err.msg, "unknown system 'mars'") != NULL);
+    const char *bad3 = "{\"profiles\":[\n{\"name\":\"x\",}]}";
+    CHECK(esp_profiles_parse(bad3, strlen(bad3), "p.json", &p, &err) == IOP_EINVAL);
+    CHECK(strstr(err.msg, "p.json:2:") != NULL);
+}
+
+TEST(writes_need_a_profile_that_writes_the_system) {
+    iop_actor op, bg;
+    iop_instance *in = fresh_node("write", &op);
+    REQUIRE(in);
+    iop_err err = {0};
+    REQUIRE(iop_actor_local(in, "border_guard", NULL, "test", &bg, &err) == IOP_OK);
+    iop_load_stats st = {0};
+    CHECK(iop_load_jsonl(in, &bg, "x", fixture[2], strlen(fixture[2]), 0, &st, &err) == IOP_EDENIED);
+    CHECK(strstr(err.msg, "may not write to vis") != NULL);
+    CHECK(iop_load_jsonl(in, &bg, "x", fixture[4], strlen(fixture[4]), 0, &st, &err) == IOP_OK);
+    iop_actor_clear(&bg);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+TEST(a_bad_line_fails_its_batch_with_file_line_field_and_writes_nothing) {
+    iop_actor op;
+    iop_instance *in = fresh_node("badline", &op);
+    REQUIRE(in);
+    char text[4096];
+    snprintf(text, sizeof text, "%s\n%s\n{\"id\":\"E-9\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"A\"],\"dob\":\"1980-02-31\"}\n",
+             fixture[2], fixture[4]);
+    iop_err err = {0};
+    iop_load_stats st = {0};
+    CHECK(iop_load_jsonl(in, &op, "people.jsonl", text, strlen(text), 0, &st, &err) == IOP_EINVAL);
+    CHECK(strstr(err.msg, "people.jsonl:3: field 'dob'") != NULL);
+    iop_counts c;
+    REQUIRE(iop_count(in, &c, &err) == IOP_OK);
+    CHECK_INT(c.records[IOP_SYS_VIS], 0);
+    CHECK_INT(c.records[IOP_SYS_EES], 0);
+    CHECK_INT(c.cir_files, 0);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+TEST(art19_art23_cir_follows_its_sources_and_not_sis) {
+    iop_actor op;
+    iop_instance *in = fresh_node("cir", &op);
+    REQUIRE(in);
+    load_fixture(in, &op);
+    iop_counts c;
+    iop_err err = {0};
+    REQUIRE(iop_count(in, &c, &err) == IOP_OK);
+    /* one file per record of VIS, Eurodac, EES, ETIAS, ECRIS-TCN; none for SIS, Europol, Interpol */
+    CHECK_INT(c.cir_files, 5);
+    CHECK(iop_delete(in, &op, IOP_SYS_EES, "E-1", &err) == IOP_OK);
+    REQUIRE(iop_count(in, &c, &err) == IOP_OK);
+    CHECK_INT(c.cir_files, 4);
+    CHECK_INT(c.records[IOP_SYS_EES], 0);
+    CHECK(iop_delete(in, &op, IOP_SYS_EES, "E-1", &err) == IOP_ENOTFOUND);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+static int count_entry(void *ctx, const audit_entry *e) {
+    int *n = ctx;
+    if (e->profile && !strcmp(e->profile, "border_guard") && !strcmp(e->operation, "query") && e->n_systems == 5) (*n)++;
+    return 0;
+}
+
+TEST(art10_every_query_is_logged_with_profile_and_systems) {
+    iop_actor op;
+    iop_instance *in = fresh_node("log", &op);
+    REQUIRE(in);
+    load_fixture(in, &op);
+    json_t *r = search_as(in, "border_guard", "{\"surnames\":[\"Testperson\"]}", NULL);
+    json_decref(r);
+    r = search_as(in, "border_guard", "{\"surnames\":[\"Nobody\"]}", NULL);
+    json_decref(r);
+    iop_err err = {0};
+    audit_flush(iop_audit_log(in), &err);
+    int n = 0;
+    audit_filter f = {.component = "esp"};
+    REQUIRE(audit_query(iop_audit_log(in), &f, count_entry, &n, &err) == IOP_OK);
+    CHECK_INT(n, 2);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+TEST(acknowledged_loads_survive_kill_9) {
+    const char *dir = test_tmpdir("crash");
+    iop_err err = {0};
+    REQUIRE(iop_init_dir(dir, NULL, &err) == IOP_OK);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        iop_instance *in;
+        iop_actor op;
+        if (iop_open(dir, NULL, &in, &err) || iop_actor_local(in, "nobody", NULL, NULL, &op, &err) == IOP_OK) _exit(3);
+        const esp_profile *p = esp_profile_find(iop_profiles(in), "integrator");
+        iop_actor a = {.user = (char *)"crash-test", .authority = (char *)"test", .profile = p};
+        for (int batch = 0;; batch++) {
+            char text[64 * 300], *t = text;
+            for (int i = 0; i < 50; i++)
+                t += sprintf(t, "{\"id\":\"E-%d-%d\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"N%d\"]}\n",
+                             batch, i, i);
+            iop_load_stats st = {0};
+            if (iop_load_jsonl(in, &a, "crash", text, strlen(text), 0, &st, &err)) _exit(4);
+            if (write(fds[1], &batch, sizeof batch) != sizeof batch) _exit(5); /* acknowledged */
+        }
+    }
+    close(fds[1]);
+    int acked = -1, b;
+    for (int k = 0; k < 20 && read(fds[0], &b, sizeof b) == sizeof b; k++) acked = b;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    while (read(fds[0], &b, sizeof b) == sizeof b) acked = b; /* acknowledgements already sent */
+    close(fds[0]);
+    REQUIRE(acked >= 0);
+    iop_instance *in;
+    REQUIRE(iop_open(dir, NULL, &in, &err) == IOP_OK);
+    iop_counts c;
+    REQUIRE(iop_count(in, &c, &err) == IOP_OK);
+    CHECK(c.records[IOP_SYS_EES] >= (int64_t)(acked + 1) * 50);
+    CHECK(c.records[IOP_SYS_EES] % 50 == 0); /* no half batch */
+    CHECK(c.cir_files >= (int64_t)(acked + 1) * 50);
+    iop_close(in);
+}

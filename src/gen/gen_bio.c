@@ -1,0 +1,107 @@
+/*
+ * gen_bio.c -- the biometric seam of the population generator: one capture of one
+ * person's fingerprints (ISO/IEC 19794-2:2005 minutiae records from the sBMS synthetic
+ * finger generator, interop/sbms_fp.h) and face (a float32 template from the sBMS
+ * synthetic face generator, interop/sbms_face.h).  A person's biometric identity is a
+ * number shared by all of their identities; each capture is a new impression.
+ *
+ * Finger identity: bio_id * 16 + position, so the ten fingers of a person differ from
+ * each other and from every other person's.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "gen/gen_internal.h"
+#include "interop/sbms_face.h"
+#include "interop/sbms_fp.h"
+
+/* Set to 1 once the sBMS synthetic generators are part of the build. */
+#define GEN_SYNTHETIC_BIOMETRICS 0
+
+struct gen_bio {
+    uint64_t seed;
+    uint32_t dim;
+#if GEN_SYNTHETIC_BIOMETRICS
+    sbms_face_gen *face;
+#endif
+};
+
+iop_code gen_bio_new(uint64_t seed, uint32_t face_dim, gen_bio **out, iop_err *err) {
+    *out = NULL;
+    if (face_dim < SBMS_FACE_DIM_MIN || face_dim > SBMS_FACE_DIM_MAX || (face_dim & (face_dim - 1)))
+        return iop_fail(err, IOP_EINVAL, "face template dimension %u: expected a power of two in %d..%d", face_dim,
+                        SBMS_FACE_DIM_MIN, SBMS_FACE_DIM_MAX);
+#if GEN_SYNTHETIC_BIOMETRICS
+    gen_bio *b = calloc(1, sizeof *b);
+    if (!b) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    b->seed = seed;
+    b->dim = face_dim;
+    sbms_face_gen_params fp;
+    sbms_face_gen_defaults(&fp, face_dim);
+    iop_code rc = sbms_face_gen_new(&fp, seed, &b->face, err);
+    if (rc) { free(b); return rc; }
+    *out = b;
+    return IOP_OK;
+#else
+    (void)seed;
+    return iop_fail(err, IOP_ENOTFOUND, "this build has no synthetic biometric generators");
+#endif
+}
+
+void gen_bio_free(gen_bio *b) {
+    if (!b) return;
+#if GEN_SYNTHETIC_BIOMETRICS
+    sbms_face_gen_free(b->face);
+#endif
+    free(b);
+}
+
+void gen_bio_clear(rec_person *p) {
+    for (size_t i = 0; i < p->n_fingers; i++) free(p->fingers[i].tpl.data);
+    free(p->fingers);
+    p->fingers = NULL;
+    p->n_fingers = 0;
+    if (p->face) {
+        free(p->face->data);
+        free(p->face);
+        p->face = NULL;
+    }
+}
+
+iop_code gen_bio_fill(gen_bio *b, uint64_t bio_id, uint32_t capture, const int *positions, size_t n_positions,
+                      bool face, rec_person *out, iop_err *err) {
+    out->fingers = NULL;
+    out->n_fingers = 0;
+    out->face = NULL;
+    if (!b) return IOP_OK;
+#if GEN_SYNTHETIC_BIOMETRICS
+    if (n_positions) {
+        out->fingers = calloc(n_positions, sizeof *out->fingers);
+        if (!out->fingers) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n_positions; i++) {
+            rec_finger *f = &out->fingers[i];
+            f->position = positions[i];
+            f->tpl.format = "iso19794-2-2005";
+            iop_code rc = iop_fp_gen_iso(b->seed, bio_id * 16 + (uint64_t)positions[i], capture, (uint8_t)positions[i],
+                                         NULL, &f->tpl.data, &f->tpl.len, err);
+            out->n_fingers = i + 1;
+            if (rc) return rc;
+        }
+    }
+    if (face) {
+        out->face = calloc(1, sizeof *out->face);
+        float *v = malloc(b->dim * sizeof *v);
+        uint8_t *bytes = malloc(b->dim * 4);
+        if (!out->face || !v || !bytes) { free(v); free(bytes); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+        sbms_face_gen_capture(b->face, bio_id, capture, v);
+        sbms_face_to_f32(v, b->dim, bytes);
+        free(v);
+        out->face->format = "f32";
+        out->face->data = bytes;
+        out->face->len = b->dim * 4;
+    }
+    return IOP_OK;
+#else
+    (void)bio_id; (void)capture; (void)positions; (void)n_positions; (void)face; (void)err;
+    return IOP_OK;
+#endif
+}

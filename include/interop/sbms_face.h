@@ -96,6 +96,12 @@ iop_code sbms_face_gallery_reserve(sbms_face_gallery *g, uint8_t system, size_t 
 
 /* Adds the unit vector vec[dim] under ref; IOP_EEXIST if ref is already stored. */
 iop_code sbms_face_gallery_add(sbms_face_gallery *g, sbms_face_ref ref, const float *vec, iop_err *err);
+/* Bulk enrolment: adds vecs[i*dim ..] under refs[i] for i < n, normalising and
+ * quantising on all the gallery's threads.  Stops at the first failure (a bad vector
+ * or a reference already stored); *added (may be NULL) says how many, from the
+ * start, were added. */
+iop_code sbms_face_gallery_add_batch(sbms_face_gallery *g, const sbms_face_ref *refs, const float *vecs,
+                                     size_t n, size_t *added, iop_err *err);
 /* Parses a blob and adds it (sbms_face_from_blob + add). */
 iop_code sbms_face_gallery_add_blob(sbms_face_gallery *g, sbms_face_ref ref, const rec_blob *blob,
                                     iop_err *err);

@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "interop/sbms_face.h"
 #include "sbms/face/face_internal.h"
@@ -63,11 +64,17 @@ static void face_wipe(void *p, size_t n) {
     if (p && n) explicit_bzero(p, n);
 }
 
+/* 64-byte aligned; buffers of 4 MiB and more are 2 MiB aligned and marked for
+ * transparent huge pages, which saves the scan a TLB miss every 4 KiB. */
 static void *face_aligned(size_t n) {
     void *p = NULL;
     if (n == 0) n = 64;
     n = (n + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, n) != 0) return NULL;
+    size_t align = n >= ((size_t)4 << 20) ? ((size_t)2 << 20) : 64;
+    if (posix_memalign(&p, align, n) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align > 64) madvise(p, n & ~(align - 1), MADV_HUGEPAGE);
+#endif
     return p;
 }
 
@@ -385,6 +392,115 @@ done:
     pthread_rwlock_unlock(&g->lock);
     face_wipe(code, g->stride * 2);
     free(code); free(qa); free(buf);
+    return rc;
+}
+
+typedef struct face_batch {
+    const sbms_face_gallery *g;
+    const float *vecs;
+    int8_t *codes;
+    float *scales;
+    uint32_t *list;
+    size_t bad;             /* lowest index of a vector that failed, or SIZE_MAX */
+    pthread_mutex_t mu;
+    int32_t *bufs[FACE_MAX_THREADS];
+    int8_t *qs[FACE_MAX_THREADS];
+    uint8_t *qas[FACE_MAX_THREADS];
+} face_batch;
+
+static void face_batch_quantise(void *ctx, size_t begin, size_t end, uint32_t w) {
+    face_batch *b = ctx;
+    const sbms_face_gallery *g = b->g;
+    float unit[SBMS_FACE_DIM_MAX];
+    for (size_t i = begin; i < end; i++) {
+        memcpy(unit, b->vecs + i * g->dim, sizeof(float) * g->dim);
+        if (sbms_face_normalise(unit, g->dim, NULL) != IOP_OK) {
+            pthread_mutex_lock(&b->mu);
+            if (i < b->bad) b->bad = i;
+            pthread_mutex_unlock(&b->mu);
+            break;
+        }
+        b->scales[i] = face_quantise(unit, g->dim, g->stride, b->codes + i * g->stride);
+    }
+    face_wipe(unit, sizeof unit);
+    (void)w;
+}
+
+static void face_batch_lists(void *ctx, size_t begin, size_t end, uint32_t w) {
+    face_batch *b = ctx;
+    for (size_t i = begin; i < end && i < b->bad; i++)
+        b->list[i] = face_nearest_list(b->g, b->codes + i * b->g->stride, b->scales[i], b->bufs[w], b->qs[w],
+                                       b->qas[w]);
+}
+
+iop_code sbms_face_gallery_add_batch(sbms_face_gallery *g, const sbms_face_ref *refs, const float *vecs,
+                                     size_t n, size_t *added, iop_err *err) {
+    if (added) *added = 0;
+    if (n == 0) return IOP_OK;
+    iop_code rc = IOP_OK;
+    face_batch b;
+    memset(&b, 0, sizeof b);
+    b.g = g; b.vecs = vecs; b.bad = SIZE_MAX;
+    pthread_mutex_init(&b.mu, NULL);
+    b.codes = face_aligned(n * g->stride);
+    b.scales = malloc(sizeof(float) * n);
+    b.list = calloc(n, sizeof(uint32_t));
+    if (!b.codes || !b.scales || !b.list) { rc = iop_fail(err, IOP_ENOMEM, "face gallery: out of memory"); goto out; }
+    face_parallel(g->threads, n, face_batch_quantise, &b);
+    pthread_rwlock_wrlock(&g->lock);
+    if (g->nlist > 1) {
+        for (uint32_t t = 0; t < g->threads; t++) {
+            b.bufs[t] = malloc(sizeof(int32_t) * g->nlist);
+            b.qs[t] = face_aligned(g->stride);
+            b.qas[t] = face_aligned(g->stride);
+            if (!b.bufs[t] || !b.qs[t] || !b.qas[t]) {
+                pthread_rwlock_unlock(&g->lock);
+                rc = iop_fail(err, IOP_ENOMEM, "face gallery: out of memory");
+                goto out;
+            }
+        }
+        face_parallel(g->threads, n, face_batch_lists, &b);
+    }
+    size_t i = 0;
+    for (; i < n && i < b.bad; i++) {
+        sbms_face_ref ref = refs[i];
+        face_list *lists;
+        if (ref.system >= SBMS_FACE_SYSTEMS) {
+            rc = iop_fail(err, IOP_EINVAL, "face gallery: template %zu: system id %u out of range (< %d)", i,
+                          ref.system, SBMS_FACE_SYSTEMS);
+            break;
+        }
+        if (face_map_find(g, ref.system, ref.key) != SIZE_MAX) {
+            rc = iop_fail(err, IOP_EEXIST, "face gallery: template %zu: system %u already holds record %llu", i,
+                          ref.system, (unsigned long long)ref.key);
+            break;
+        }
+        if ((rc = face_part(g, ref.system, &lists, err)) != IOP_OK) break;
+        face_list *l = &lists[b.list[i]];
+        if (l->n == l->cap && face_list_resize(l, g->stride, l->cap ? l->cap * 2 : 16) != 0) {
+            rc = iop_fail(err, IOP_ENOMEM, "face gallery: out of memory");
+            break;
+        }
+        if ((g->count + 1) * 2 > g->map_cap && face_map_rebuild(g, (g->count + 1) * 2) != 0) {
+            rc = iop_fail(err, IOP_ENOMEM, "face gallery: out of memory");
+            break;
+        }
+        memcpy(l->codes + (size_t)l->n * g->stride, b.codes + i * g->stride, g->stride);
+        l->scales[l->n] = b.scales[i];
+        l->keys[l->n] = ref.key;
+        face_map_put(g, ref.system, ref.key, (uint32_t)ref.system * g->nlist + b.list[i], l->n);
+        l->n++;
+        g->count++;
+    }
+    pthread_rwlock_unlock(&g->lock);
+    if (added) *added = i;
+    if (rc == IOP_OK && i < n)
+        rc = iop_fail(err, IOP_EFORMAT, "face gallery: template %zu is zero or not finite", i);
+out:
+    for (uint32_t t = 0; t < FACE_MAX_THREADS; t++) { free(b.bufs[t]); free(b.qs[t]); free(b.qas[t]); }
+    if (b.codes) face_wipe(b.codes, n * g->stride);
+    free(b.codes); free(b.scales); free(b.list);
+    pthread_mutex_destroy(&b.mu);
     return rc;
 }
 

@@ -62,10 +62,17 @@ static inline float gen_normalish(iop_rng *r) {
     return ((float)s * (1.0f / 65536.0f) - 2.0f) * 1.7320508f;
 }
 
+/* Sum of squares with 8 float lanes (vectorisable; dim is a multiple of 8). */
+static float gen_sumsq(const float *v, uint32_t dim) {
+    float acc[8] = {0};
+    for (uint32_t i = 0; i < dim; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += v[i + k] * v[i + k];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 static void gen_unit(float *v, uint32_t dim) {
-    double ss = 0;
-    for (uint32_t i = 0; i < dim; i++) ss += (double)v[i] * v[i];
-    float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    float ss = gen_sumsq(v, dim);
+    float inv = ss > 0 ? 1.0f / sqrtf(ss) : 0.0f;
     for (uint32_t i = 0; i < dim; i++) v[i] *= inv;
 }
 
@@ -136,13 +143,10 @@ void sbms_face_gen_capture(const sbms_face_gen *g, uint64_t person, uint32_t cap
     iop_rng r;
     iop_rng_seed(&r, gen_mix(g->seed ^ gen_mix(person * 0x2545f4914f6cdd1dULL + 0x1d)));
     /* identity */
-    double zz = 0;
-    for (uint32_t i = 0; i < dim; i++) {
-        out[i] = g->sigma[i] * gen_normalish(&r);
-        zz += (double)out[i] * out[i];
-    }
+    for (uint32_t i = 0; i < dim; i++) out[i] = g->sigma[i] * gen_normalish(&r);
+    float zz = gen_sumsq(out, dim);
     const float *c = g->groups + (size_t)sbms_face_gen_group(g, person) * dim;
-    float a = (float)sqrt(g->p.group_weight), b = (float)(sqrt(1 - g->p.group_weight) / sqrt(zz > 0 ? zz : 1));
+    float a = (float)sqrt(g->p.group_weight), b = (float)sqrt(1 - g->p.group_weight) / sqrtf(zz > 0 ? zz : 1);
     for (uint32_t i = 0; i < dim; i++) out[i] = a * c[i] + b * out[i];
     gen_unit(out, dim);
     /* capture noise */
@@ -150,12 +154,9 @@ void sbms_face_gen_capture(const sbms_face_gen *g, uint64_t person, uint32_t cap
     double e = g->p.noise_median * exp(g->p.noise_spread * iop_rng_normal(&r));
     if (iop_rng_uniform(&r) < g->p.poor_rate) e *= g->p.poor_factor;
     float nb[SBMS_FACE_DIM_MAX];
-    double nn = 0;
-    for (uint32_t i = 0; i < dim; i++) {
-        nb[i] = gen_normalish(&r);
-        nn += (double)nb[i] * nb[i];
-    }
-    float f = (float)(sqrt(e) / sqrt(nn > 0 ? nn : 1));
+    for (uint32_t i = 0; i < dim; i++) nb[i] = gen_normalish(&r);
+    float nn = gen_sumsq(nb, dim);
+    float f = (float)sqrt(e) / sqrtf(nn > 0 ? nn : 1);
     for (uint32_t i = 0; i < dim; i++) out[i] = (out[i] + f * nb[i]) * g->signs[i];
     gen_fwht(out, dim);
     gen_unit(out, dim);

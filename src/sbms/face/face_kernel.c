@@ -28,10 +28,11 @@ float face_quantise(const float *v, uint32_t dim, uint32_t stride, int8_t *code)
     if (m == 0.0f) return 0.0f;
     float s = 127.0f / m;
     for (uint32_t i = 0; i < dim; i++) {
-        float x = lrintf(v[i] * s);
+        float x = v[i] * s;
+        x = x >= 0.0f ? x + 0.5f : x - 0.5f; /* round half away from zero */
         if (x > 127.0f) x = 127.0f;
         if (x < -127.0f) x = -127.0f;
-        code[i] = (int8_t)x;
+        code[i] = (int8_t)(int)x;
     }
     return m / 127.0f;
 }

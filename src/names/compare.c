@@ -36,6 +36,9 @@ double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *t
         double k = ta->skelh == tb->skelh ? 0.92
                                           : 0.92 * nm_jaro_winkler(nm_str(a, ta->skel_off), ta->skel_len,
                                                                    nm_str(b, tb->skel_off), tb->skel_len);
+        if ((ta->coarse[0] && (ta->coarse[0] == tb->coarse[0] || ta->coarse[0] == tb->coarse[1])) ||
+            (ta->coarse[1] && (ta->coarse[1] == tb->coarse[0] || ta->coarse[1] == tb->coarse[1])))
+            if (k < 0.9) k = 0.9;
         if (k > s) { s = k; h = HOW_SKEL; }
     }
     *how |= h;

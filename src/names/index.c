@@ -55,7 +55,7 @@ struct names_index {
     size_t n_pend;
 };
 
-enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR };
+enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE };
 
 static uint64_t mkkey(unsigned type, uint64_t a, uint64_t b) {
     uint64_t v[3] = {type, a, b};
@@ -116,6 +116,8 @@ static void gen_keys(const names_ident *id, bool query, keyset *ks) {
                 kadd(ks, mkkey(K_SKEL, t->skelh, 0));
                 uint32_t s2 = skel2(id, t);
                 if (s2) kadd(ks, mkkey(K_SKEL2, s2, 0));
+                for (int m = 0; m < 2; m++)
+                    if (t->coarse[m]) kadd(ks, mkkey(K_COARSE, t->coarse[m], 0));
             }
         }
         if (ng > 2) ng = 2;

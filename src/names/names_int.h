@@ -31,6 +31,7 @@ typedef struct nm_tok {
     uint32_t phon;     /* hash of the NYSIIS code (0 when empty) */
     uint32_t skelh;    /* hash of the skeleton */
     int32_t nick;      /* index into the engine's nickname root lists, -1 none */
+    uint32_t coarse[2]; /* hashes of the two coarse sound-class readings (0 empty) */
     uint8_t len, skel_len, role, flags;
 } nm_tok;
 
@@ -112,6 +113,7 @@ unsigned nm_script_flags(const char *s, size_t len);
 size_t nm_nysiis(const char *s, size_t len, char *out /* >= 9 */);
 /* Consonant skeleton: vowels and h/w/y dropped, letters grouped in sound classes. */
 size_t nm_skeleton(const char *s, size_t len, char *out /* >= len + 1 */);
+size_t nm_coarse(const char *s, size_t len, int mode, char *out /* >= 2 * len + 1 */);
 double nm_jaro_winkler(const char *a, size_t la, const char *b, size_t lb);
 /* Damerau (optimal string alignment) distance, capped at max + 1. */
 int nm_damerau(const char *a, size_t la, const char *b, size_t lb, int max);

@@ -158,6 +158,13 @@ static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *o
             for (int k = 0; k < 3; k++) p->t[k] = ascii_lower(ps, pl);
         } else {
             p->flags = nm_script_flags(ps, pl);
+            if (p->flags & NM_TF_ABJAD) { /* Arabic ta marbuta reads as a final -a/-ah, not -t */
+                for (size_t q = 0; q + 1 < pl; q++)
+                    if ((unsigned char)ps[q] == 0xD8 && (unsigned char)ps[q + 1] == 0xA9) {
+                        ((char *)ps)[q] = (char)0xD9;
+                        ((char *)ps)[q + 1] = (char)0x87;
+                    }
+            }
             iop_buf icu;
             iop_buf_init(&icu);
             nm_translit_icu(b->eng, ps, pl, &icu);
@@ -253,6 +260,11 @@ static void add_variants(builder *b, const pieces *ps, uint8_t kind) {
             tk->skel_off = pool_add(b, sk, skl);
             tk->skel_len = (uint8_t)skl;
             tk->skelh = skl ? nm_hash32(sk, skl) : 0;
+            for (int m = 0; m < 2; m++) {
+                char co[2 * NM_MAX_TOK + 1];
+                size_t col = nm_coarse(t, tl, m == 1 && (ps->v[i].flags & NM_TF_ABJAD) ? 2 : m, co);
+                tk->coarse[m] = col ? nm_hash32(co, col) : 0;
+            }
             size_t nyl = nm_nysiis(t, tl, ny);
             tk->phon = nyl ? nm_hash32(ny, nyl) : 0;
             tk->flags = (uint8_t)(ps->v[i].flags & (NM_TF_ABJAD | NM_TF_NONLATIN));

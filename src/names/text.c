@@ -312,6 +312,48 @@ size_t nm_skeleton(const char *s, size_t len, char *out) {
     return k;
 }
 
+/* Coarse sound classes for cross-script blocking: l/r merged, m/n merged, all labials
+ * merged, sibilants and affricates merged.  mode 0 reads j as "dzh", w as "v", ch as
+ * "tsch"; mode 1 reads j as "y" (dropped), w as a vowel, ch as "kh" and an initial h
+ * as g/kh (Russian and Arabic renderings of Germanic names); mode 2 is mode 1 with j
+ * read as g (Arabic jim renders both). */
+size_t nm_coarse(const char *s, size_t len, int mode, char *out) {
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i], nx = i + 1 < len ? s[i + 1] : 0, cls = 0, cls2 = 0;
+        if (c >= '0' && c <= '9') cls = c;
+        else if (c == 's' && nx == 'c' && i + 2 < len && s[i + 2] == 'h') { cls = 'S'; i += 2; }
+        else if ((c == 's' || c == 'z') && nx == 'h') { cls = 'S'; i++; }
+        else if ((c == 't' && (nx == 's' || nx == 'z')) || (c == 'd' && (nx == 'z' || nx == 'j'))) {
+            cls = 'S'; i++;
+            if (i + 1 < len && (s[i + 1] == 'h' || s[i + 1] == 'c')) i++;
+        }
+        else if ((c == 'k' || c == 'g') && nx == 'h') { cls = 'K'; i++; }
+        else if (c == 'c' && nx == 'k') { cls = 'K'; i++; }
+        else if (c == 't' && nx == 'h') { cls = 'T'; i++; }
+        else if (c == 'p' && nx == 'h') { cls = 'B'; i++; }
+        else if (c == 'c' && nx == 'h') { cls = mode ? 'K' : 'S'; i++; }
+        else switch (c) {
+            case 'b': case 'p': case 'f': case 'v': cls = 'B'; break;
+            case 'w': cls = mode ? 0 : 'B'; break;
+            case 'k': case 'q': case 'g': cls = 'K'; break;
+            case 'c': cls = (nx == 'e' || nx == 'i' || nx == 'y') ? 'S' : 'K'; break;
+            case 'x': cls = 'K'; cls2 = 'S'; break;
+            case 'j': cls = mode == 2 ? 'K' : mode ? 0 : 'S'; break;
+            case 's': case 'z': cls = 'S'; break;
+            case 'd': case 't': cls = 'T'; break;
+            case 'l': case 'r': cls = 'R'; break;
+            case 'm': case 'n': cls = 'N'; break;
+            case 'h': cls = (mode && i == 0) ? 'K' : 0; break;
+            default: cls = 0;
+        }
+        if (cls && !(k > 0 && out[k - 1] == cls)) out[k++] = cls;
+        if (cls2 && !(k > 0 && out[k - 1] == cls2)) out[k++] = cls2;
+    }
+    out[k] = 0;
+    return k;
+}
+
 /* ---- similarity ---- */
 
 double nm_jaro_winkler(const char *a, size_t la, const char *b, size_t lb) {

@@ -41,6 +41,7 @@ typedef struct audit_options {
     bool no_wait_durable; /* audit_append returns once queued (default: waits for the commit) */
     int commit_delay_us;  /* writer waits this long for a batch to fill; 0 = commit at once */
     int max_batch;        /* entries per transaction at most; 0 = 4096 */
+    int max_queue;        /* appenders wait while this many entries are queued; 0 = 65536 */
     const char *key_path; /* the MAC key; NULL = "<db path>.key" */
 } audit_options;
 
@@ -88,6 +89,16 @@ iop_code audit_append(audit_log *log, const audit_entry *e, int64_t *seq, iop_er
 iop_code audit_append_ex(audit_log *log, const audit_entry *e, bool wait_durable, int64_t *seq, iop_err *err);
 /* Waits until every entry appended so far is committed. */
 iop_code audit_flush(audit_log *log, iop_err *err);
+
+/* Counters since audit_open (for /metrics and benchmarks). */
+typedef struct audit_stats {
+    uint64_t appended;     /* entries committed */
+    uint64_t batches;      /* transactions committed */
+    uint64_t failed;       /* entries whose batch failed */
+    uint64_t commit_ns;    /* time spent in committed transactions, fsync included */
+    uint64_t queued;       /* entries waiting for the writer now */
+} audit_stats;
+void audit_get_stats(audit_log *log, audit_stats *out);
 
 /* ---- verification ---- */
 typedef struct audit_verify_result {

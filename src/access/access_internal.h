@@ -24,7 +24,8 @@ typedef struct access_cache_slot {
 struct access_db {
     char *path;
     sqlite3 *db;
-    pthread_mutex_t mu; /* the connection */
+    pthread_mutex_t mu; /* the connection and the statements below */
+    sqlite3_stmt *auth_st; /* the per-request token lookup, prepared once */
     access_options opt;
 
     pthread_mutex_t cmu; /* the cache */

@@ -181,13 +181,14 @@ iop_code access_authenticate(access_db *db, const char *token, access_user *user
     int64_t expires = 0, revoked = 0;
     access_user u;
     pthread_mutex_lock(&db->mu);
-    sqlite3_stmt *st = NULL;
     iop_code c = IOP_OK;
-    if (sqlite3_prepare_v2(db->db, "SELECT t.hash, t.expires_ms, t.revoked_ms, " ACCESS_USER_COLS
+    if (!db->auth_st &&
+        sqlite3_prepare_v2(db->db, "SELECT t.hash, t.expires_ms, t.revoked_ms, " ACCESS_USER_COLS
                                    " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
+                           -1, &db->auth_st, NULL) != SQLITE_OK) {
         c = access_sql_fail(db, err, "authenticate");
     } else {
+        sqlite3_stmt *st = db->auth_st;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
@@ -201,8 +202,9 @@ iop_code access_authenticate(access_db *db, const char *token, access_user *user
         } else {
             c = access_sql_fail(db, err, "authenticate");
         }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
     }
-    sqlite3_finalize(st);
     pthread_mutex_unlock(&db->mu);
     if (c) return c;
 

@@ -133,6 +133,7 @@ fail:
 
 void access_close(access_db *db) {
     if (!db) return;
+    sqlite3_finalize(db->auth_st);
     if (db->db) sqlite3_close(db->db);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->cmu);

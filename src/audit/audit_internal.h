@@ -54,6 +54,8 @@ struct audit_log {
     size_t queued;
     uint64_t next_ticket, done_ticket;
     bool closing;
+    audit_stats stats;   /* under mu */
+    pthread_cond_t cv_room; /* the queue has room again */
     iop_code async_rc; /* first failure of an entry nobody waited for */
     char async_msg[IOP_ERR_MSG];
 };

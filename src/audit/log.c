@@ -344,10 +344,20 @@ static void *writer_main(void *arg) {
 
         iop_err e;
         iop_err_clear(&e);
+        uint64_t t0 = iop_mono_ns();
         iop_code c = prep ? prep : commit_batch(log, &s, batch, &e);
+        uint64_t dt = iop_mono_ns() - t0;
         if (prep) e = perr;
 
         pthread_mutex_lock(&log->mu);
+        if (c) {
+            log->stats.failed += n;
+        } else {
+            log->stats.appended += n;
+            log->stats.batches++;
+            log->stats.commit_ns += dt;
+        }
+        pthread_cond_broadcast(&log->cv_room);
         for (audit_item *it = batch; it; it = it->next) {
             if (it->waiter) {
                 it->waiter->rc = c;
@@ -389,6 +399,7 @@ iop_code audit_open(const char *path, const audit_options *opt, audit_log **out,
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv_work, NULL);
     pthread_cond_init(&log->cv_done, NULL);
+    pthread_cond_init(&log->cv_room, NULL);
 
     char keypath[4096];
     if (opt && opt->key_path) snprintf(keypath, sizeof keypath, "%s", opt->key_path);
@@ -426,6 +437,7 @@ iop_code audit_open_read_only(const char *path, const char *key_path, audit_log 
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv_work, NULL);
     pthread_cond_init(&log->cv_done, NULL);
+    pthread_cond_init(&log->cv_room, NULL);
     char keypath[4096];
     if (key_path) snprintf(keypath, sizeof keypath, "%s", key_path);
     else snprintf(keypath, sizeof keypath, "%s.key", path);
@@ -456,6 +468,7 @@ iop_code audit_close(audit_log *log, iop_err *err) {
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv_work);
     pthread_cond_destroy(&log->cv_done);
+    pthread_cond_destroy(&log->cv_room);
     sodium_memzero(log->key, sizeof log->key);
     free(log->path);
     free(log);
@@ -543,6 +556,8 @@ oom:
 static iop_code enqueue(audit_log *log, audit_item *it, audit_waiter *w, iop_err *err) {
     it->waiter = w;
     pthread_mutex_lock(&log->mu);
+    size_t max_queue = log->opt.max_queue > 0 ? (size_t)log->opt.max_queue : 65536;
+    while (log->queued >= max_queue && !log->closing) pthread_cond_wait(&log->cv_room, &log->mu);
     if (log->closing) {
         pthread_mutex_unlock(&log->mu);
         item_free(it);
@@ -593,6 +608,13 @@ iop_code audit_flush(audit_log *log, iop_err *err) {
     }
     pthread_mutex_unlock(&log->mu);
     return c;
+}
+
+void audit_get_stats(audit_log *log, audit_stats *out) {
+    pthread_mutex_lock(&log->mu);
+    *out = log->stats;
+    out->queued = log->queued;
+    pthread_mutex_unlock(&log->mu);
 }
 
 iop_code audit_purge(audit_log *log, int64_t now_ms, const char *actor, int64_t *purged, iop_err *err) {

@@ -220,11 +220,11 @@ double iop_fp_code_similarity(const iop_fp_code *a, const iop_fp_code *b);
 typedef struct iop_fp_gen_opts {
     double rotation_sd_deg;   /* [8]    rotation between impressions, degrees (s.d.) */
     double translation_sd;    /* [25]   translation between impressions, pixels (s.d.) */
-    double distortion;        /* [1]    scale of the non-linear (plastic) distortion */
+    double distortion;        /* [0.7]  scale of the non-linear (plastic) distortion */
     double missing;           /* [0.12] probability that a master minutia is lost */
     double spurious;          /* [0.10] spurious minutiae, fraction of the count */
-    double position_sd;       /* [2.5]  local jitter of positions, pixels */
-    double angle_sd_deg;      /* [6]    jitter of minutia directions, degrees */
+    double position_sd;       /* [2.0]  local jitter of positions, pixels */
+    double angle_sd_deg;      /* [5]    jitter of minutia directions, degrees */
 } iop_fp_gen_opts;
 
 /* One impression of finger `identity` (position 1..10, 0 = unknown) of a population

@@ -423,7 +423,7 @@ static iop_code an_parse_type9(const uint8_t *d, size_t off, size_t rlen, double
                 return iop_fail(err, IOP_EFORMAT,
                                 "ansi-nist-itl: byte %zu: 9.012 minutia %zu is not \"index^XXXXYYYYTTT^quality^type\"",
                                 at, count + 1);
-            unsigned long xx, yy, tt, q = 0;
+            unsigned long xx = 0, yy = 0, tt = 0, q = 0;
             an_uint(it[1], 4, &xx); an_uint(it[1] + 4, 4, &yy); an_uint(it[1] + 8, 3, &tt);
             if (tt > 359)
                 return iop_fail(err, IOP_EFORMAT, "ansi-nist-itl: byte %zu: 9.012 minutia %zu angle %lu > 359",

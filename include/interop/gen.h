@@ -69,6 +69,7 @@ typedef struct gen_params {
     iop_date reference;        /* the population's "today"; default 2026-06-30 */
     bool biometrics;           /* fill fingerprints and face templates [true] */
     uint32_t face_dim;         /* face template dimension, power of two 128..1024 [128] */
+    int threads;               /* workers computing biometrics; 0 = online CPUs (max 16) [0] */
     FILE *progress;            /* progress lines (NULL = none) */
 
     /* life paths (the rest of persons are residents) */

@@ -29,6 +29,8 @@ static void help(void) {
            "  --reference DATE     the population's reference date (default 2026-06-30)\n"
            "  --no-biometrics      leave out fingerprints and face templates\n"
            "  --face-dim N         face template dimension, power of two 128..1024 (default 128)\n"
+           "  --threads N          workers computing the biometric templates (default: the\n"
+           "                       online CPUs); the output does not depend on it\n"
            "  --multi-identity X   share of migrants with several identities (default 0.12;\n"
            "                       travellers and residents scale with it)\n"
            "  --error-scale X      multiply every record-level error rate by X (default 1)\n"
@@ -84,6 +86,12 @@ int cmd_gen(int argc, char **argv) {
             if (!(rc = parse_u64(a, v, &d))) {
                 if (d < 128 || d > 1024 || (d & (d - 1))) return cli_usage_error("gen", "--face-dim: %s is not a power of two in 128..1024", v);
                 p.face_dim = (uint32_t)d;
+            }
+        } else if (!strcmp(a, "--threads")) {
+            uint64_t t;
+            if (!(rc = parse_u64(a, v, &t))) {
+                if (t < 1 || t > 16) return cli_usage_error("gen", "--threads: %s is not in 1..16", v);
+                p.threads = (int)t;
             }
         } else if (!strcmp(a, "--multi-identity")) rc = parse_double(a, v, 0, 1, &mi);
         else if (!strcmp(a, "--error-scale")) rc = parse_double(a, v, 0, 20, &scale);

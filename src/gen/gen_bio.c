@@ -5,8 +5,8 @@
  * synthetic face generator, interop/sbms_face.h).  A person's biometric identity is a
  * number shared by all of their identities; each capture is a new impression.
  *
- * Finger identity: bio_id * 16 + position, so the ten fingers of a person differ from
- * each other and from every other person's.
+ * The finger generator's master minutiae depend on (seed, identity, position): the
+ * person's biometric identity and the finger position give each finger its own ridges.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 #include "interop/sbms_fp.h"
 
 /* Set to 1 once the sBMS synthetic generators are part of the build. */
-#define GEN_SYNTHETIC_BIOMETRICS 0
+#define GEN_SYNTHETIC_BIOMETRICS 1
 
 struct gen_bio {
     uint64_t seed;
@@ -81,7 +81,7 @@ iop_code gen_bio_fill(gen_bio *b, uint64_t bio_id, uint32_t capture, const int *
             rec_finger *f = &out->fingers[i];
             f->position = positions[i];
             f->tpl.format = "iso19794-2-2005";
-            iop_code rc = iop_fp_gen_iso(b->seed, bio_id * 16 + (uint64_t)positions[i], capture, (uint8_t)positions[i],
+            iop_code rc = iop_fp_gen_iso(b->seed, bio_id, capture, (uint8_t)positions[i],
                                          NULL, &f->tpl.data, &f->tpl.len, err);
             out->n_fingers = i + 1;
             if (rc) return rc;
@@ -104,4 +104,43 @@ iop_code gen_bio_fill(gen_bio *b, uint64_t bio_id, uint32_t capture, const int *
     (void)bio_id; (void)capture; (void)positions; (void)n_positions; (void)face; (void)err;
     return IOP_OK;
 #endif
+}
+
+/* Appends the "biometrics" member (with its leading comma) of one capture to out. */
+iop_code gen_bio_fragment(gen_bio *b, uint64_t bio_id, uint32_t capture, uint16_t finger_mask, bool face,
+                          iop_buf *out, iop_err *err) {
+    int pos[10];
+    size_t n = 0;
+    for (int i = 1; i <= 10; i++)
+        if (finger_mask & (1u << i)) pos[n++] = i;
+    if (!b || (!n && !face)) return IOP_OK;
+    rec_person p;
+    memset(&p, 0, sizeof p);
+    iop_code rc = gen_bio_fill(b, bio_id, capture, pos, n, face, &p, err);
+    int bad = 0;
+    if (!rc) {
+        bad |= iop_buf_puts(out, ",\"biometrics\":{");
+        if (p.n_fingers) {
+            bad |= iop_buf_puts(out, "\"fingerprints\":[");
+            for (size_t i = 0; i < p.n_fingers && !bad; i++) {
+                char *b64 = iop_base64_encode(p.fingers[i].tpl.data, p.fingers[i].tpl.len);
+                if (!b64) { bad = 1; break; }
+                bad |= iop_buf_printf(out, "%s{\"position\":%d,\"format\":\"%s\",\"data\":\"%s\"}", i ? "," : "",
+                                      p.fingers[i].position, p.fingers[i].tpl.format, b64);
+                free(b64);
+            }
+            bad |= iop_buf_puts(out, "]");
+        }
+        if (p.face) {
+            char *b64 = iop_base64_encode(p.face->data, p.face->len);
+            if (!b64) bad = 1;
+            else bad |= iop_buf_printf(out, "%s\"face\":{\"format\":\"%s\",\"data\":\"%s\"}", p.n_fingers ? "," : "",
+                                       p.face->format, b64);
+            free(b64);
+        }
+        bad |= iop_buf_puts(out, "}");
+        if (bad) rc = iop_fail(err, IOP_ENOMEM, "out of memory writing biometrics");
+    }
+    gen_bio_clear(&p);
+    return rc;
 }

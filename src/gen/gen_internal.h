@@ -109,6 +109,12 @@ extern const size_t gen_n_occupations;
 void gen_builtin_names(gen_names *n);
 void gen_pool_add(gen_pool *p, gen_arena *a, const char *native, char sex, const char *l0, const char *l1);
 
+/* ---- biometrics ---- */
+/* Appends ,"biometrics":{...} for one capture of person bio_id (fingers: bit p set for
+ * position p, 1..10).  Thread-safe on a shared gen_bio. */
+iop_code gen_bio_fragment(gen_bio *b, uint64_t bio_id, uint32_t capture, uint16_t finger_mask, bool face,
+                          iop_buf *out, iop_err *err);
+
 /* ---- record-level errors ---- */
 /* One edit in a name (codepoint-wise; the substitute comes from the keyboard
  * neighbourhood for ASCII letters, from the name's own letters otherwise). */

@@ -24,6 +24,8 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,21 @@ typedef struct person {
     const char *ecris_state;
 } person;
 
+/* A record waiting for its biometrics: its JSON without the closing brace in jbuf. */
+typedef struct pend {
+    uint8_t sys;
+    bool face;
+    uint16_t fmask;
+    uint32_t capture;
+    uint64_t bio_id;
+    size_t off, len;         /* in jbuf */
+    size_t boff, blen;       /* in the worker's buffer */
+    int worker;
+} pend;
+
+#define GEN_MAX_THREADS 16
+#define GEN_BATCH 2048       /* records per biometric batch */
+
 typedef struct gen_ctx {
     const gen_params *p;
     gen_names names;
@@ -120,6 +137,12 @@ typedef struct gen_ctx {
     uint64_t counter[IOP_SYS_COUNT];
     uint64_t app_counter;
     iop_buf line, ext;
+    /* biometric batches */
+    pend *pend;
+    size_t n_pend, cap_pend;
+    iop_buf jbuf;
+    iop_buf wbuf[GEN_MAX_THREADS];
+    int threads;
     gen_stats st;
     iop_rng rng;           /* the current person's stream */
     iop_code rc;
@@ -406,27 +429,37 @@ static void emit(gen_ctx *c, person *pp, recb *r, const int *fingers, size_t n_f
     snprintf(id, sizeof id, "%s-%09llu", sys_prefix[r->p.system], (unsigned long long)++c->counter[r->p.system]);
     r->p.id = id;
     if (!r->p.ext) r->p.ext = "{}";
-    bool bio = c->bio && (n_fingers || face);
-    if (bio) {
-        iop_err e;
-        if (gen_bio_fill(c->bio, pp->idx, pp->capture++, fingers, n_fingers, face, &r->p, &e)) {
-            c->rc = iop_fail(c->err, e.code, "biometrics of %s: %s", id, e.msg);
-            gen_bio_clear(&r->p);
+    if (n_fingers) pp->fingerprinted = true;
+    iop_buf_reset(&c->line);
+    if (rec_to_json(&r->p, false, &c->line)) { c->rc = iop_fail(c->err, IOP_ENOMEM, "writing %s: out of memory", id); return; }
+    if (c->bio) {
+        /* queued: the biometrics are computed by the workers when the batch is flushed */
+        if (c->n_pend == c->cap_pend) {
+            size_t nc = c->cap_pend ? c->cap_pend * 2 : 4096;
+            pend *np = realloc(c->pend, nc * sizeof *np);
+            if (!np) { c->rc = iop_fail(c->err, IOP_ENOMEM, "out of memory"); return; }
+            c->pend = np;
+            c->cap_pend = nc;
+        }
+        pend *q = &c->pend[c->n_pend++];
+        memset(q, 0, sizeof *q);
+        q->sys = (uint8_t)r->p.system;
+        q->face = face;
+        for (size_t i = 0; i < n_fingers; i++) q->fmask |= (uint16_t)(1u << fingers[i]);
+        q->bio_id = pp->idx;
+        q->capture = (n_fingers || face) ? pp->capture++ : 0;
+        q->off = c->jbuf.len;
+        q->len = c->line.len - 1; /* without the closing brace */
+        if (iop_buf_append(&c->jbuf, c->line.data, q->len)) { c->rc = iop_fail(c->err, IOP_ENOMEM, "out of memory"); return; }
+    } else {
+        iop_buf_puts(&c->line, "\n");
+        FILE *f = c->out[r->p.system];
+        if (fwrite(c->line.data, 1, c->line.len, f) != c->line.len) {
+            c->rc = iop_fail(c->err, IOP_EIO, "%s: write failed: %s", c->path_buf[r->p.system], strerror(errno));
             return;
         }
-        if (n_fingers) pp->fingerprinted = true;
+        c->st.bytes += c->line.len;
     }
-    iop_buf_reset(&c->line);
-    iop_code rc = rec_to_json(&r->p, true, &c->line);
-    if (bio) gen_bio_clear(&r->p);
-    if (rc) { c->rc = iop_fail(c->err, rc, "writing %s: out of memory", id); return; }
-    iop_buf_puts(&c->line, "\n");
-    FILE *f = c->out[r->p.system];
-    if (fwrite(c->line.data, 1, c->line.len, f) != c->line.len) {
-        c->rc = iop_fail(c->err, IOP_EIO, "%s: write failed: %s", c->path_buf[r->p.system], strerror(errno));
-        return;
-    }
-    c->st.bytes += c->line.len;
     c->st.records++;
     c->st.per_system[r->p.system]++;
     const char *sys = iop_system_name(r->p.system);
@@ -990,6 +1023,72 @@ static void gen_person(gen_ctx *c, uint64_t idx) {
     gen_arena_reset(&c->arena);
 }
 
+/* ------------------------------------------------------------------ biometric batches */
+
+typedef struct worker {
+    gen_ctx *c;
+    int w;
+    size_t from, to;
+    iop_code rc;
+    iop_err err;
+} worker;
+
+static void *worker_run(void *arg) {
+    worker *k = arg;
+    gen_ctx *c = k->c;
+    iop_buf *out = &c->wbuf[k->w];
+    iop_buf_reset(out);
+    for (size_t i = k->from; i < k->to && !k->rc; i++) {
+        pend *q = &c->pend[i];
+        q->worker = k->w;
+        q->boff = out->len;
+        k->rc = gen_bio_fragment(c->bio, q->bio_id, q->capture, q->fmask, q->face, out, &k->err);
+        q->blen = out->len - q->boff;
+    }
+    return NULL;
+}
+
+/* Computes the queued records' biometrics on the workers, then writes the records in
+ * their generation order. */
+static void flush_batch(gen_ctx *c) {
+    if (c->rc || !c->n_pend) return;
+    worker wk[GEN_MAX_THREADS];
+    pthread_t th[GEN_MAX_THREADS];
+    bool started[GEN_MAX_THREADS] = {false};
+    int t = c->threads;
+    size_t per = (c->n_pend + (size_t)t - 1) / (size_t)t;
+    for (int i = 0; i < t; i++) {
+        wk[i] = (worker){c, i, (size_t)i * per, (size_t)(i + 1) * per, IOP_OK, {0}};
+        if (wk[i].from > c->n_pend) wk[i].from = c->n_pend;
+        if (wk[i].to > c->n_pend) wk[i].to = c->n_pend;
+    }
+    for (int i = 1; i < t; i++) started[i] = pthread_create(&th[i], NULL, worker_run, &wk[i]) == 0;
+    worker_run(&wk[0]);
+    for (int i = 1; i < t; i++) {
+        if (started[i]) pthread_join(th[i], NULL);
+        else worker_run(&wk[i]);
+    }
+    for (int i = 0; i < t; i++)
+        if (wk[i].rc) {
+            c->rc = wk[i].rc;
+            if (c->err) *c->err = wk[i].err;
+            return;
+        }
+    for (size_t i = 0; i < c->n_pend; i++) {
+        pend *q = &c->pend[i];
+        FILE *f = c->out[q->sys];
+        fwrite(c->jbuf.data + q->off, 1, q->len, f);
+        if (q->blen) fwrite(c->wbuf[q->worker].data + q->boff, 1, q->blen, f);
+        if (fwrite("}\n", 1, 2, f) != 2) {
+            c->rc = iop_fail(c->err, IOP_EIO, "%s: write failed: %s", c->path_buf[q->sys], strerror(errno));
+            return;
+        }
+        c->st.bytes += q->len + q->blen + 2;
+    }
+    c->n_pend = 0;
+    iop_buf_reset(&c->jbuf);
+}
+
 /* ------------------------------------------------------------------ driver */
 
 static iop_code open_out(gen_ctx *c, FILE **f, char *path, const char *dir, const char *name, const char *header) {
@@ -1035,6 +1134,14 @@ iop_code gen_run(const gen_params *p, gen_stats *stats, iop_err *err) {
     }
     iop_buf_init(&c->line);
     iop_buf_init(&c->ext);
+    iop_buf_init(&c->jbuf);
+    for (int i = 0; i < GEN_MAX_THREADS; i++) iop_buf_init(&c->wbuf[i]);
+    c->threads = p->threads;
+    if (c->threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->threads = n > 0 ? (int)n : 1;
+    }
+    if (c->threads > GEN_MAX_THREADS) c->threads = GEN_MAX_THREADS;
     if (p->biometrics) {
         rc = gen_bio_new(p->seed, p->face_dim ? p->face_dim : 128, &c->bio, err);
         if (rc == IOP_ENOTFOUND) { c->bio = NULL; rc = IOP_OK; } /* the build has no synthetic generators */
@@ -1053,11 +1160,16 @@ iop_code gen_run(const gen_params *p, gen_stats *stats, iop_err *err) {
     uint64_t step = p->persons >= 1000000 ? 100000 : p->persons >= 100000 ? 25000 : 0;
     for (uint64_t i = 0; !rc && i < p->persons; i++) {
         gen_person(c, i);
+        if (c->n_pend >= GEN_BATCH) flush_batch(c);
         rc = c->rc;
         if (!rc && (c->arena.oom || c->line.data == NULL)) rc = iop_fail(err, IOP_ENOMEM, "out of memory generating person %llu", (unsigned long long)i + 1);
         if (step && p->progress && (i + 1) % step == 0)
             fprintf(p->progress, "gen: %llu/%llu persons, %llu records, %.1f s\n", (unsigned long long)i + 1,
                     (unsigned long long)p->persons, (unsigned long long)c->st.records, (double)(iop_mono_ns() - t0) / 1e9);
+    }
+    if (!rc) {
+        flush_batch(c);
+        rc = c->rc;
     }
     for (int s = 0; s < IOP_SYS_COUNT; s++) {
         iop_code r2 = close_out(c, &c->out[s], c->path_buf[s]);
@@ -1075,6 +1187,9 @@ iop_code gen_run(const gen_params *p, gen_stats *stats, iop_err *err) {
     gen_bio_free(c->bio);
     iop_buf_free(&c->line);
     iop_buf_free(&c->ext);
+    iop_buf_free(&c->jbuf);
+    for (int i = 0; i < GEN_MAX_THREADS; i++) iop_buf_free(&c->wbuf[i]);
+    free(c->pend);
     gen_arena_free(&c->arena);
     gen_names_free(&c->names);
     free(c);

@@ -128,6 +128,9 @@ typedef struct names_result {
  * no field disagrees; DIFFERENT otherwise. */
 #define NAMES_SIMILAR_SCORE 0.5
 void names_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out);
+/* Same verdict, score, agreements and weights, with the reason sentences left empty:
+ * several times faster, for ranking many candidates. */
+void names_compare_quick(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out);
 const char *names_verdict_name(names_verdict v);       /* "same", "similar", "different" */
 const char *names_field_name(names_field f);           /* "name", "dob", ... */
 const char *names_agreement_name(names_agreement a);   /* "absent", "same", ... */

@@ -16,6 +16,8 @@
 #include "names/names_int.h"
 
 #define PRIOR_BITS (-8.0)
+/* reasons are written only when asked for (the index ranks without them) */
+#define WHY(e, ...) do { if (why) snprintf((e)->reason, sizeof (e)->reason, __VA_ARGS__); } while (0)
 
 enum { HOW_EXACT = 1, HOW_NICK = 2, HOW_INITIAL = 4, HOW_PHON = 8, HOW_FUZZY = 16, HOW_SKEL = 32,
        HOW_MISSING = 64, HOW_CONCAT = 128, HOW_SWAP = 256, HOW_BAG = 512, HOW_ALIAS = 1024, HOW_BIRTH = 2048 };
@@ -64,8 +66,29 @@ static void concat(const names_ident *id, const tlist *l, char *buf, size_t cap,
     *len = k;
 }
 
+/* token-pair similarities of two variants, computed once per variant pair */
+typedef struct simcache {
+    const nm_tok *ba, *bb; /* first token of each variant */
+    float sim[16][16];
+    int how[16][16];
+} simcache;
+
+/* ta belongs to the first variant (of ia), tb to the second (of ib) */
+static double cached_sim(const names_engine *eng, simcache *c, const names_ident *ia, const nm_tok *ta,
+                         const names_ident *ib, const nm_tok *tb, int *how) {
+    ptrdiff_t i = ta - c->ba, j = tb - c->bb;
+    if (i < 0 || i >= 16 || j < 0 || j >= 16) return nm_tok_sim(eng, ia, ta, ib, tb, how);
+    if (c->sim[i][j] < -1.5f) {
+        int h = 0;
+        c->sim[i][j] = (float)nm_tok_sim(eng, ia, ta, ib, tb, &h);
+        c->how[i][j] = h;
+    }
+    *how |= c->how[i][j];
+    return c->sim[i][j];
+}
+
 /* Similarity of two token lists in [0,1], or -1 when one side is empty. */
-static double set_sim(const names_engine *eng, const names_ident *a, const tlist *x, const names_ident *b,
+static double set_sim(const names_engine *eng, simcache *sc, const names_ident *a, const tlist *x, const names_ident *b,
                       const tlist *y, int *how) {
     if (!x->n || !y->n) return -1.0;
     bool swap = x->n > y->n;
@@ -77,7 +100,8 @@ static double set_sim(const names_engine *eng, const names_ident *a, const tlist
     for (size_t i = 0; i < ns; i++)
         for (size_t j = 0; j < nl; j++) {
             hw[i][j] = 0;
-            m[i][j] = nm_tok_sim(eng, ia, s->t[i], ib, l->t[j], &hw[i][j]);
+            m[i][j] = swap ? cached_sim(eng, sc, ib, l->t[j], ia, s->t[i], &hw[i][j])
+                           : cached_sim(eng, sc, ia, s->t[i], ib, l->t[j], &hw[i][j]);
         }
     bool used_s[8] = {0}, used_l[8] = {0};
     double sum = 0;
@@ -153,12 +177,17 @@ static void cmp_variants(const names_engine *eng, const names_ident *a, const nm
                          const nm_variant *vb, name_cmp *best) {
     name_cmp c = {-1, -1, 0, 0, 0, 0};
     tlist ga, sa, gb, sb;
+    simcache sc;
+    sc.ba = &a->toks[va->first];
+    sc.bb = &b->toks[vb->first];
+    for (int i = 0; i < 16 && i < va->n; i++)
+        for (int j = 0; j < 16 && j < vb->n; j++) sc.sim[i][j] = -2.0f;
     if (va->kind == NM_VK_ALIAS || vb->kind == NM_VK_ALIAS) {
         tlist xa, xb;
         collect(a, va, -1, &xa);
         collect(b, vb, -1, &xb);
         int h = 0;
-        double s = set_sim(eng, a, &xa, b, &xb, &h);
+        double s = set_sim(eng, &sc, a, &xa, b, &xb, &h);
         if (s < 0) return;
         c.g = c.s = s;
         c.how_g = c.how_s = h;
@@ -168,14 +197,17 @@ static void cmp_variants(const names_engine *eng, const names_ident *a, const nm
         collect(a, va, NM_ROLE_SURNAME, &sa);
         collect(b, vb, NM_ROLE_GIVEN, &gb);
         collect(b, vb, NM_ROLE_SURNAME, &sb);
-        c.g = set_sim(eng, a, &ga, b, &gb, &c.how_g);
-        c.s = set_sim(eng, a, &sa, b, &sb, &c.how_s);
+        c.g = set_sim(eng, &sc, a, &ga, b, &gb, &c.how_g);
+        c.s = set_sim(eng, &sc, a, &sa, b, &sb, &c.how_s);
         if (c.g < 0 && c.s < 0 && !(ga.n && sb.n) && !(sa.n && gb.n)) return;
         c.weight = name_weight(c.g, c.s);
         /* given names and surnames swapped */
         name_cmp w = {-1, -1, 0, 0, HOW_SWAP, 0};
-        w.g = set_sim(eng, a, &ga, b, &sb, &w.how_g);
-        w.s = set_sim(eng, a, &sa, b, &gb, &w.how_s);
+        bool straight_good = c.g >= 0.85 && c.s >= 0.85; /* a swap cannot do better */
+        if (!straight_good) {
+            w.g = set_sim(eng, &sc, a, &ga, b, &sb, &w.how_g);
+            w.s = set_sim(eng, &sc, a, &sa, b, &gb, &w.how_s);
+        }
         if (w.g >= 0 || w.s >= 0) {
             w.weight = name_weight(w.g, w.s) - 1.0;
             bool full_straight = c.g >= 0 && c.s >= 0, full_swap = w.g >= 0 && w.s >= 0;
@@ -198,14 +230,15 @@ static void describe(char *out, size_t cap, const char *what, double sim, int ho
                   how & HOW_MISSING ? ", a part missing" : "");
 }
 
-static void compare_names(const names_engine *eng, const names_ident *a, const names_ident *b, names_evidence *ev) {
+static void compare_names(const names_engine *eng, const names_ident *a, const names_ident *b, names_evidence *ev,
+                          bool why) {
     name_cmp best = {-1, -1, 0, 0, 0, -1e9};
     for (size_t i = 0; i < a->n_vars; i++)
         for (size_t j = 0; j < b->n_vars; j++) cmp_variants(eng, a, &a->vars[i], b, &b->vars[j], &best);
     if (best.g < 0 && best.s < 0) {
         ev->agreement = NAMES_ABSENT;
         ev->weight = 0;
-        snprintf(ev->reason, sizeof ev->reason, "no name to compare on one side");
+        WHY(ev, "no name to compare on one side");
         return;
     }
     ev->weight = best.weight;
@@ -217,9 +250,10 @@ static void compare_names(const names_engine *eng, const names_ident *a, const n
     else if (lo >= 0.82 || (both && best.s >= 0.93 && best.g >= 0.75)) ev->agreement = NAMES_AGREE_SIMILAR;
     else ev->agreement = NAMES_AGREE_DIFFERENT;
     ev->reason[0] = 0;
-    if (best.how & HOW_SWAP) snprintf(ev->reason, sizeof ev->reason, "given names and surnames swapped");
-    if (best.how & HOW_ALIAS) snprintf(ev->reason, sizeof ev->reason, "via an alias");
-    if (best.how & HOW_BIRTH) snprintf(ev->reason, sizeof ev->reason, "via the surname at birth");
+    if (!why) return;
+    if (best.how & HOW_SWAP) WHY(ev, "given names and surnames swapped");
+    if (best.how & HOW_ALIAS) WHY(ev, "via an alias");
+    if (best.how & HOW_BIRTH) WHY(ev, "via the surname at birth");
     if (best.how & HOW_ALIAS) describe(ev->reason, sizeof ev->reason, "names", best.s, best.how_s);
     else {
         if (best.s >= 0) describe(ev->reason, sizeof ev->reason, "surnames", best.s, best.how_s);
@@ -231,10 +265,19 @@ static void compare_names(const names_engine *eng, const names_ident *a, const n
 
 /* ---- dates of birth ---- */
 
+static void digits8(iop_date d, char *x) {
+    int v[3] = {d.year, d.month, d.day}, w[3] = {4, 2, 2}, k = 0;
+    for (int f = 0; f < 3; f++) {
+        int n = v[f] < 0 ? 0 : v[f];
+        for (int i = w[f] - 1; i >= 0; i--) { x[k + i] = (char)('0' + n % 10); n /= 10; }
+        k += w[f];
+    }
+}
+
 static int digit_diff(iop_date a, iop_date b) {
-    char x[24], y[24];
-    snprintf(x, sizeof x, "%04d%02d%02d", a.year, a.month, a.day);
-    snprintf(y, sizeof y, "%04d%02d%02d", b.year, b.month, b.day);
+    char x[8], y[8];
+    digits8(a, x);
+    digits8(b, y);
     int d = 0;
     for (int i = 0; i < 8; i++) d += x[i] != y[i];
     if (d == 2) { /* two adjacent digits transposed count as one typo */
@@ -244,19 +287,21 @@ static int digit_diff(iop_date a, iop_date b) {
     return d;
 }
 
-static void compare_dob(iop_date a, iop_date b, names_evidence *ev) {
-    char sa[16], sb[16];
+static void compare_dob(iop_date a, iop_date b, names_evidence *ev, bool why) {
+    char sa[16] = "", sb[16] = "";
     if (!a.year || !b.year) {
         ev->agreement = NAMES_ABSENT;
-        snprintf(ev->reason, sizeof ev->reason, "date of birth unknown on %s", !a.year && !b.year ? "both sides" : "one side");
+        WHY(ev, "date of birth unknown on %s", !a.year && !b.year ? "both sides" : "one side");
         return;
     }
-    iop_date_format(a, sa);
-    iop_date_format(b, sb);
+    if (why) {
+        iop_date_format(a, sa);
+        iop_date_format(b, sb);
+    }
     bool full = a.month && a.day && b.month && b.day;
     if (full && a.year == b.year && a.month == b.month && a.day == b.day) {
         ev->agreement = NAMES_AGREE_SAME; ev->weight = 5.5;
-        snprintf(ev->reason, sizeof ev->reason, "same date of birth %s", sa);
+        WHY(ev, "same date of birth %s", sa);
         return;
     }
     if (!full) {
@@ -264,49 +309,49 @@ static void compare_dob(iop_date a, iop_date b, names_evidence *ev) {
         if (a.year == b.year && mok && dok) {
             bool month_known = a.month && b.month;
             ev->agreement = NAMES_AGREE_SIMILAR; ev->weight = month_known ? 3.5 : 2.0;
-            snprintf(ev->reason, sizeof ev->reason, "partial dates %s and %s agree on the known parts", sa, sb);
+            WHY(ev, "partial dates %s and %s agree on the known parts", sa, sb);
             return;
         }
         int dy = abs(a.year - b.year);
         if (dy == 1 && mok && dok) {
             ev->agreement = NAMES_AGREE_SIMILAR; ev->weight = 0.5;
-            snprintf(ev->reason, sizeof ev->reason, "partial dates %s and %s one year apart", sa, sb);
+            WHY(ev, "partial dates %s and %s one year apart", sa, sb);
             return;
         }
         ev->agreement = NAMES_AGREE_DIFFERENT; ev->weight = -5;
-        snprintf(ev->reason, sizeof ev->reason, "dates of birth %s and %s differ", sa, sb);
+        WHY(ev, "dates of birth %s and %s differ", sa, sb);
         return;
     }
     if (a.year == b.year && a.month == b.day && a.day == b.month) {
         ev->agreement = NAMES_AGREE_SIMILAR; ev->weight = 3.0;
-        snprintf(ev->reason, sizeof ev->reason, "day and month swapped (%s / %s)", sa, sb);
+        WHY(ev, "day and month swapped (%s / %s)", sa, sb);
         return;
     }
     if (digit_diff(a, b) == 1) {
         ev->agreement = NAMES_AGREE_SIMILAR; ev->weight = 2.5;
-        snprintf(ev->reason, sizeof ev->reason, "dates of birth differ by one digit (%s / %s)", sa, sb);
+        WHY(ev, "dates of birth differ by one digit (%s / %s)", sa, sb);
         return;
     }
     if (abs(a.year - b.year) == 1 && a.month == b.month && a.day == b.day) {
         ev->agreement = NAMES_AGREE_SIMILAR; ev->weight = 2.0;
-        snprintf(ev->reason, sizeof ev->reason, "dates of birth one year apart (%s / %s)", sa, sb);
+        WHY(ev, "dates of birth one year apart (%s / %s)", sa, sb);
         return;
     }
     if (a.year == b.year && a.month == b.month) {
         ev->agreement = NAMES_AGREE_DIFFERENT; ev->weight = -2.0;
-        snprintf(ev->reason, sizeof ev->reason, "same year and month, different day (%s / %s)", sa, sb);
+        WHY(ev, "same year and month, different day (%s / %s)", sa, sb);
         return;
     }
     ev->agreement = NAMES_AGREE_DIFFERENT; ev->weight = -6.0;
-    snprintf(ev->reason, sizeof ev->reason, "dates of birth %s and %s differ", sa, sb);
+    WHY(ev, "dates of birth %s and %s differ", sa, sb);
 }
 
 /* ---- documents and other identifiers ---- */
 
-static void compare_docs(const names_ident *a, const names_ident *b, names_evidence *ev) {
+static void compare_docs(const names_ident *a, const names_ident *b, names_evidence *ev, bool why) {
     if (!a->n_docs || !b->n_docs) {
         ev->agreement = NAMES_ABSENT;
-        snprintf(ev->reason, sizeof ev->reason, "no travel document on %s", !a->n_docs && !b->n_docs ? "either side" : "one side");
+        WHY(ev, "no travel document on %s", !a->n_docs && !b->n_docs ? "either side" : "one side");
         return;
     }
     int best = 0; /* 4 same, 3 ocr, 2 one typo, 1 same number other country */
@@ -326,23 +371,23 @@ static void compare_docs(const names_ident *a, const names_ident *b, names_evide
         }
     switch (best) {
     case 4: ev->agreement = NAMES_AGREE_SAME; ev->weight = 9;
-        snprintf(ev->reason, sizeof ev->reason, "same travel document %s %s", ba->country, nm_str(a, ba->num_off)); break;
+        WHY(ev, "same travel document %s %s", ba->country, nm_str(a, ba->num_off)); break;
     case 3: ev->agreement = NAMES_AGREE_SIMILAR; ev->weight = 7;
-        snprintf(ev->reason, sizeof ev->reason, "travel document numbers %s / %s equal up to OCR confusions",
+        WHY(ev, "travel document numbers %s / %s equal up to OCR confusions",
                  nm_str(a, ba->num_off), nm_str(b, bb->num_off)); break;
     case 2: ev->agreement = NAMES_AGREE_SIMILAR; ev->weight = 3;
-        snprintf(ev->reason, sizeof ev->reason, "travel document numbers %s / %s differ by one character",
+        WHY(ev, "travel document numbers %s / %s differ by one character",
                  nm_str(a, ba->num_off), nm_str(b, bb->num_off)); break;
     case 1: ev->agreement = NAMES_AGREE_SIMILAR; ev->weight = 2;
-        snprintf(ev->reason, sizeof ev->reason, "same document number %s issued by %s and %s", nm_str(a, ba->num_off),
+        WHY(ev, "same document number %s issued by %s and %s", nm_str(a, ba->num_off),
                  ba->country, bb->country); break;
     default:
         if (comparable) {
             ev->agreement = NAMES_AGREE_DIFFERENT; ev->weight = -1;
-            snprintf(ev->reason, sizeof ev->reason, "different travel documents of the same type and country");
+            WHY(ev, "different travel documents of the same type and country");
         } else {
             ev->agreement = NAMES_ABSENT;
-            snprintf(ev->reason, sizeof ev->reason, "travel documents not comparable (other types or countries)");
+            WHY(ev, "travel documents not comparable (other types or countries)");
         }
     }
 }
@@ -356,7 +401,7 @@ static void extra_weights(const char *kind, bool is_id, double *agree, double *s
     *agree = 1.5; *similar = 0.8; *differ = -0.5;
 }
 
-static void compare_extras(const names_ident *a, const names_ident *b, names_evidence *ev) {
+static void compare_extras(const names_ident *a, const names_ident *b, names_evidence *ev, bool why) {
     ev->agreement = NAMES_ABSENT;
     ev->reason[0] = 0;
     double w = 0;
@@ -391,11 +436,11 @@ static void compare_extras(const names_ident *a, const names_ident *b, names_evi
         ndiff += lvl == 0;
         if (is_id) { nid_same += lvl == 2; nid_diff += lvl == 0; }
         size_t l = strlen(ev->reason);
-        if (l + 40 < sizeof ev->reason)
+        if (why && l + 40 < sizeof ev->reason)
             snprintf(ev->reason + l, sizeof ev->reason - l, "%s%s %s", l ? "; " : "", kind,
                      lvl == 2 ? "same" : lvl == 1 ? "similar" : "different");
     }
-    if (!n) { snprintf(ev->reason, sizeof ev->reason, "no other identifier on both sides"); return; }
+    if (!n) { WHY(ev, "no other identifier on both sides"); return; }
     ev->weight = w;
     if (nid_same || (nsame == n)) ev->agreement = NAMES_AGREE_SAME;
     else if (nid_diff || w < 0) ev->agreement = NAMES_AGREE_DIFFERENT;
@@ -403,36 +448,38 @@ static void compare_extras(const names_ident *a, const names_ident *b, names_evi
     if (ndiff && ev->agreement == NAMES_AGREE_SAME) ev->agreement = NAMES_AGREE_SIMILAR;
 }
 
-void names_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out) {
-    memset(out, 0, sizeof *out);
-    compare_names(eng, a, b, &out->ev[NAMES_F_NAME]);
-    compare_dob(a->dob, b->dob, &out->ev[NAMES_F_DOB]);
+void nm_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why) {
+    if (why) memset(out, 0, sizeof *out);
+    else
+        for (int f = 0; f < NAMES_F_COUNT; f++) { out->ev[f].agreement = NAMES_ABSENT; out->ev[f].weight = 0; out->ev[f].reason[0] = 0; }
+    compare_names(eng, a, b, &out->ev[NAMES_F_NAME], why);
+    compare_dob(a->dob, b->dob, &out->ev[NAMES_F_DOB], why);
     names_evidence *e = &out->ev[NAMES_F_SEX];
-    if (!a->sex || !b->sex) snprintf(e->reason, sizeof e->reason, "sex unknown on %s", !a->sex && !b->sex ? "both sides" : "one side");
-    else if (a->sex == b->sex) { e->agreement = NAMES_AGREE_SAME; e->weight = 0.5; snprintf(e->reason, sizeof e->reason, "same sex %c", a->sex); }
-    else { e->agreement = NAMES_AGREE_DIFFERENT; e->weight = -4; snprintf(e->reason, sizeof e->reason, "sex %c / %c", a->sex, b->sex); }
+    if (!a->sex || !b->sex) WHY(e, "sex unknown on %s", !a->sex && !b->sex ? "both sides" : "one side");
+    else if (a->sex == b->sex) { e->agreement = NAMES_AGREE_SAME; e->weight = 0.5; WHY(e, "same sex %c", a->sex); }
+    else { e->agreement = NAMES_AGREE_DIFFERENT; e->weight = -4; WHY(e, "sex %c / %c", a->sex, b->sex); }
 
     e = &out->ev[NAMES_F_NATIONALITY];
-    if (!a->n_nat || !b->n_nat) snprintf(e->reason, sizeof e->reason, "nationality unknown on one side");
+    if (!a->n_nat || !b->n_nat) WHY(e, "nationality unknown on one side");
     else {
         const char *shared = NULL;
         for (size_t i = 0; i < a->n_nat && !shared; i++)
             for (size_t j = 0; j < b->n_nat; j++) if (!strcmp(a->nat[i], b->nat[j])) { shared = a->nat[i]; break; }
-        if (shared) { e->agreement = NAMES_AGREE_SAME; e->weight = 1.0; snprintf(e->reason, sizeof e->reason, "shared nationality %s", shared); }
-        else { e->agreement = NAMES_AGREE_DIFFERENT; e->weight = -1.5; snprintf(e->reason, sizeof e->reason, "no shared nationality (%s / %s)", a->nat[0], b->nat[0]); }
+        if (shared) { e->agreement = NAMES_AGREE_SAME; e->weight = 1.0; WHY(e, "shared nationality %s", shared); }
+        else { e->agreement = NAMES_AGREE_DIFFERENT; e->weight = -1.5; WHY(e, "no shared nationality (%s / %s)", a->nat[0], b->nat[0]); }
     }
 
     e = &out->ev[NAMES_F_PLACE_OF_BIRTH];
-    if (a->pob_off < 0 || b->pob_off < 0) snprintf(e->reason, sizeof e->reason, "place of birth unknown on one side");
+    if (a->pob_off < 0 || b->pob_off < 0) WHY(e, "place of birth unknown on one side");
     else {
         const char *pa = nm_str(a, (uint32_t)a->pob_off), *pb = nm_str(b, (uint32_t)b->pob_off);
         double s = !strcmp(pa, pb) ? 1.0 : nm_jaro_winkler(pa, strlen(pa), pb, strlen(pb));
-        if (s >= 0.999) { e->agreement = NAMES_AGREE_SAME; e->weight = 2; snprintf(e->reason, sizeof e->reason, "same place of birth"); }
-        else if (s >= 0.88) { e->agreement = NAMES_AGREE_SIMILAR; e->weight = 1; snprintf(e->reason, sizeof e->reason, "similar places of birth (%.2f)", s); }
-        else { e->agreement = NAMES_AGREE_DIFFERENT; e->weight = -1; snprintf(e->reason, sizeof e->reason, "different places of birth"); }
+        if (s >= 0.999) { e->agreement = NAMES_AGREE_SAME; e->weight = 2; WHY(e, "same place of birth"); }
+        else if (s >= 0.88) { e->agreement = NAMES_AGREE_SIMILAR; e->weight = 1; WHY(e, "similar places of birth (%.2f)", s); }
+        else { e->agreement = NAMES_AGREE_DIFFERENT; e->weight = -1; WHY(e, "different places of birth"); }
     }
-    compare_docs(a, b, &out->ev[NAMES_F_DOCUMENTS]);
-    compare_extras(a, b, &out->ev[NAMES_F_OTHER]);
+    compare_docs(a, b, &out->ev[NAMES_F_DOCUMENTS], why);
+    compare_extras(a, b, &out->ev[NAMES_F_OTHER], why);
 
     double bits = PRIOR_BITS;
     for (int f = 0; f < NAMES_F_COUNT; f++) bits += out->ev[f].weight;
@@ -451,6 +498,14 @@ void names_compare(const names_engine *eng, const names_ident *a, const names_id
         out->verdict = NAMES_SIMILAR;
     else
         out->verdict = NAMES_DIFFERENT;
+}
+
+void names_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out) {
+    nm_compare(eng, a, b, out, true);
+}
+
+void names_compare_quick(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out) {
+    nm_compare(eng, a, b, out, false);
 }
 
 const char *names_verdict_name(names_verdict v) {

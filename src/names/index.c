@@ -489,7 +489,7 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
     free(m.slot1);
     free(m.hits);
     qsort(cs, nc, sizeof *cs, cmp_cand);
-    size_t M = k * 4 < 48 ? 48 : k * 4;
+    size_t M = k * 2 < 24 ? 24 : k * 2; /* fully scored candidates */
     if (nc > M) nc = M;
     names_hit *tmp = malloc((nc ? nc : 1) * sizeof *tmp);
     if (!tmp) { free(cs); return 0; }
@@ -500,7 +500,7 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
             const names_ident *c = ix->store.get(ix->store.user, sg->id);
             if (!c) continue;
             names_result res;
-            names_compare(ix->eng, q, c, &res);
+            nm_compare(ix->eng, q, c, &res, false);
             if (ix->store.put) ix->store.put(ix->store.user, c);
             tmp[nh].id = sg->id;
             tmp[nh].score = res.score;

@@ -121,6 +121,8 @@ uint64_t nm_hash(const void *p, size_t n, uint64_t seed);
 uint32_t nm_hash32(const char *s, size_t n);
 bool nm_is_particle(const char *s, size_t len);
 
+/* compare.c: names_compare without the reason sentences when why is false (ranking) */
+void nm_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why);
 /* compare.c: the name part of a comparison (also used by the index's coarse scoring) */
 double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *ta, const names_ident *b,
                   const nm_tok *tb, int *how);

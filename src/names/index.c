@@ -34,6 +34,8 @@ typedef struct run {
     uint64_t *keys;
     uint32_t *slots;
     size_t n;
+    uint32_t *dir;  /* dir[b] = first posting whose key's top `bits` bits are >= b; 2^bits + 1 entries */
+    unsigned bits;
 } run;
 
 typedef struct kpair {
@@ -224,7 +226,27 @@ static int cmp_kpair(const void *a, const void *b) {
 static void run_free(run *r) {
     free(r->keys);
     free(r->slots);
+    free(r->dir);
     memset(r, 0, sizeof *r);
+}
+
+/* The directory over the top bits of the keys: a lookup reads one bucket of ~4
+ * postings instead of binary-searching the whole run (one cache miss, not twenty). */
+static int run_dir(run *r) {
+    unsigned bits = 1;
+    while (bits < 30 && ((size_t)1 << (bits + 2)) < r->n) bits++;
+    size_t nb = (size_t)1 << bits;
+    free(r->dir);
+    r->dir = malloc((nb + 1) * sizeof *r->dir);
+    if (!r->dir) return -1;
+    r->bits = bits;
+    size_t p = 0;
+    for (size_t b = 0; b < nb; b++) {
+        while (p < r->n && (r->keys[p] >> (64 - bits)) < b) p++;
+        r->dir[b] = (uint32_t)p;
+    }
+    r->dir[nb] = (uint32_t)r->n;
+    return 0;
 }
 
 /* merges runs a and b into a new run, dropping postings of removed slots */
@@ -246,6 +268,8 @@ static int merge_runs(const names_index *ix, const run *a, const run *b, run *ou
         k++;
     }
     out->n = k;
+    out->dir = NULL;
+    if (run_dir(out)) { run_free(out); return -1; }
     return 0;
 }
 
@@ -278,6 +302,8 @@ static int flush_pending(names_index *ix) {
     r.slots = malloc(r.n * sizeof *r.slots);
     if (!r.keys || !r.slots) { run_free(&r); return -1; }
     for (size_t i = 0; i < r.n; i++) { r.keys[i] = ix->pend[i].key; r.slots[i] = ix->pend[i].slot; }
+    r.dir = NULL;
+    if (run_dir(&r)) { run_free(&r); return -1; }
     ix->n_pend = 0;
     if (push_run(ix, &r)) { run_free(&r); return -1; }
     return 0;
@@ -372,7 +398,8 @@ size_t names_index_count(const names_index *ix) { return ix->live; }
 size_t names_index_memory(const names_index *ix) {
     size_t m = sizeof *ix + ix->cap_sigs * sizeof(nm_sig) + ix->idmap_cap * sizeof(uint32_t) +
                PENDING_MAX * sizeof(kpair) + ix->cap_runs * sizeof(run);
-    for (size_t i = 0; i < ix->n_runs; i++) m += ix->runs[i].n * (sizeof(uint64_t) + sizeof(uint32_t));
+    for (size_t i = 0; i < ix->n_runs; i++)
+        m += ix->runs[i].n * (sizeof(uint64_t) + sizeof(uint32_t)) + (((size_t)1 << ix->runs[i].bits) + 1) * sizeof(uint32_t);
     return m;
 }
 
@@ -401,8 +428,10 @@ static void cmap_hit(cmap *m, uint32_t slot) {
     m->hits[i]++;
 }
 
-static size_t lower_bound(const uint64_t *keys, size_t n, uint64_t k) {
-    size_t lo = 0, hi = n;
+static size_t lower_bound(const run *r, uint64_t k) {
+    const uint64_t *keys = r->keys;
+    size_t b = (size_t)(k >> (64 - r->bits));
+    size_t lo = r->dir[b], hi = r->dir[b + 1];
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (keys[mid] < k) lo = mid + 1; else hi = mid;
@@ -442,7 +471,7 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
     for (size_t i = 0; i < ks.n; i++)
         for (size_t r = 0; r < nr; r++) {
             const run *rn = &ix->runs[r];
-            size_t lo = lower_bound(rn->keys, rn->n, ks.k[i]), hi = lo;
+            size_t lo = lower_bound(rn, ks.k[i]), hi = lo;
             while (hi < rn->n && rn->keys[hi] == ks.k[i] && hi - lo < KEY_SCAN_CAP) hi++;
             ranges[i][r][0] = lo;
             ranges[i][r][1] = hi;
@@ -464,7 +493,7 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
     for (size_t r = 16; r < ix->n_runs; r++) /* more runs than the table: rare, search them too */
         for (size_t i = 0; i < ks.n; i++) {
             const run *rn = &ix->runs[r];
-            for (size_t p = lower_bound(rn->keys, rn->n, ks.k[i]); p < rn->n && rn->keys[p] == ks.k[i]; p++)
+            for (size_t p = lower_bound(rn, ks.k[i]); p < rn->n && rn->keys[p] == ks.k[i]; p++)
                 if (ix->sigs[rn->slots[p]].alive) cmap_hit(&m, rn->slots[p]);
         }
     for (size_t p = 0; p < ix->n_pend; p++)

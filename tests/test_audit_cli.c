@@ -133,3 +133,22 @@ TEST(art10_logs_purge_erases_entries_older_than_the_retention_and_keeps_the_chai
     snprintf(args, sizeof args, "logs purge --dir '%s' --retention-days 0", dir);
     CHECK_INT(run(args, out, sizeof out), 2);
 }
+
+TEST(art10_logs_purge_refuses_a_broken_chain_so_no_evidence_is_erased) {
+    const char *dir = test_tmpdir("logs-cli-purge-broken");
+    make_log(dir, 5, iop_now_ms() - 400LL * 86400000LL);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/audit.db", dir);
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DROP TRIGGER audit_entries_no_delete; DELETE FROM audit_entries WHERE seq = 2", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    static char out[65536];
+    char args[2048];
+    snprintf(args, sizeof args, "logs purge --dir '%s'", dir);
+    CHECK_INT(run(args, out, sizeof out), 1);
+    CHECK(strstr(out, "broken at entry 2") != NULL);
+    snprintf(args, sizeof args, "logs verify --dir '%s'", dir);
+    CHECK_INT(run(args, out, sizeof out), 1); /* still there to be seen */
+}

@@ -46,7 +46,8 @@ static void help_purge(FILE *f) {
     fprintf(f, "usage: interop logs purge [--dir DIR] [--retention-days D] [--actor NAME]\n\n"
                "Erases the entries created more than D days ago (default 365: Arts 10(2), 16(2),\n"
                "24(7), 36(2) of Reg. 2019/817), records the purge as an entry and seals the new\n"
-               "start of the chain, which stays verifiable.\n");
+               "start of the chain, which stays verifiable.  The chain is verified first: a\n"
+               "broken log is not purged (exit 1), so no evidence of tampering is erased.\n");
 }
 
 static void help_head(FILE *f) {
@@ -287,7 +288,16 @@ static int do_purge(int argc, char **argv) {
     if (open_log(dir, true, &o, &log)) return 1;
     int64_t n = 0;
     iop_err e;
-    iop_code c = audit_purge(log, 0, actor, &n, &e);
+    /* erasing a broken stretch of the chain would erase the evidence: verify first */
+    audit_verify_result r;
+    iop_code c = audit_verify(log, &r, &e);
+    if (c == IOP_ECORRUPT) {
+        printf("log chain broken at entry %lld: %s\n", (long long)r.broken_seq, r.reason);
+        fprintf(stderr, "interop logs purge: refusing to purge a log whose chain is broken\n");
+        audit_close(log, NULL);
+        return 1;
+    }
+    if (c == IOP_OK) c = audit_purge(log, 0, actor, &n, &e);
     if (c == IOP_OK) c = audit_close(log, &e);
     else audit_close(log, NULL);
     if (c) {

@@ -203,12 +203,16 @@ iop_code iop_fp_gallery_search_exhaustive(iop_fp_gallery *g, const iop_fp_templa
                                           uint64_t systems, iop_fp_candidate *out, size_t *n,
                                           iop_err *err);
 
-/* First stage alone, exposed for benchmarks: the fixed-length code of a finger and the
- * similarity of two codes (in [0, 1]). */
-#define IOP_FP_CODE_WORDS 32   /* 2048-bit code */
+/* First stage alone, exposed for benchmarks.  The code of a finger sets one bit per
+ * pair of neighbouring minutiae (distance, and both directions relative to the segment,
+ * quantised: invariant to rotation and translation).  A probe code also sets the
+ * neighbouring bins of values close to a bin edge, so that the similarity
+ * |probe AND gallery| / |gallery| tolerates small displacements. */
+#define IOP_FP_CODE_WORDS 64   /* 4096-bit code, 512 bytes */
 typedef struct iop_fp_code { uint64_t w[IOP_FP_CODE_WORDS]; uint32_t pop; } iop_fp_code;
-void iop_fp_code_make(const iop_fp_finger *f, iop_fp_code *out);
-double iop_fp_code_similarity(const iop_fp_code *a, const iop_fp_code *b);
+void iop_fp_code_make(const iop_fp_finger *f, bool probe, iop_fp_code *out);
+/* In [0, 1]; probe made with probe = true, gallery with probe = false. */
+double iop_fp_code_similarity(const iop_fp_code *probe, const iop_fp_code *gallery);
 
 /* ------------------------------------------------------------------------------------
  * Synthetic minutiae (for `interop gen`): a finger identity is a master minutiae set

@@ -59,6 +59,7 @@
 #define REL_TAU3 (-30.0)
 
 #define NCELLS (MCC_NS * MCC_NS * MCC_ND)
+#define CD_STEPS 128
 #define SLICE (MCC_NS * MCC_NS)
 
 struct iop_fp_features {
@@ -66,6 +67,7 @@ struct iop_fp_features {
     float *x, *y, *t;   /* internal frame: 500 ppi, y up, angle in [0, 2pi) */
     uint64_t *mask;     /* n * FP_MASK_WORDS: spatially valid cells of each cylinder */
     uint64_t *bits;     /* n * FP_BIT_WORDS: binarised cells (MCC16b), slice k at k*FP_MASK_WORDS */
+    float *dist, *seg;  /* n * n: distance and direction of the segment i -> j, for the relaxation */
 };
 
 double fp_angle_diff(double a, double b) {
@@ -82,6 +84,7 @@ void iop_fp_features_free(iop_fp_features *ft) {
     free(ft->x);
     free(ft->mask);
     free(ft->bits);
+    free(ft->dist);
     free(ft);
 }
 
@@ -177,6 +180,16 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
     /* spatial contribution by squared distance (1 px^2 steps up to (3 sigma_S)^2) */
     float gs[800];
     for (int q = 0; q < 800; q++) gs[q] = (float)(gs_norm * exp(-q / (2 * MCC_SIGMA_S * MCC_SIGMA_S)));
+    /* directional contribution: the integral of N(0, sigma_D) over the cell's angle
+       bin, tabulated by the direction difference (CD_STEPS per turn) */
+    float cdt[CD_STEPS][MCC_ND];
+    for (int a = 0; a < CD_STEPS; a++) {
+        double dth = fp_angle_diff(a * 2 * PI_F / CD_STEPS, 0);
+        for (int k = 0; k < MCC_ND; k++) {
+            double x = fp_angle_diff(-PI_F + (k + 0.5) * dd, dth), sg = MCC_SIGMA_D * sqrt(2.0);
+            cdt[a][k] = (float)(0.5 * (erf((x + dd / 2) / sg) - erf((x - dd / 2) / sg)));
+        }
+    }
     int kept = 0;
     float cd[IOP_FP_MAX_MINUTIAE][MCC_ND];
     int nbr[IOP_FP_MAX_MINUTIAE];
@@ -188,13 +201,8 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
             double dx = (double)p[t].x - p[m].x, dy = (double)p[t].y - p[m].y;
             if (dx * dx + dy * dy > reach2) continue;
             double dth = fp_angle_diff(p[m].t, p[t].t);
-            for (int k = 0; k < MCC_ND; k++) {
-                double dphik = -PI_F + (k + 0.5) * dd;
-                double a = fp_angle_diff(dphik, dth);
-                /* integral of N(0, sigma_D) over [a - dd/2, a + dd/2] */
-                double s = MCC_SIGMA_D * sqrt(2.0);
-                cd[nn][k] = (float)(0.5 * (erf((a + dd / 2) / s) - erf((a - dd / 2) / s)));
-            }
+            int ai = (int)lround(dth * CD_STEPS / (2 * PI_F)) & (CD_STEPS - 1);
+            for (int k = 0; k < MCC_ND; k++) cd[nn][k] = cdt[ai][k];
             nbr[nn++] = t;
         }
         if (nn < MCC_MIN_M) continue;
@@ -233,12 +241,24 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
         kept++;
     }
     ft->n = kept;
+    ft->dist = malloc(2 * (size_t)(kept ? kept : 1) * (size_t)(kept ? kept : 1) * sizeof(float));
+    if (!ft->dist) {
+        iop_fp_features_free(ft);
+        return iop_fail(err, IOP_ENOMEM, "out of memory");
+    }
+    ft->seg = ft->dist + (size_t)kept * (size_t)kept;
+    for (int i = 0; i < kept; i++)
+        for (int j = 0; j < kept; j++) {
+            double dx = (double)ft->x[j] - ft->x[i], dy = (double)ft->y[j] - ft->y[i];
+            ft->dist[i * kept + j] = (float)sqrt(dx * dx + dy * dy);
+            ft->seg[i * kept + j] = (float)(i == j ? 0 : atan2(dy, dx));
+        }
     *out = ft;
     return IOP_OK;
 }
 
 /* similarity of two binary cylinders (0 when not matchable) */
-static float cyl_sim_bits(const iop_fp_features *A, int a, const iop_fp_features *B, int b) {
+static inline __attribute__((always_inline)) float cyl_sim_bits(const iop_fp_features *A, int a, const iop_fp_features *B, int b) {
     if (fabs(fp_angle_diff(A->t[a], B->t[b])) > MCC_DELTA_THETA) return 0;
     const uint64_t *ma = A->mask + (size_t)a * FP_MASK_WORDS, *mb = B->mask + (size_t)b * FP_MASK_WORDS;
     uint64_t both[FP_MASK_WORDS];
@@ -265,11 +285,23 @@ static float cyl_sim_bits(const iop_fp_features *A, int a, const iop_fp_features
 static double sigmoid(double v, double mu, double tau) { return 1.0 / (1.0 + exp(-tau * (v - mu))); }
 
 typedef struct pair { float s; int a, b; } pair;
-static int pair_desc(const void *x, const void *y) {
-    const pair *p = x, *q = y;
-    if (p->s != q->s) return p->s > q->s ? -1 : 1;
-    if (p->a != q->a) return p->a - q->a;
-    return p->b - q->b;
+
+/* Sorts by decreasing similarity (quantised to 16 bits), ties in (a, b) order: a
+ * stable two-pass LSD radix sort, linear in the number of pairs. */
+static void sort_pairs(pair *p, pair *tmp, int n) {
+    for (int pass = 0; pass < 2; pass++) {
+        int cnt[257] = {0};
+        pair *src = pass ? tmp : p, *dst = pass ? p : tmp;
+        for (int i = 0; i < n; i++) {
+            unsigned q = 65535u - (unsigned)(src[i].s * 65535.0f + 0.5f);
+            cnt[((q >> (8 * pass)) & 255) + 1]++;
+        }
+        for (int i = 0; i < 256; i++) cnt[i + 1] += cnt[i];
+        for (int i = 0; i < n; i++) {
+            unsigned q = 65535u - (unsigned)(src[i].s * 65535.0f + 0.5f);
+            dst[cnt[(q >> (8 * pass)) & 255]++] = src[i];
+        }
+    }
 }
 typedef struct effic { double e, lam; int t; } effic;
 static int eff_desc(const void *x, const void *y) {
@@ -278,18 +310,31 @@ static int eff_desc(const void *x, const void *y) {
     return p->t - q->t;
 }
 
+/* The local similarity matrix (only its non-zero entries), compiled twice: with the
+ * POPCNT instruction where the processor has it, portable otherwise. */
+#define GAMMA_FILL_BODY                                                    \
+    int np = 0;                                                            \
+    for (int a = 0; a < A->n; a++)                                         \
+        for (int b = 0; b < B->n; b++) {                                   \
+            float s = cyl_sim_bits(A, a, B, b);                            \
+            if (s > 0) pr[np++] = (pair){s, a, b};                         \
+        }                                                                  \
+    return np;
+FP_TARGET_POPCNT static int gamma_fill_popcnt(const iop_fp_features *A, const iop_fp_features *B, pair *pr) {
+    GAMMA_FILL_BODY
+}
+static int gamma_fill_generic(const iop_fp_features *A, const iop_fp_features *B, pair *pr) { GAMMA_FILL_BODY }
+
 double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
     int na = A->n, nb = B->n;
     if (na < LSS_MIN_NP || nb < LSS_MIN_NP) return 0;
     pair *pr = malloc((size_t)na * nb * sizeof *pr);
     if (!pr) return 0;
-    int np = 0;
-    for (int a = 0; a < na; a++)
-        for (int b = 0; b < nb; b++) {
-            float s = cyl_sim_bits(A, a, B, b);
-            if (s > 0) pr[np++] = (pair){s, a, b};
-        }
-    qsort(pr, (size_t)np, sizeof *pr, pair_desc);
+    int np = FP_HAVE_POPCNT() ? gamma_fill_popcnt(A, B, pr) : gamma_fill_generic(A, B, pr);
+    pair *scratch = malloc((size_t)(np ? np : 1) * sizeof *scratch);
+    if (!scratch) { free(pr); return 0; }
+    sort_pairs(pr, scratch, np);
+    free(scratch);
     /* the nR best one-to-one pairs */
     int nr_max = na < nb ? na : nb, nr = 0;
     uint8_t ua[IOP_FP_MAX_MINUTIAE] = {0}, ub[IOP_FP_MAX_MINUTIAE] = {0};
@@ -310,12 +355,14 @@ double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
         for (int k = 0; k < nr; k++) {
             if (k == t) { rho[t * nr + k] = 0; continue; }
             int ak = pr[k].a, bk = pr[k].b;
-            double dxa = A->x[ak] - A->x[at], dya = A->y[ak] - A->y[at];
-            double dxb = B->x[bk] - B->x[bt], dyb = B->y[bk] - B->y[bt];
-            double d1 = fabs(sqrt(dxa * dxa + dya * dya) - sqrt(dxb * dxb + dyb * dyb));
+            /* each factor is below 2e-7 past these bounds: the product is taken as 0 */
+            double d1 = fabs((double)A->dist[at * na + ak] - B->dist[bt * nb + bk]);
+            if (d1 > 15.0) { rho[t * nr + k] = 0; continue; }
             double d2 = fabs(fp_angle_diff(fp_angle_diff(A->t[at], A->t[ak]), fp_angle_diff(B->t[bt], B->t[bk])));
-            double ra = fp_angle_diff(A->t[at], atan2(dya, dxa)), rb = fp_angle_diff(B->t[bt], atan2(dyb, dxb));
+            if (d2 > REL_MU2 + 0.55) { rho[t * nr + k] = 0; continue; }
+            double ra = fp_angle_diff(A->t[at], A->seg[at * na + ak]), rb = fp_angle_diff(B->t[bt], B->seg[bt * nb + bk]);
             double d3 = fabs(fp_angle_diff(ra, rb));
+            if (d3 > REL_MU3 + 0.55) { rho[t * nr + k] = 0; continue; }
             rho[t * nr + k] = sigmoid(d1, REL_MU1, REL_TAU1) * sigmoid(d2, REL_MU2, REL_TAU2) *
                               sigmoid(d3, REL_MU3, REL_TAU3);
         }
@@ -392,4 +439,73 @@ double iop_fp_record_score(const iop_fp_record_features *a, const iop_fp_record_
     }
     if (n_ev) *n_ev = n;
     return n ? sum / n : 0;
+}
+
+/* ---------------------------------------------------------------- inner cylinders */
+
+/* The inner part of the MCC cylinders (spatial cells whose centre lies within
+ * FP_INNER_RADIUS cells of the minutia, all ND direction slices), binarised as in
+ * MCC16b, without the convex-hull validity (these cells are inside the print for all
+ * but border minutiae).  Used by the first stage; much cheaper than the full cylinder.
+ * Returns the number of minutiae; cyl[i] is zero for a minutia with fewer than
+ * MCC_MIN_M neighbours. */
+int fp_inner_cylinders(const iop_fp_finger *f, uint64_t (*cyl)[FP_INNER_WORDS]) {
+    fp_point p[IOP_FP_MAX_MINUTIAE];
+    int n = fp_normalise(f, p);
+    const double ds = 2.0 * MCC_R / MCC_NS, dd = 2.0 * PI_F / MCC_ND;
+    const double gs_norm = 1.0 / (MCC_SIGMA_S * sqrt(2.0 * PI_F));
+    const double nb2 = (3.0 * MCC_SIGMA_S) * (3.0 * MCC_SIGMA_S);
+    const double reach = FP_INNER_RADIUS * ds + 3.0 * MCC_SIGMA_S;
+    float gs[800];
+    for (int q = 0; q < 800; q++) gs[q] = (float)(gs_norm * exp(-q / (2 * MCC_SIGMA_S * MCC_SIGMA_S)));
+    /* directional contribution by angle difference, 64 steps per turn */
+    float cdt[64][MCC_ND];
+    for (int a = 0; a < 64; a++) {
+        double dth = fp_angle_diff(a * 2 * PI_F / 64, 0);
+        for (int k = 0; k < MCC_ND; k++) {
+            double x = fp_angle_diff(-PI_F + (k + 0.5) * dd, dth), s = MCC_SIGMA_D * sqrt(2.0);
+            cdt[a][k] = (float)(0.5 * (erf((x + dd / 2) / s) - erf((x - dd / 2) / s)));
+        }
+    }
+    /* the inner spatial cells, as offsets (u, v) in the minutia's frame */
+    double cu[FP_INNER_CELLS], cv[FP_INNER_CELLS];
+    int nc = 0;
+    for (int i = 0; i < MCC_NS; i++)
+        for (int j = 0; j < MCC_NS; j++) {
+            double u = i + 0.5 - MCC_NS / 2.0, v = j + 0.5 - MCC_NS / 2.0;
+            if (u * u + v * v > FP_INNER_RADIUS * FP_INNER_RADIUS || nc == FP_INNER_CELLS) continue;
+            cu[nc] = u * ds;
+            cv[nc] = v * ds;
+            nc++;
+        }
+    for (int m = 0; m < n; m++) {
+        memset(cyl[m], 0, sizeof cyl[m]);
+        int nbr[IOP_FP_MAX_MINUTIAE], nn = 0;
+        for (int t = 0; t < n; t++) {
+            if (t == m) continue;
+            double dx = (double)p[t].x - p[m].x, dy = (double)p[t].y - p[m].y;
+            if (dx * dx + dy * dy <= reach * reach) nbr[nn++] = t;
+        }
+        if (nn < MCC_MIN_M) continue;
+        double c = cos(p[m].t), s = sin(p[m].t);
+        for (int q = 0; q < nc; q++) {
+            double px = p[m].x + c * cu[q] - s * cv[q], py = p[m].y + s * cu[q] + c * cv[q];
+            float acc[MCC_ND] = {0};
+            for (int w = 0; w < nn; w++) {
+                const fp_point *pt = &p[nbr[w]];
+                double dx = pt->x - px, dy = pt->y - py, d2 = dx * dx + dy * dy;
+                if (d2 > nb2) continue;
+                float cs = gs[(int)(d2 + 0.5)];
+                double dth = p[m].t - pt->t;
+                int a = (int)lround(dth * 64 / (2 * PI_F)) & 63;
+                for (int k = 0; k < MCC_ND; k++) acc[k] += cs * cdt[a][k];
+            }
+            for (int k = 0; k < MCC_ND; k++)
+                if (acc[k] >= MCC_MU_PSI) {
+                    int bit = q * MCC_ND + k;
+                    cyl[m][bit >> 6] |= 1ull << (bit & 63);
+                }
+        }
+    }
+    return n;
 }

@@ -24,7 +24,8 @@ typedef struct iop_open_opts {
     int search_threads;        /* fan-out threads per query; 0 = one per core */
     int readers;               /* concurrent queries; 0 = 16 */
     const char *profiles_path; /* NULL = DIR/profiles.json */
-    bool audit_no_wait;        /* tests/benchmarks of raw speed only: don't wait for log durability */
+    bool audit_no_wait;        /* tests/benchmarks of raw speed only: writes don't wait for log durability */
+    bool durable_query_logs;   /* searches and reads wait until their log entry is on disk */
 } iop_open_opts;
 
 /* Creates DIR and every store in it, and writes DIR/profiles.json from
@@ -77,6 +78,15 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
  * A failing batch writes nothing; *stats counts what was written before it. */
 iop_code iop_load_jsonl(iop_instance *in, const iop_actor *a, const char *source_name, const char *text, size_t len,
                         size_t batch_size, iop_load_stats *stats, iop_err *err);
+
+/* Loads a JSON Lines file ('-' = standard input) in batches of batch_size records, each
+ * written all-or-nothing and durable when counted in *stats.  Parsing runs on a second
+ * thread, overlapping the writes.  The first bad line stops the load: *err names the
+ * file, line and field, and nothing of that line's batch is written.  progress (may be
+ * NULL) is called after each batch. */
+typedef void (*iop_progress_fn)(void *ctx, const iop_load_stats *stats);
+iop_code iop_load_file(iop_instance *in, const iop_actor *a, const char *path, size_t batch_size,
+                       iop_progress_fn progress, void *ctx, iop_load_stats *stats, iop_err *err);
 
 /* One record as the actor's profile may see it (ENOTFOUND also when it may not). */
 iop_code iop_read_json(iop_instance *in, const iop_actor *a, iop_system s, const char *id, iop_buf *reply,

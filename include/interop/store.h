@@ -36,6 +36,8 @@ iop_code store_migrate(store *s, const store_migration *m, size_t n, iop_err *er
 int store_schema_version(store *s);
 const char *store_path(const store *s);
 
+/* On a read-only handle store_begin starts a read transaction: several reads then see
+ * one snapshot and take the file locks once. */
 iop_code store_begin(store *s, iop_err *err);
 iop_code store_commit(store *s, iop_err *err);
 void store_rollback(store *s);
@@ -44,6 +46,7 @@ typedef struct store_doc {
     const char *id;
     const char *kind;
     const char *body;      /* JSON text */
+    const char *summary;   /* optional short text the owner ranks candidates on without parsing body */
     const void *blob;      /* optional (biometrics), may be NULL */
     size_t blob_len;
     int64_t created_ms, updated_ms;

@@ -59,9 +59,31 @@ typedef struct sys_query {
     size_t limit;             /* candidates to return at most */
 } sys_query;
 
-/* Candidate records for the query (never more than q->limit, plus those matching the
- * document number), each passed to fn; the caller scores and filters. */
-iop_code sys_search(sys_store *s, const sys_query *q, sys_rec_fn fn, void *ctx, iop_err *err);
+/* A search candidate: what ranking needs, decoded from the record's stored summary,
+ * plus the record's JSON (without biometrics) to parse only when it is kept.  All
+ * pointers are valid during the callback only. */
+#define SYS_CAND_MAX 32
+typedef struct sys_candidate {
+    const char *id, *kind;
+    const char *category;                    /* SIS alert category, else NULL */
+    const char *tokens[SYS_CAND_MAX];        /* normalised name tokens (sys_name_key) */
+    size_t n_tokens;                         /* of surnames, birth surname, given names, aliases */
+    const char *surnames[SYS_CAND_MAX];      /* surnames as recorded */
+    size_t n_surnames;
+    iop_date dob;
+    char sex;
+    const char *nationalities[SYS_CAND_MAX];
+    size_t n_nationalities;
+    const char *doc_keys[SYS_CAND_MAX];      /* normalised document numbers */
+    const char *doc_countries[SYS_CAND_MAX]; /* "" when unknown */
+    size_t n_docs;
+    const char *body;                        /* record JSON for rec_parse */
+} sys_candidate;
+typedef int (*sys_cand_fn)(void *ctx, const sys_candidate *c);
+
+/* Candidate records for the query (at most q->limit by names, plus those holding the
+ * document number), each passed to fn; the caller ranks, filters and parses. */
+iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx, iop_err *err);
 
 /* The normalised form used in search keys: NFKD, diacritics stripped, case folded,
  * punctuation dropped; non-Latin scripts are kept (folded).  Writes at most cap bytes. */

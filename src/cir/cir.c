@@ -9,8 +9,8 @@
  * reference to the actual record (Art 18(2), (4)); the data sets are kept apart per
  * source system (logical separation, Art 18(1)).  Biometric templates are held by the
  * sBMS with the same references (Art 13).
- * Keys: "ref:<system>/<record id>" finds the file of a record; "y:"/"d:" name and
- * document keys (as in the connected systems) serve identification queries (Art 20).
+ * Keys: "ref:<system>/<record id>" finds the file of a record; "d:" travel-document
+ * keys serve identification with document data (Art 20(3)).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +76,12 @@ static int load_cb(void *ctx, const store_doc *d) {
     return 1;
 }
 
+static int id_cb(void *ctx, const store_doc *d) {
+    load_ctx *l = ctx;
+    snprintf(l->id, sizeof l->id, "%s", d->id);
+    return 1;
+}
+
 static iop_code load_file(cir *c, const char *file_id, json_t **body, iop_err *err) {
     load_ctx l = {0};
     iop_code rc = store_get(c->st, file_id, false, load_cb, &l, err);
@@ -94,9 +100,8 @@ static iop_code file_id_of(cir *c, iop_system s, const char *rec_id, char *file_
     char key[300];
     ref_key(s, rec_id, key, sizeof key);
     load_ctx l = {0};
-    iop_code rc = store_lookup(c->st, key, 1, load_cb, &l, err);
+    iop_code rc = store_lookup(c->st, key, 1, id_cb, &l, err);
     if (rc) return rc;
-    json_decref(l.body);
     if (!l.id[0]) return iop_fail(err, IOP_ENOTFOUND, "no individual file for %s record '%s'", iop_system_name(s), rec_id);
     memcpy(file_id, l.id, sizeof l.id);
     return IOP_OK;
@@ -183,16 +188,6 @@ static void keys_free(keyset *ks) {
     free(ks->k);
 }
 
-static void name_keys(keyset *ks, const char *name, int year) {
-    char norm[512], key[600], *save = NULL;
-    if (!name || !year) return;
-    sys_name_key(name, norm, sizeof norm);
-    for (char *t = strtok_r(norm, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-        snprintf(key, sizeof key, "y:%s|%d", t, year);
-        keys_add(ks, key);
-    }
-}
-
 /* The keys of a whole file, from its data sets. */
 static void file_keys(json_t *body, keyset *ks) {
     const char *sys;
@@ -206,10 +201,6 @@ static void file_keys(json_t *body, keyset *ks) {
             char key[300];
             ref_key(s, json_string_value(json_object_get(ds, "id")), key, sizeof key);
             keys_add(ks, key);
-            const char *dob = json_string_value(json_object_get(ds, "dob"));
-            int year = dob ? atoi(dob) : 0;
-            json_array_foreach(json_object_get(ds, "surnames"), j, v) name_keys(ks, json_string_value(v), year);
-            json_array_foreach(json_object_get(ds, "given_names"), j, v) name_keys(ks, json_string_value(v), year);
             json_array_foreach(json_object_get(ds, "documents"), j, v) {
                 char dk[256];
                 sys_doc_key(json_string_value(json_object_get(v, "number")), dk, sizeof dk);
@@ -252,6 +243,38 @@ static void set_dataset(json_t *body, iop_system s, json_t *ds) {
     json_array_append_new(arr, ds);
 }
 
+/* Writes a new file holding one data set: body and keys straight from the record. */
+static iop_code new_file(cir *c, const char *fid, const rec_person *p, int64_t now_ms, iop_err *err) {
+    rec_person idp = *p;
+    idp.ext = NULL; /* Art 18(1): the shared identity data only */
+    iop_buf b;
+    iop_buf_init(&b);
+    int bad = iop_buf_printf(&b, "{\"id\":\"%s\",\"data\":{\"%s\":[", fid, iop_system_name(p->system));
+    if (!bad && rec_to_json(&idp, false, &b)) bad = 1;
+    bad |= iop_buf_puts(&b, "]}}");
+    char keys[1 + 32][300];
+    const char *kp[1 + 32];
+    size_t nk = 0;
+    ref_key(p->system, p->id, keys[nk], sizeof keys[0]);
+    kp[nk] = keys[nk];
+    nk++;
+    for (size_t i = 0; i < p->n_documents && nk < 33; i++) {
+        char dk[256];
+        sys_doc_key(p->documents[i].number, dk, sizeof dk);
+        if (!dk[0]) continue;
+        snprintf(keys[nk], sizeof keys[0], "d:%s", dk);
+        kp[nk] = keys[nk];
+        nk++;
+    }
+    iop_code rc = bad ? iop_fail(err, IOP_ENOMEM, "out of memory") : IOP_OK;
+    if (!rc) {
+        store_doc d = {.id = fid, .kind = "individual_file", .body = b.data, .created_ms = now_ms, .updated_ms = now_ms};
+        rc = store_put(c->st, &d, kp, nk, err);
+    }
+    iop_buf_free(&b);
+    return rc;
+}
+
 iop_code cir_follow_put(cir *c, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err) {
     iop_code rc = store_begin(c->st, err);
     int64_t next = c->next_id;
@@ -263,9 +286,11 @@ iop_code cir_follow_put(cir *c, const rec_person *recs, size_t n, int64_t now_ms
         if (!ds) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
         rc = file_id_of(c, p->system, p->id, fid, err);
         if (rc == IOP_ENOTFOUND) {
+            /* a new individual file: written directly, no JSON round trip */
+            json_decref(ds);
             snprintf(fid, sizeof fid, "CIR-%012lld", (long long)next++);
-            body = json_pack("{s:s, s:{}}", "id", fid, "data");
-            rc = body ? IOP_OK : iop_fail(err, IOP_ENOMEM, "out of memory");
+            rc = new_file(c, fid, p, now_ms, err);
+            continue;
         } else if (!rc) {
             rc = load_file(c, fid, &body, err);
         }

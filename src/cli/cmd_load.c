@@ -20,67 +20,18 @@ static void help(void) {
            "  --quiet       no progress output\n");
 }
 
-typedef struct loader {
-    iop_instance *in;
-    iop_actor *actor;
-    rec_person *batch;
-    size_t n, cap;
-    size_t first_line, last_line;
-    const char *file;
-    iop_load_stats stats;
+typedef struct progress {
     bool quiet;
     uint64_t t0, last_report;
-} loader;
+} progress;
 
-static int flush(loader *l, iop_err *err) {
-    if (!l->n) return 0;
-    iop_code rc = iop_load_records(l->in, l->actor, l->batch, l->n, &l->stats, err);
-    for (size_t i = 0; i < l->n; i++) rec_person_clear(&l->batch[i]);
-    if (rc) {
-        iop_err_prefix(err, "%s: lines %zu-%zu (not written)", l->file, l->first_line, l->last_line);
-        l->n = 0;
-        return -1;
-    }
-    l->n = 0;
+static void on_progress(void *ctx, const iop_load_stats *st) {
+    progress *p = ctx;
     uint64_t now = iop_mono_ns();
-    if (!l->quiet && now - l->last_report > 500000000ull) {
-        double s = (double)(now - l->t0) / 1e9;
-        fprintf(stderr, "\rloaded %zu records (%.0f records/s)   ", l->stats.records, s > 0 ? (double)l->stats.records / s : 0);
-        l->last_report = now;
-    }
-    return 0;
-}
-
-static int load_file(loader *l, const char *path, iop_err *err) {
-    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-    if (!f) { iop_fail(err, IOP_EIO, "%s: cannot open", path); return -1; }
-    l->file = path;
-    char *line = NULL;
-    size_t lcap = 0, lineno = 0;
-    ssize_t len;
-    int status = 0;
-    while ((len = getline(&line, &lcap, f)) >= 0) {
-        lineno++;
-        const char *s = line;
-        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
-        if (!*s) continue;
-        if (l->n == 0) l->first_line = lineno;
-        if (rec_parse(line, (size_t)len, &l->batch[l->n], err)) {
-            iop_err_prefix(err, "%s:%zu", path, lineno);
-            status = -1;
-            break;
-        }
-        l->n++;
-        l->last_line = lineno;
-        if (l->n == l->cap && flush(l, err)) { status = -1; break; }
-    }
-    if (!status && ferror(f)) { iop_fail(err, IOP_EIO, "%s: read error", path); status = -1; }
-    if (!status) status = flush(l, err);
-    for (size_t i = 0; i < l->n; i++) rec_person_clear(&l->batch[i]);
-    l->n = 0;
-    free(line);
-    if (f != stdin) fclose(f);
-    return status;
+    if (p->quiet || now - p->last_report < 500000000ull) return;
+    double s = (double)(now - p->t0) / 1e9;
+    fprintf(stderr, "\rloaded %zu records (%.0f records/s)   ", st->records, s > 0 ? (double)st->records / s : 0);
+    p->last_report = now;
 }
 
 int cmd_load(int argc, char **argv) {
@@ -116,23 +67,22 @@ int cmd_load(int argc, char **argv) {
         iop_close(in);
         return 1;
     }
-    loader l = {.in = in, .actor = &actor, .cap = (size_t)batch, .quiet = quiet || !isatty(2), .t0 = iop_mono_ns()};
-    l.batch = calloc(l.cap, sizeof *l.batch);
-    int status = l.batch ? 0 : 1;
+    progress pr = {.quiet = quiet || !isatty(2), .t0 = iop_mono_ns()};
+    iop_load_stats stats = {0};
+    int status = 0;
     for (int i = optind; !status && i < argc; i++) {
-        if (load_file(&l, argv[i], &err)) {
-            fprintf(stderr, "%sinterop load: %s\n", l.quiet ? "" : "\n", err.msg);
+        if (iop_load_file(in, &actor, argv[i], (size_t)batch, on_progress, &pr, &stats, &err)) {
+            fprintf(stderr, "%sinterop load: %s\n", pr.quiet ? "" : "\n", err.msg);
             status = 1;
         }
     }
-    double secs = (double)(iop_mono_ns() - l.t0) / 1e9;
-    if (!l.quiet) fputc('\n', stderr);
-    fprintf(stderr, "loaded %zu records in %.1f s (%.0f records/s):", l.stats.records, secs,
-            secs > 0 ? (double)l.stats.records / secs : 0);
+    double secs = (double)(iop_mono_ns() - pr.t0) / 1e9;
+    if (!pr.quiet) fputc('\n', stderr);
+    fprintf(stderr, "loaded %zu records in %.1f s (%.0f records/s):", stats.records, secs,
+            secs > 0 ? (double)stats.records / secs : 0);
     for (int s = 0; s < IOP_SYS_COUNT; s++)
-        if (l.stats.per_system[s]) fprintf(stderr, " %s %zu", iop_system_name((iop_system)s), l.stats.per_system[s]);
+        if (stats.per_system[s]) fprintf(stderr, " %s %zu", iop_system_name((iop_system)s), stats.per_system[s]);
     fputc('\n', stderr);
-    free(l.batch);
     iop_actor_clear(&actor);
     iop_close(in);
     return status;

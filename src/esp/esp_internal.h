@@ -31,4 +31,6 @@ struct esp_profiles {
 const char *esp_field_name(unsigned bit);
 const char *esp_category_name(unsigned bit);
 unsigned esp_category_bit(const char *name);
+/* Writes a stored record's JSON reduced to the categories profile p may see for system s. */
+iop_code esp_filter_json(const esp_profile *p, iop_system s, const char *body, iop_buf *out, iop_err *err);
 #endif

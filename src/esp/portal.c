@@ -47,6 +47,7 @@ struct esp {
     char *dir;
     const esp_profiles *profiles;
     audit_log *log;
+    bool durable_logs;
     pthread_mutex_t mu;
     pthread_cond_t cv_reader;
     reader_set *free_readers;
@@ -186,6 +187,7 @@ iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log
     if (!e || !(e->dir = strdup(cfg->dir))) { free(e); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     e->profiles = profiles;
     e->log = log;
+    e->durable_logs = cfg->durable_query_logs;
     e->readers_max = cfg->readers > 0 ? cfg->readers : 8;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv_reader, NULL);
@@ -240,12 +242,6 @@ static void tokenize(tokens *tk, char *const *names, size_t n) {
     }
 }
 
-static bool has_token(const tokens *tk, const char *t) {
-    for (int i = 0; i < tk->n; i++)
-        if (!strcmp(tk->t[i], t)) return true;
-    return false;
-}
-
 /* Date of birth similarity: 1 same; partial dates compare on what both know; a
  * day/month swap or a one-year difference counts as close. */
 static double dob_score(iop_date q, iop_date r) {
@@ -260,51 +256,45 @@ static double dob_score(iop_date q, iop_date r) {
     return 0.0;
 }
 
-typedef struct scored {
-    double score;
-    const char *match; /* "exact", "normalised", "partial", "document" */
-    char *json;
-} scored;
+/* A query prepared once for ranking every candidate. */
+typedef struct prepared {
+    const esp_query *q;
+    tokens qt;
+    char doc[128];
+} prepared;
 
-/* Scores record r against query q in [0,1]; 0 = not a candidate. */
-static double esp_score(const esp_query *q, const rec_person *r, const char **match) {
-    tokens qt = {0}, rt = {0};
-    tokenize(&qt, q->surnames, q->n_surnames);
-    tokenize(&qt, q->given_names, q->n_given_names);
-    tokenize(&rt, r->surnames, r->n_surnames);
-    tokenize(&rt, r->given_names, r->n_given_names);
-    if (r->surname_at_birth) tokenize(&rt, &r->surname_at_birth, 1);
-    tokenize(&rt, r->aliases, r->n_aliases);
+/* Scores a candidate against the query in [0,1]; 0 = not a candidate.  Weights: names
+ * 0.55, date of birth 0.30, nationality 0.10, sex 0.05; a matching travel document lifts
+ * the score to at least 0.6 (0.9 for a document-only query). */
+static double esp_score(const prepared *pq, const sys_candidate *c, const char **match) {
+    const esp_query *q = pq->q;
     int hit = 0;
-    for (int i = 0; i < qt.n; i++) hit += has_token(&rt, qt.t[i]);
-    double name = qt.n ? (double)hit / qt.n : 0;
+    for (int i = 0; i < pq->qt.n; i++)
+        for (size_t j = 0; j < c->n_tokens; j++)
+            if (!strcmp(pq->qt.t[i], c->tokens[j])) { hit++; break; }
+    double name = pq->qt.n ? (double)hit / pq->qt.n : 0;
     bool doc = false;
-    if (q->doc_number) {
-        char qk[128], rk[128];
-        sys_doc_key(q->doc_number, qk, sizeof qk);
-        for (size_t i = 0; i < r->n_documents && !doc; i++) {
-            sys_doc_key(r->documents[i].number, rk, sizeof rk);
-            doc = !strcmp(qk, rk) && (!q->doc_country || iop_str_eq(q->doc_country, r->documents[i].country));
-        }
-    }
+    if (q->doc_number)
+        for (size_t i = 0; i < c->n_docs && !doc; i++)
+            doc = !strcmp(pq->doc, c->doc_keys[i]) && (!q->doc_country || !strcmp(q->doc_country, c->doc_countries[i]));
     if (!doc && name == 0) return 0;
-    double dob = (q->fields & ESP_F_DOB) ? dob_score(q->dob, r->dob) : 0.5;
+    double dob = (q->fields & ESP_F_DOB) ? dob_score(q->dob, c->dob) : 0.5;
     double nat = 0.5;
     if (q->nationality) {
         nat = 0;
-        for (size_t i = 0; i < r->n_nationalities; i++) nat = iop_str_eq(q->nationality, r->nationalities[i]) ? 1 : nat;
+        for (size_t i = 0; i < c->n_nationalities; i++) nat = !strcmp(q->nationality, c->nationalities[i]) ? 1 : nat;
     }
-    double sex = (q->sex && r->sex != 'U') ? (q->sex == r->sex ? 1 : 0) : 0.5;
-    double s = qt.n ? 0.55 * name + 0.30 * dob + 0.10 * nat + 0.05 * sex : 0;
-    if (doc) s = qt.n ? 0.6 + 0.4 * s : 0.9;
-    if (qt.n && name < 0.5 && !doc) s *= 0.5;
-    /* exact: every name token as given and the full date */
+    double sex = (q->sex && c->sex != 'U') ? (q->sex == c->sex ? 1 : 0) : 0.5;
+    double s = pq->qt.n ? 0.55 * name + 0.30 * dob + 0.10 * nat + 0.05 * sex : 0;
+    if (doc) s = pq->qt.n ? 0.6 + 0.4 * s : 0.9;
+    if (pq->qt.n && name < 0.5 && !doc) s *= 0.5;
+    /* exact: every surname as given, every name token, the full date */
     bool exact = false;
-    if (qt.n && name == 1.0 && (!(q->fields & ESP_F_DOB) || dob == 1.0)) {
+    if (pq->qt.n && name == 1.0 && (!(q->fields & ESP_F_DOB) || dob == 1.0)) {
         exact = true;
         for (size_t i = 0; i < q->n_surnames && exact; i++) {
             bool same = false;
-            for (size_t j = 0; j < r->n_surnames; j++) same |= !strcmp(q->surnames[i], r->surnames[j]);
+            for (size_t j = 0; j < c->n_surnames; j++) same |= !strcmp(q->surnames[i], c->surnames[j]);
             exact = same;
         }
     }
@@ -312,11 +302,18 @@ static double esp_score(const esp_query *q, const rec_person *r, const char **ma
     return s;
 }
 
+typedef struct scored {
+    double score;
+    const char *match;
+    char *body;
+} scored;
+
 typedef struct collect {
-    const esp_query *q;
+    const prepared *pq;
     const esp_profile *p;
+    iop_system sys;
     scored *items;
-    size_t n, cap, keep;
+    size_t n, keep;
     bool nomem;
 } collect;
 
@@ -325,28 +322,25 @@ static int cmp_scored(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static int collect_cb(void *ctx, const rec_person *r) {
+static int collect_cb(void *ctx, const sys_candidate *cand) {
     collect *c = ctx;
-    if (!esp_may_see(c->p, r)) return 0; /* never shown, never counted */
+    /* never shown, never counted: kinds and SIS categories outside the profile */
+    if (!esp_profile_shows_kind(c->p, c->sys, cand->kind, cand->category)) return 0;
     const char *match = NULL;
-    double s = esp_score(c->q, r, &match);
-    if (s < 0.30) return 0;
+    double s = esp_score(c->pq, cand, &match);
+    if (s < 0.50) return 0; /* below: not the same person on any field that counts */
     if (c->n == c->keep) {
-        /* full: replace the weakest if this one is better */
         size_t w = 0;
         for (size_t i = 1; i < c->n; i++)
             if (c->items[i].score < c->items[w].score) w = i;
         if (c->items[w].score >= s) return 0;
-        free(c->items[w].json);
+        free(c->items[w].body);
         c->n--;
         c->items[w] = c->items[c->n];
     }
-    iop_buf b;
-    iop_buf_init(&b);
-    if (esp_filter_record(c->p, r, &b)) { iop_buf_free(&b); c->nomem = true; return 1; }
+    if (!(c->items[c->n].body = strdup(cand->body))) { c->nomem = true; return 1; }
     c->items[c->n].score = s;
     c->items[c->n].match = match;
-    c->items[c->n].json = iop_buf_steal(&b);
     c->n++;
     return 0;
 }
@@ -361,7 +355,11 @@ static void run_task(task *t) {
                     .given_names = (const char *const *)q->given_names, .n_given_names = q->n_given_names,
                     .dob = q->dob, .nationality = q->nationality, .sex = q->sex, .doc_number = q->doc_number,
                     .doc_country = q->doc_country, .limit = 200};
-    collect c = {.q = q, .p = t->who->profile, .keep = q->limit};
+    prepared pq = {.q = q};
+    tokenize(&pq.qt, q->surnames, q->n_surnames);
+    tokenize(&pq.qt, q->given_names, q->n_given_names);
+    if (q->doc_number) sys_doc_key(q->doc_number, pq.doc, sizeof pq.doc);
+    collect c = {.pq = &pq, .p = t->who->profile, .sys = t->sys, .keep = q->limit};
     c.items = calloc(q->limit + 1, sizeof *c.items);
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
     t->rc = sys_search(ss, &sq, collect_cb, &c, &t->err);
@@ -369,10 +367,14 @@ static void run_task(task *t) {
     qsort(c.items, c.n, sizeof *c.items, cmp_scored);
     int e = iop_buf_printf(&t->out, "{\"system\":\"%s\",\"hits\":[", iop_system_name(t->sys));
     for (size_t i = 0; i < c.n; i++) {
-        e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",\"record\":", i ? "," : "", c.items[i].score,
-                            c.items[i].match);
-        e |= iop_buf_puts(&t->out, c.items[i].json) | iop_buf_puts(&t->out, "}");
-        free(c.items[i].json);
+        /* only the kept hits are decoded, then filtered to the profile's categories */
+        if (!t->rc) {
+            e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",\"record\":", i ? "," : "",
+                                c.items[i].score, c.items[i].match);
+            t->rc = esp_filter_json(t->who->profile, t->sys, c.items[i].body, &t->out, &t->err);
+            e |= iop_buf_puts(&t->out, "}");
+        }
+        free(c.items[i].body);
     }
     e |= iop_buf_puts(&t->out, "]}");
     if (e && !t->rc) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
@@ -421,7 +423,7 @@ static void log_op(esp *e, const esp_actor *who, const char *op, const iop_syste
     audit_entry en = {.actor = who->user, .authority = who->authority, .profile = who->profile ? who->profile->name : NULL,
                       .purpose = who->purpose, .component = "esp", .operation = op, .systems = names, .n_systems = n,
                       .counts = counts ? ac : NULL, .n_counts = counts ? n : 0, .detail = detail};
-    audit_append(e->log, &en, NULL, NULL);
+    audit_append_ex(e->log, &en, e->durable_logs, NULL, NULL);
 }
 
 iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *reply, iop_err *err) {

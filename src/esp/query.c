@@ -178,3 +178,38 @@ iop_code esp_filter_record(const esp_profile *p, const rec_person *r, iop_buf *o
     }
     return rc;
 }
+
+/* The category of a member of a stored record's JSON (record.h), or 0 for the members
+ * every reply carries (id, system, kind). */
+static unsigned member_category(iop_system s, const char *key) {
+    static const char *const identity[] = {"surnames", "given_names", "surname_at_birth", "aliases", "dob", "sex",
+                                           "nationalities", "place_of_birth", NULL};
+    if (!strcmp(key, "id") || !strcmp(key, "system") || !strcmp(key, "kind")) return 0;
+    for (int i = 0; identity[i]; i++)
+        if (!strcmp(key, identity[i])) return ESP_C_IDENTITY;
+    if (!strcmp(key, "documents")) return ESP_C_DOCUMENTS;
+    if (!strcmp(key, "biometrics")) return ESP_C_BIOMETRICS;
+    unsigned bit = esp_category_bit(rec_ext_field_category(s, key));
+    return bit ? bit : ~0u; /* unknown: never shown */
+}
+
+iop_code esp_filter_json(const esp_profile *p, iop_system s, const char *body, iop_buf *out, iop_err *err) {
+    json_t *j = json_loads(body, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return iop_fail(err, IOP_ECORRUPT, "stored %s record is not a JSON object", iop_system_name(s));
+    }
+    unsigned cats = esp_profile_categories(p, s);
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(j, tmp, k, v) {
+        unsigned c = member_category(s, k);
+        if (c && (c == ~0u || !(c & cats) || c == ESP_C_BIOMETRICS)) json_object_del(j, k);
+    }
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text || iop_buf_puts(out, text)) { free(text); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    free(text);
+    return IOP_OK;
+}

@@ -121,7 +121,8 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
         rc = audit_open(path, &ao, &in->log, err);
     }
     if (!rc) {
-        esp_config cfg = {.dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16};
+        esp_config cfg = {.dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
+                          .durable_query_logs = o.durable_query_logs};
         rc = esp_open(&cfg, in->profiles, in->log, &in->portal, err);
     }
     if (rc) { iop_close(in); return rc; }

@@ -14,25 +14,30 @@
 #include <sqlite3.h>
 #include "interop/store.h"
 
-enum { Q_PUT, Q_DELKEYS, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
-       Q_META_GET, Q_META_SET, Q_N };
+enum { Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
+       Q_META_GET, Q_META_SET, Q_BEGIN_R, Q_BEGIN_W, Q_COMMIT, Q_ROLLBACK, Q_N };
 
 static const char *const sql_text[Q_N] = {
-    [Q_PUT] = "INSERT INTO docs(id,kind,body,blob,created,updated,expires) VALUES(?1,?2,?3,?4,?5,?6,?7) "
-              "ON CONFLICT(id) DO UPDATE SET kind=?2,body=?3,blob=?4,updated=?6,expires=?7",
-    [Q_DELKEYS] = "DELETE FROM doc_keys WHERE id=?1",
+    [Q_PUT] = "INSERT INTO docs(id,kind,body,blob,created,updated,expires,keys,summary) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
+              "ON CONFLICT(id) DO UPDATE SET kind=?2,body=?3,blob=?4,updated=?6,expires=?7,keys=?8,summary=?9",
+    [Q_OLDKEYS] = "SELECT keys FROM docs WHERE id=?1",
+    [Q_DELKEY] = "DELETE FROM doc_keys WHERE key=?1 AND id=?2",
     [Q_ADDKEY] = "INSERT OR IGNORE INTO doc_keys(key,id) VALUES(?1,?2)",
     [Q_DEL] = "DELETE FROM docs WHERE id=?1",
-    [Q_GET] = "SELECT id,kind,body,NULL,created,updated,expires FROM docs WHERE id=?1",
-    [Q_GETB] = "SELECT id,kind,body,blob,created,updated,expires FROM docs WHERE id=?1",
-    [Q_LOOKUP] = "SELECT d.id,d.kind,d.body,NULL,d.created,d.updated,d.expires FROM doc_keys k JOIN docs d ON d.id=k.id "
+    [Q_GET] = "SELECT id,kind,body,NULL,created,updated,expires,summary FROM docs WHERE id=?1",
+    [Q_GETB] = "SELECT id,kind,body,blob,created,updated,expires,summary FROM docs WHERE id=?1",
+    [Q_LOOKUP] = "SELECT d.id,d.kind,d.body,NULL,d.created,d.updated,d.expires,d.summary FROM doc_keys k JOIN docs d ON d.id=k.id "
                  "WHERE k.key=?1 ORDER BY k.id LIMIT ?2",
-    [Q_SCAN] = "SELECT id,kind,body,NULL,created,updated,expires FROM docs ORDER BY id",
-    [Q_SCANB] = "SELECT id,kind,body,blob,created,updated,expires FROM docs ORDER BY id",
-    [Q_EXPIRED] = "SELECT id,kind,body,NULL,created,updated,expires FROM docs WHERE expires>0 AND expires<=?1 ORDER BY id",
+    [Q_SCAN] = "SELECT id,kind,body,NULL,created,updated,expires,summary FROM docs ORDER BY id",
+    [Q_SCANB] = "SELECT id,kind,body,blob,created,updated,expires,summary FROM docs ORDER BY id",
+    [Q_EXPIRED] = "SELECT id,kind,body,NULL,created,updated,expires,summary FROM docs WHERE expires>0 AND expires<=?1 ORDER BY id",
     [Q_COUNT] = "SELECT count(*) FROM docs",
     [Q_META_GET] = "SELECT value FROM meta WHERE key=?1",
     [Q_META_SET] = "INSERT INTO meta(key,value) VALUES(?1,?2) ON CONFLICT(key) DO UPDATE SET value=?2",
+    [Q_BEGIN_R] = "BEGIN",
+    [Q_BEGIN_W] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
 };
 
 struct store {
@@ -48,10 +53,9 @@ static iop_code db_error(store *s, iop_err *err, const char *what) {
 
 static const char base_schema[] =
     "CREATE TABLE IF NOT EXISTS docs(id TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, blob BLOB,"
-    " created INTEGER NOT NULL, updated INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0);"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0, keys TEXT NOT NULL DEFAULT '', summary TEXT);"
     "CREATE INDEX IF NOT EXISTS docs_expires ON docs(expires) WHERE expires>0;"
     "CREATE TABLE IF NOT EXISTS doc_keys(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key,id)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS doc_keys_id ON doc_keys(id);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
@@ -68,7 +72,7 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
     }
     sqlite3_busy_timeout(s->db, 10000);
     char *msg = NULL;
-    const char *pragmas = s->readonly ? "PRAGMA query_only=1; PRAGMA cache_size=-32768;"
+    const char *pragmas = s->readonly ? "PRAGMA query_only=1; PRAGMA cache_size=-32768; PRAGMA mmap_size=4294967296;"
                                       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                                         "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;";
     if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
@@ -79,7 +83,8 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
         return rc;
     }
     for (int i = 0; i < Q_N; i++) {
-        if (s->readonly && (i == Q_PUT || i == Q_DELKEYS || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET)) continue;
+        if (s->readonly && (i == Q_PUT || i == Q_DELKEY || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET || i == Q_BEGIN_W))
+            continue;
         if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
             iop_code rc = db_error(s, err, "cannot prepare statement (is this an interop store?)");
             store_close(s);
@@ -138,10 +143,19 @@ iop_code store_migrate(store *s, const store_migration *m, size_t n, iop_err *er
     return IOP_OK;
 }
 
-iop_code store_begin(store *s, iop_err *err) { return store_exec(s, "BEGIN IMMEDIATE", err); }
-iop_code store_commit(store *s, iop_err *err) { return store_exec(s, "COMMIT", err); }
+/* Transaction control through prepared statements: no SQL parsing per transaction. */
+static iop_code run_simple(store *s, int q, iop_err *err, const char *what) {
+    int r = sqlite3_step(s->st[q]);
+    sqlite3_reset(s->st[q]);
+    return r == SQLITE_DONE ? IOP_OK : db_error(s, err, what);
+}
+
+iop_code store_begin(store *s, iop_err *err) {
+    return run_simple(s, s->readonly ? Q_BEGIN_R : Q_BEGIN_W, err, "begin transaction");
+}
+iop_code store_commit(store *s, iop_err *err) { return run_simple(s, Q_COMMIT, err, "commit"); }
 void store_rollback(store *s) {
-    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(s->db)) run_simple(s, Q_ROLLBACK, NULL, "rollback");
 }
 
 static iop_code step_done(store *s, sqlite3_stmt *st, iop_err *err, const char *what) {
@@ -151,9 +165,41 @@ static iop_code step_done(store *s, sqlite3_stmt *st, iop_err *err, const char *
     return IOP_OK;
 }
 
+/* Removes the keys a document was stored with (kept newline-joined in docs.keys, so
+ * doc_keys needs no second index on id). */
+static iop_code drop_old_keys(store *s, const char *id, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_OLDKEYS];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    iop_code rc = IOP_OK;
+    if (r == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        char *copy = k && *k ? strdup(k) : NULL;
+        sqlite3_reset(st);
+        sqlite3_stmt *del = s->st[Q_DELKEY];
+        for (char *save = NULL, *t = copy ? strtok_r(copy, "\n", &save) : NULL; t && !rc; t = strtok_r(NULL, "\n", &save)) {
+            sqlite3_bind_text(del, 1, t, -1, SQLITE_STATIC);
+            sqlite3_bind_text(del, 2, id, -1, SQLITE_STATIC);
+            rc = step_done(s, del, err, "remove keys");
+        }
+        free(copy);
+        return rc;
+    }
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? IOP_OK : db_error(s, err, "read keys");
+}
+
 iop_code store_put(store *s, const store_doc *d, const char *const *keys, size_t nkeys, iop_err *err) {
     sqlite3_stmt *st = s->st[Q_PUT];
     if (!st) return iop_fail(err, IOP_EDENIED, "%s: store opened read-only", s->path);
+    iop_code rc = drop_old_keys(s, d->id, err);
+    if (rc) return rc;
+    iop_buf kb;
+    iop_buf_init(&kb);
+    for (size_t i = 0; i < nkeys; i++) {
+        if (strchr(keys[i], '\n')) { iop_buf_free(&kb); return iop_fail(err, IOP_EINVAL, "a key may not contain a newline"); }
+        if ((i && iop_buf_append(&kb, "\n", 1)) || iop_buf_puts(&kb, keys[i])) { iop_buf_free(&kb); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    }
     sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, d->kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, d->body, -1, SQLITE_STATIC);
@@ -162,12 +208,13 @@ iop_code store_put(store *s, const store_doc *d, const char *const *keys, size_t
     sqlite3_bind_int64(st, 5, d->created_ms);
     sqlite3_bind_int64(st, 6, d->updated_ms);
     sqlite3_bind_int64(st, 7, d->expires_day);
-    iop_code rc = step_done(s, st, err, "write");
+    sqlite3_bind_text(st, 8, kb.data ? kb.data : "", -1, SQLITE_STATIC);
+    if (d->summary) sqlite3_bind_text(st, 9, d->summary, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 9);
+    rc = step_done(s, st, err, "write");
     sqlite3_clear_bindings(st);
+    iop_buf_free(&kb);
     if (rc) return rc;
-    st = s->st[Q_DELKEYS];
-    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
-    if ((rc = step_done(s, st, err, "write keys"))) return rc;
     st = s->st[Q_ADDKEY];
     for (size_t i = 0; i < nkeys; i++) {
         sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
@@ -180,13 +227,13 @@ iop_code store_put(store *s, const store_doc *d, const char *const *keys, size_t
 iop_code store_delete(store *s, const char *id, iop_err *err) {
     sqlite3_stmt *st = s->st[Q_DEL];
     if (!st) return iop_fail(err, IOP_EDENIED, "%s: store opened read-only", s->path);
+    iop_code rc = drop_old_keys(s, id, err);
+    if (rc) return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    iop_code rc = step_done(s, st, err, "delete");
+    rc = step_done(s, st, err, "delete");
     if (rc) return rc;
     if (sqlite3_changes(s->db) == 0) return iop_fail(err, IOP_ENOTFOUND, "no record '%s'", id);
-    st = s->st[Q_DELKEYS];
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    return step_done(s, st, err, "delete keys");
+    return IOP_OK;
 }
 
 static iop_code run_docs(store *s, sqlite3_stmt *st, store_doc_fn fn, void *ctx, iop_err *err, size_t *n) {
@@ -202,6 +249,7 @@ static iop_code run_docs(store *s, sqlite3_stmt *st, store_doc_fn fn, void *ctx,
             .created_ms = sqlite3_column_int64(st, 4),
             .updated_ms = sqlite3_column_int64(st, 5),
             .expires_day = sqlite3_column_int64(st, 6),
+            .summary = (const char *)sqlite3_column_text(st, 7),
         };
         count++;
         if (fn(ctx, &d)) { r = SQLITE_DONE; break; }

@@ -6,7 +6,11 @@
  *   "n:<name token>"              every surname token (and surname at birth)
  *   "y:<name token>|<year>"       every name token (surnames, given names, aliases)
  *                                 with the year of birth -- swapped name order still meets
+ *   "y:<name token>|0"            the same for records without a date of birth
  *   "d:<document number>"         normalised travel-document numbers
+ * Each record also stores a summary -- its normalised name tokens, surnames, date of
+ * birth, sex, nationalities and documents, fields separated by 0x1F, lists by 0x1E --
+ * so a search ranks candidates without parsing their JSON.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +128,8 @@ static int name_keys(keyset *ks, const char *name, bool surname, int year) {
     char *save = NULL;
     for (char *tok = strtok_r(norm, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
         if (surname) { snprintf(key, sizeof key, "n:%s", tok); r |= keys_add(ks, key); }
-        if (year) { snprintf(key, sizeof key, "y:%s|%d", tok, year); r |= keys_add(ks, key); }
+        snprintf(key, sizeof key, "y:%s|%d", tok, year);
+        r |= keys_add(ks, key);
     }
     return r;
 }
@@ -143,6 +148,52 @@ static int record_keys(const rec_person *p, keyset *ks) {
         r |= keys_add(ks, key);
     }
     return r;
+}
+
+static void sum_tokens(iop_buf *b, const char *name, bool *first) {
+    char norm[512], *save = NULL;
+    sys_name_key(name, norm, sizeof norm);
+    for (char *t = strtok_r(norm, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (!*first) iop_buf_append(b, "\x1e", 1);
+        iop_buf_puts(b, t);
+        *first = false;
+    }
+}
+
+static void sum_list(iop_buf *b, char **l, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (i) iop_buf_append(b, "\x1e", 1);
+        iop_buf_puts(b, l[i]);
+    }
+}
+
+/* The ranking summary: category, tokens, surnames, dob, sex, nationalities, documents. */
+static int record_summary(const rec_person *p, iop_buf *b) {
+    bool first = true;
+    const char *cat = strstr(p->ext ? p->ext : "", "\"category\":\"");
+    if (p->system == IOP_SYS_SIS && cat) {
+        cat += 12;
+        const char *e = strchr(cat, '"');
+        iop_buf_append(b, cat, e ? (size_t)(e - cat) : 0);
+    }
+    iop_buf_append(b, "\x1f", 1);
+    for (size_t i = 0; i < p->n_surnames; i++) sum_tokens(b, p->surnames[i], &first);
+    if (p->surname_at_birth) sum_tokens(b, p->surname_at_birth, &first);
+    for (size_t i = 0; i < p->n_given_names; i++) sum_tokens(b, p->given_names[i], &first);
+    for (size_t i = 0; i < p->n_aliases; i++) sum_tokens(b, p->aliases[i], &first);
+    iop_buf_append(b, "\x1f", 1);
+    sum_list(b, p->surnames, p->n_surnames);
+    char d[16];
+    iop_date_format(p->dob, d);
+    iop_buf_printf(b, "\x1f%s\x1f%c\x1f", d, p->sex ? p->sex : 'U');
+    sum_list(b, p->nationalities, p->n_nationalities);
+    iop_buf_append(b, "\x1f", 1);
+    for (size_t i = 0; i < p->n_documents; i++) {
+        char dk[256];
+        sys_doc_key(p->documents[i].number, dk, sizeof dk);
+        iop_buf_printf(b, "%s%s:%s", i ? "\x1e" : "", dk, p->documents[i].country ? p->documents[i].country : "");
+    }
+    return b->data ? 0 : -1;
 }
 
 /* The biometrics member alone, as JSON, or empty when the record has none. */
@@ -166,9 +217,10 @@ static iop_code biometrics_json(const rec_person *p, iop_buf *out) {
 iop_code sys_put_batch(sys_store *s, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err) {
     const sys_retention *pol = sys_retention_policy(s->id);
     int64_t today = now_ms / 86400000;
-    iop_buf body, bio;
+    iop_buf body, bio, sum;
     iop_buf_init(&body);
     iop_buf_init(&bio);
+    iop_buf_init(&sum);
     iop_code rc = store_begin(s->st, err);
     for (size_t i = 0; !rc && i < n; i++) {
         const rec_person *p = &recs[i];
@@ -179,14 +231,16 @@ iop_code sys_put_batch(sys_store *s, const rec_person *recs, size_t n, int64_t n
         }
         iop_buf_reset(&body);
         iop_buf_reset(&bio);
+        iop_buf_reset(&sum);
         keyset ks = {0};
-        if ((rc = rec_to_json(p, false, &body)) || (rc = biometrics_json(p, &bio)) || record_keys(p, &ks)) {
+        if ((rc = rec_to_json(p, false, &body)) || (rc = biometrics_json(p, &bio)) || record_keys(p, &ks) ||
+            record_summary(p, &sum)) {
             keys_free(&ks);
             rc = iop_fail(err, rc ? rc : IOP_ENOMEM, "record '%s': out of memory", p->id);
             break;
         }
         store_doc d = {.id = p->id, .kind = p->kind, .body = body.data, .blob = bio.len ? bio.data : NULL,
-                       .blob_len = bio.len, .created_ms = now_ms, .updated_ms = now_ms,
+                       .blob_len = bio.len, .created_ms = now_ms, .updated_ms = now_ms, .summary = sum.data,
                        .expires_day = pol->expiry_day(p, today)};
         rc = store_put(s->st, &d, (const char *const *)ks.k, ks.n, err);
         keys_free(&ks);
@@ -195,6 +249,7 @@ iop_code sys_put_batch(sys_store *s, const rec_person *recs, size_t n, int64_t n
     if (rc) store_rollback(s->st);
     iop_buf_free(&body);
     iop_buf_free(&bio);
+    iop_buf_free(&sum);
     return rc;
 }
 
@@ -248,9 +303,6 @@ typedef struct scan_ctx {
     void *ctx;
     iop_err *err;
     iop_code rc;
-    /* search: ids already reported */
-    char **seen;
-    size_t n_seen, cap_seen, limit;
 } scan_ctx;
 
 static int scan_cb(void *ctx, const store_doc *d) {
@@ -311,73 +363,124 @@ iop_code sys_purge_expired(sys_store *s, int64_t today, sys_id_fn fn, void *ctx,
 
 /* ---- search ---- */
 
-static bool seen_add(scan_ctx *c, const char *id) {
+typedef struct search_ctx {
+    sys_cand_fn fn;
+    void *ctx;
+    char **seen;
+    size_t n_seen, cap_seen, limit;
+    bool nomem;
+} search_ctx;
+
+static bool seen_add(search_ctx *c, const char *id) {
     for (size_t i = 0; i < c->n_seen; i++)
         if (!strcmp(c->seen[i], id)) return false;
     if (c->n_seen == c->cap_seen) {
         size_t cap = c->cap_seen ? c->cap_seen * 2 : 32;
         char **s = realloc(c->seen, cap * sizeof *s);
-        if (!s) return false;
+        if (!s) { c->nomem = true; return false; }
         c->seen = s;
         c->cap_seen = cap;
     }
-    c->seen[c->n_seen] = strdup(id);
-    if (!c->seen[c->n_seen]) return false;
+    if (!(c->seen[c->n_seen] = strdup(id))) { c->nomem = true; return false; }
     c->n_seen++;
     return true;
 }
 
-static int search_cb(void *ctx, const store_doc *d) {
-    scan_ctx *c = ctx;
-    if (c->n_seen >= c->limit) return 1;
-    if (!seen_add(c, d->id)) return 0;
-    return scan_cb(ctx, d);
+/* Splits a 0x1E-separated list in place. */
+static size_t split_list(char *s, const char **out, size_t max) {
+    size_t n = 0;
+    if (!s || !*s) return 0;
+    while (s && n < max) {
+        out[n++] = s;
+        s = strchr(s, '\x1e');
+        if (s) *s++ = 0;
+    }
+    return n;
 }
 
-static iop_code lookup(sys_store *s, scan_ctx *c, const char *key, iop_err *err) {
+static int search_cb(void *ctx, const store_doc *d) {
+    search_ctx *c = ctx;
+    if (c->n_seen >= c->limit) return 1;
+    if (!seen_add(c, d->id)) return c->nomem;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", d->summary ? d->summary : "");
+    char *f[8] = {0}, *p = buf;
+    int k = 0;
+    while (p && k < 8) {
+        f[k++] = p;
+        p = strchr(p, '\x1f');
+        if (p) *p++ = 0;
+    }
+    if (k < 7) return 0; /* no summary: not rankable (written by an older version) */
+    sys_candidate cand = {.id = d->id, .kind = d->kind, .body = d->body};
+    cand.category = f[0][0] ? f[0] : NULL;
+    cand.n_tokens = split_list(f[1], cand.tokens, SYS_CAND_MAX);
+    cand.n_surnames = split_list(f[2], cand.surnames, SYS_CAND_MAX);
+    if (f[3][0]) iop_date_parse(f[3], &cand.dob, NULL);
+    cand.sex = f[4][0] ? f[4][0] : 'U';
+    cand.n_nationalities = split_list(f[5], cand.nationalities, SYS_CAND_MAX);
+    const char *docs[SYS_CAND_MAX];
+    cand.n_docs = split_list(f[6], docs, SYS_CAND_MAX);
+    for (size_t i = 0; i < cand.n_docs; i++) {
+        char *colon = strchr(docs[i], ':');
+        if (colon) *colon = 0;
+        cand.doc_keys[i] = docs[i];
+        cand.doc_countries[i] = colon ? colon + 1 : "";
+    }
+    return c->fn(c->ctx, &cand);
+}
+
+static iop_code lookup(sys_store *s, search_ctx *c, const char *key, iop_err *err) {
     if (c->n_seen >= c->limit) return IOP_OK;
     iop_code rc = store_lookup(s->st, key, c->limit, search_cb, c, err);
-    return rc ? rc : c->rc;
+    if (!rc && c->nomem) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    return rc;
 }
 
-/* Looks up each token of a name under the given key form. */
-static iop_code lookup_name(sys_store *s, scan_ctx *c, const char *name, int year, iop_err *err) {
+/* Looks up each token of a name: with a year ("y:tok|year", year 0 = records without
+ * a date of birth) or without ("n:tok", surnames only). */
+static iop_code lookup_name(sys_store *s, search_ctx *c, const char *name, int year, bool with_year, iop_err *err) {
     char norm[512], key[600];
     sys_name_key(name, norm, sizeof norm);
     iop_code rc = IOP_OK;
     char *save = NULL;
     for (char *tok = strtok_r(norm, " ", &save); tok && !rc; tok = strtok_r(NULL, " ", &save)) {
-        if (year) snprintf(key, sizeof key, "y:%s|%d", tok, year);
+        if (with_year) snprintf(key, sizeof key, "y:%s|%d", tok, year);
         else snprintf(key, sizeof key, "n:%s", tok);
         rc = lookup(s, c, key, err);
     }
     return rc;
 }
 
-iop_code sys_search(sys_store *s, const sys_query *q, sys_rec_fn fn, void *ctx, iop_err *err) {
-    scan_ctx c = {.fn = fn, .ctx = ctx, .err = err, .limit = q->limit ? q->limit : 100};
-    iop_code rc = IOP_OK;
+iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx, iop_err *err) {
+    search_ctx c = {.fn = fn, .ctx = ctx, .limit = q->limit ? q->limit : 100};
+    /* one snapshot and one set of locks for all the lookups */
+    iop_code rc = store_begin(s->st, err);
+    if (rc) return rc;
     if (q->doc_number) {
         char dk[256], key[300];
         sys_doc_key(q->doc_number, dk, sizeof dk);
         snprintf(key, sizeof key, "d:%s", dk);
         size_t lim = c.limit;
-        c.limit = c.n_seen + lim; /* document hits do not eat the name budget */
+        c.limit = 64; /* document holders, then the name budget on top */
         rc = lookup(s, &c, key, err);
         c.limit = c.n_seen + lim;
     }
-    /* with a year of birth: the year and its neighbours (one-digit typos, +-1 year) */
     if (q->dob.year) {
-        static const int dy[] = {0, -1, 1};
-        for (int k = 0; k < 3 && !rc; k++) {
-            for (size_t i = 0; i < q->n_surnames && !rc; i++) rc = lookup_name(s, &c, q->surnames[i], q->dob.year + dy[k], err);
+        /* the year of birth, its neighbours (one-digit typos, +-1 year) and records
+         * without a date of birth */
+        const int years[] = {q->dob.year, q->dob.year - 1, q->dob.year + 1, 0};
+        for (int k = 0; k < 4 && !rc; k++) {
+            for (size_t i = 0; i < q->n_surnames && !rc; i++) rc = lookup_name(s, &c, q->surnames[i], years[k], true, err);
             for (size_t i = 0; i < q->n_given_names && !rc; i++)
-                rc = lookup_name(s, &c, q->given_names[i], q->dob.year + dy[k], err);
+                rc = lookup_name(s, &c, q->given_names[i], years[k], true, err);
         }
+    } else {
+        for (size_t i = 0; i < q->n_surnames && !rc; i++) rc = lookup_name(s, &c, q->surnames[i], 0, false, err);
     }
-    /* and without it (records with an unknown or very different year of birth) */
-    for (size_t i = 0; i < q->n_surnames && !rc; i++) rc = lookup_name(s, &c, q->surnames[i], 0, err);
     for (size_t i = 0; i < c.n_seen; i++) free(c.seen[i]);
     free(c.seen);
+    if (rc) store_rollback(s->st);
+    else rc = store_commit(s->st, err);
     return rc;
 }

@@ -1,0 +1,164 @@
+/* bench-links: instance gen */
+/*
+ * bench_core -- the core issue's targets on a generated population:
+ *   load with durable commits: >= 20,000 records/s
+ *   portal search by name + date of birth, in-process: p99 <= 5 ms
+ * Usage: bench_core [persons] (default 1,000,000; IOP_BENCH_SCALE=small: 20,000)
+ * Work directory: $IOP_BENCH_DIR or ./var/bench (the population is generated once per
+ * size and seed and reused).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include "interop/access.h"
+#include "interop/gen.h"
+#include "interop/interop.h"
+
+static double cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(uint64_t *v, size_t n, double p) {
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return (double)v[i] / 1e6;
+}
+
+typedef struct query { char q[512]; } query;
+
+/* Queries from persons.csv: surname, first given name, date of birth of true identities. */
+static size_t read_queries(const char *path, query *qs, size_t max) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[2048];
+    size_t n = 0, row = 0;
+    if (!fgets(line, sizeof line, f)) { fclose(f); return 0; }
+    while (n < max && fgets(line, sizeof line, f)) {
+        /* person_id,identity,surname,given_names,native_name,sex,dob,... ; every 7th row */
+        if (row++ % 7) continue;
+        char *fields[12] = {0}, *p = line;
+        int k = 0;
+        while (p && k < 12) {
+            fields[k++] = p;
+            p = strchr(p, ',');
+            if (p) *p++ = 0;
+        }
+        if (k < 7 || !fields[2][0] || !fields[6][0]) continue;
+        char given[256];
+        snprintf(given, sizeof given, "%s", fields[3]);
+        char *sp = strchr(given, ' ');
+        if (sp) *sp = 0;
+        snprintf(qs[n].q, sizeof qs[n].q, "{\"surnames\":[\"%s\"],\"given_names\":[\"%s\"],\"dob\":\"%s\"}", fields[2],
+                 given, fields[6]);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void progress(void *ctx, const iop_load_stats *st) {
+    (void)ctx;
+    if (st->records % 200000 < 5000) fprintf(stderr, "  ... %zu records\n", st->records);
+}
+
+int main(int argc, char **argv) {
+    const char *scale = getenv("IOP_BENCH_SCALE");
+    uint64_t persons = (scale && !strcmp(scale, "small")) ? 20000 : 1000000;
+    if (argc > 1) persons = strtoull(argv[1], NULL, 10);
+    const char *base = getenv("IOP_BENCH_DIR") ? getenv("IOP_BENCH_DIR") : "var/bench";
+    char pop[1024], node[1024], cmd[2300];
+    snprintf(pop, sizeof pop, "%s/population-%llu", base, (unsigned long long)persons);
+    snprintf(node, sizeof node, "%s/node-%llu", base, (unsigned long long)persons);
+    iop_err err = {0};
+    struct stat st;
+    char truth[1100];
+    snprintf(truth, sizeof truth, "%s/persons.csv", pop);
+    if (stat(truth, &st) != 0) {
+        gen_params gp;
+        gen_params_default(&gp);
+        gp.persons = persons;
+        gp.seed = 1;
+        gp.out_dir = pop;
+        gp.data_dir = IOP_SHARED_DATA;
+        gp.biometrics = false;
+        gp.progress = stderr;
+        gen_stats gs;
+        fprintf(stderr, "generating %llu persons into %s\n", (unsigned long long)persons, pop);
+        if (gen_run(&gp, &gs, &err)) { fprintf(stderr, "gen: %s\n", err.msg); return 1; }
+    }
+    /* IOP_BENCH_REUSE=1: search an already loaded node (profiling the search alone) */
+    bool reuse = getenv("IOP_BENCH_REUSE") && stat(node, &st) == 0;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", node);
+    if (!reuse && system(cmd) != 0) return 1;
+    iop_instance *in;
+    if ((!reuse && iop_init_dir(node, NULL, &err)) || iop_open(node, NULL, &in, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    const esp_profile *integ = esp_profile_find(iop_profiles(in), "integrator");
+    iop_actor op = {.user = "bench", .authority = "bench", .profile = integ};
+
+    /* ---- load ---- */
+    static const char *const systems[] = {"vis", "etias", "ees", "eurodac", "sis", "ecris-tcn", "europol", "interpol"};
+    iop_load_stats ls = {0};
+    uint64_t t0 = iop_mono_ns();
+    double c0 = cpu_s();
+    for (size_t i = 0; !reuse && i < sizeof systems / sizeof *systems; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s.jsonl", pop, systems[i]);
+        if (iop_load_file(in, &op, path, 5000, progress, NULL, &ls, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    }
+    double load_s = (double)(iop_mono_ns() - t0) / 1e9;
+    double rps = (double)ls.records / load_s;
+    double load_cpu = cpu_s() - c0;
+
+    /* ---- search ---- */
+    size_t maxq = 20000;
+    query *qs = calloc(maxq, sizeof *qs);
+    size_t nq = read_queries(truth, qs, maxq);
+    access_authority_type t;
+    access_authority_type_parse("border_guard", &t, NULL);
+    const char *prof = "border_guard";
+    access_user_spec spec = {.name = "bg", .authority = "bench", .authority_type = t, .member_state = "DEU",
+                             .profiles = &prof, .n_profiles = 1};
+    iop_actor bg;
+    if ((access_user_add(iop_access_db(in), &spec, NULL, &err) && !reuse) || iop_actor_local(in, "bg", NULL, "bench", &bg, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    uint64_t *lat = calloc(nq ? nq : 1, sizeof *lat);
+    iop_buf reply;
+    iop_buf_init(&reply);
+    size_t found = 0;
+    double c1 = 0;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0 warms the page cache */
+        if (pass) c1 = cpu_s();
+        for (size_t i = 0; i < nq; i++) {
+            iop_buf_reset(&reply);
+            uint64_t a = iop_mono_ns();
+            if (iop_search_json(in, &bg, qs[i].q, strlen(qs[i].q), &reply, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+            lat[i] = iop_mono_ns() - a;
+            if (pass && strstr(reply.data, "\"hits\":[{")) found++;
+        }
+    }
+    double search_cpu = cpu_s() - c1;
+    qsort(lat, nq, sizeof *lat, cmp_u64);
+    printf("bench_core: %llu persons, %zu records (biometrics off)\n", (unsigned long long)persons, ls.records);
+    printf("load, durable commits (batches of 5000): %.0f records/s (target >= 20000, ratio %.2f)\n", rps, rps / 20000);
+    printf("  load CPU time: %.1f us per record (user+sys, all threads)\n", load_cpu * 1e6 / (double)ls.records);
+    printf("search name+dob in-process, border_guard profile (5 systems), %zu queries: p50 %.2f ms, p99 %.2f ms "
+           "(target p99 <= 5 ms, ratio %.2f); queries with hits: %.1f%%\n",
+           nq, pct(lat, nq, 0.5), pct(lat, nq, 0.99), pct(lat, nq, 0.99) / 5.0, nq ? 100.0 * found / nq : 0);
+    printf("  search CPU time: %.0f us per query (user+sys, all threads)\n", nq ? search_cpu * 1e6 / (double)nq : 0);
+    iop_buf_free(&reply);
+    free(lat);
+    free(qs);
+    iop_actor_clear(&bg);
+    iop_close(in);
+    return 0;
+}

@@ -46,7 +46,7 @@ iop_code sbms_calib_fit(const double *genuine, size_t ng, const double *impostor
     double span = hi - lo;
     if (!(span > 0)) return iop_fail(err, IOP_EINVAL, "calibration: all scores are equal");
     /* work on s' = (s - lo) / span for conditioning; ridge on the slope there */
-    const double ridge = 1e-4;
+    const double ridge = 1e-6;
     double a = 0, b = 0;
     double wg = 0.5 / ng, wi = 0.5 / ni;
     for (int it = 0; it < 100; it++) {
@@ -75,7 +75,7 @@ iop_code sbms_calib_fit(const double *genuine, size_t ng, const double *impostor
         if (fabs(step * da) < 1e-10 && fabs(step * db) < 1e-10) break;
     }
     if (!isfinite(a) || !isfinite(b)) return iop_fail(err, IOP_EINTERNAL, "calibration: the fit did not converge");
-    if (a <= 0 && mg > mi)
+    if (!(a > 0) || !(mg > mi))
         return iop_fail(err, IOP_EINVAL, "calibration: the scores do not separate genuine from impostor pairs");
     memset(out, 0, sizeof *out);
     out->a = a / span;

@@ -1,0 +1,67 @@
+/* test-links: names record */
+/*
+ * test_names_cli.c -- the command-line contract of the names engine:
+ * `interop names compare A.json B.json`, `interop resolve FILE.jsonl [--threshold T]`.
+ */
+#include <sys/wait.h>
+#include "interop/names.h"
+#include "test.h"
+
+static int run(const char *cmd, char *out, size_t cap) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(cli_names_compare_prints_verdict_score_and_evidence) {
+    const char *dir = test_tmpdir("names_cli_compare");
+    char a[512], b[512], cmd[2048], out[8192];
+    snprintf(a, sizeof a, "%s/a.json", dir);
+    snprintf(b, sizeof b, "%s/b.json", dir);
+    write_file(a, "{\"id\":\"e1\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"Щеглова\"],"
+                  "\"given_names\":[\"Юлия\"],\"dob\":\"1990-03-04\",\"sex\":\"F\",\"nationalities\":[\"RUS\"]}\n");
+    write_file(b, "{\"id\":\"e2\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"SHCHEGLOVA\"],"
+                  "\"given_names\":[\"IULIIA\"],\"dob\":\"1990-03-04\",\"sex\":\"F\",\"nationalities\":[\"RUS\"]}\n");
+    snprintf(cmd, sizeof cmd, "'%s' names compare '%s' '%s' 2>&1", IOP_BINARY, a, b);
+    CHECK_INT(run(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "verdict: same") != NULL);
+    CHECK(strstr(out, "date_of_birth") != NULL);
+    snprintf(cmd, sizeof cmd, "'%s' names compare '%s' '%s' --json", IOP_BINARY, a, b);
+    CHECK_INT(run(cmd, out, sizeof out), 0);
+    CHECK(strncmp(out, "{\"verdict\":\"same\",\"score\":", 26) == 0);
+    snprintf(cmd, sizeof cmd, "'%s' names compare '%s' 2>&1", IOP_BINARY, a);
+    CHECK_INT(run(cmd, out, sizeof out), 2);
+    snprintf(cmd, sizeof cmd, "'%s' names --help", IOP_BINARY);
+    CHECK_INT(run(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "eval febrl") != NULL);
+}
+
+TEST(cli_resolve_prints_record_and_cluster_for_every_record) {
+    const char *dir = test_tmpdir("names_cli_resolve");
+    char f[512], cmd[2048], out[8192];
+    snprintf(f, sizeof f, "%s/r.jsonl", dir);
+    write_file(f,
+               "{\"id\":\"p1\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"Rossi\"],\"given_names\":[\"Maria\"],\"dob\":\"1980-05-06\"}\n"
+               "{\"id\":\"p2\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"Verdi\"],\"given_names\":[\"Giulia\"],\"dob\":\"1991-09-09\"}\n"
+               "\n"
+               "{\"id\":\"p3\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"Rosi\"],\"given_names\":[\"Maria\"],\"dob\":\"1980-06-05\"}\n");
+    snprintf(cmd, sizeof cmd, "'%s' resolve '%s'", IOP_BINARY, f);
+    CHECK_INT(run(cmd, out, sizeof out), 0);
+    CHECK_STR(out, "p1\tp1\np2\tp2\np3\tp1\n");
+    snprintf(cmd, sizeof cmd, "'%s' resolve '%s' --threshold 1.5 2>&1", IOP_BINARY, f);
+    CHECK_INT(run(cmd, out, sizeof out), 2);
+    write_file(f, "{\"id\":\"p1\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"Rossi\"]}\n{\"id\":\n");
+    snprintf(cmd, sizeof cmd, "'%s' resolve '%s' 2>&1", IOP_BINARY, f);
+    CHECK_INT(run(cmd, out, sizeof out), 1);
+    CHECK(strstr(out, "r.jsonl:2:") != NULL);
+}

@@ -282,18 +282,16 @@ iop_code cir_follow_put(cir *c, const rec_person *recs, size_t n, int64_t now_ms
         const rec_person *p = &recs[i];
         if (!iop_system_in_cir(p->system)) continue; /* SIS, Europol, Interpol: not in the CIR (Art 17(1)) */
         char fid[40];
-        json_t *body = NULL, *ds = identity_of(p);
-        if (!ds) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+        json_t *body = NULL, *ds = NULL;
         rc = file_id_of(c, p->system, p->id, fid, err);
         if (rc == IOP_ENOTFOUND) {
             /* a new individual file: written directly, no JSON round trip */
-            json_decref(ds);
             snprintf(fid, sizeof fid, "CIR-%012lld", (long long)next++);
             rc = new_file(c, fid, p, now_ms, err);
             continue;
-        } else if (!rc) {
-            rc = load_file(c, fid, &body, err);
         }
+        if (!rc && !(ds = identity_of(p))) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        if (!rc) rc = load_file(c, fid, &body, err);
         if (!rc) {
             set_dataset(body, p->system, ds);
             ds = NULL;

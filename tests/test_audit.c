@@ -6,8 +6,10 @@
  * the chain verifiable.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "audit/audit_internal.h"
 #include "interop/audit.h"
@@ -484,6 +486,89 @@ TEST(art10_retention_is_configurable_in_days) {
     int64_t purged = 0;
     REQUIRE(audit_purge(log, now, NULL, &purged, NULL) == IOP_OK);
     CHECK_INT(purged, 1);
+    CHECK_INT(verify_broken_at(log, NULL, 0), 0);
+    audit_close(log, NULL);
+}
+
+/* Appends in a child process, reports each acknowledged seq through a pipe. */
+static void child_append_forever(const char *path, int fd) {
+    audit_log *log;
+    if (audit_open(path, NULL, &log, NULL) != IOP_OK) _exit(3);
+    for (int i = 0;; i++) {
+        int64_t seq = append_search(log, i, 0);
+        if (seq <= 0 || write(fd, &seq, sizeof seq) != (ssize_t)sizeof seq) _exit(4);
+    }
+}
+
+TEST(art10_acknowledged_entries_survive_kill_9_and_the_chain_stays_intact) {
+    const char *dir = test_tmpdir("audit-kill9");
+    snprintf(dbpath, sizeof dbpath, "%s/audit.db", dir);
+    audit_log *log;
+    REQUIRE(audit_open(dbpath, NULL, &log, NULL) == IOP_OK); /* creates the log and its key */
+    audit_close(log, NULL);
+    for (int round = 0; round < 3; round++) {
+        int p[2];
+        REQUIRE(pipe(p) == 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            child_append_forever(dbpath, p[1]);
+        }
+        close(p[1]);
+        int64_t acked = 0, s;
+        for (int k = 0; k < 40 + 30 * round && read(p[0], &s, sizeof s) == (ssize_t)sizeof s; k++) acked = s;
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        close(p[0]);
+        CHECK(WIFSIGNALED(st));
+        REQUIRE(audit_open(dbpath, NULL, &log, NULL) == IOP_OK);
+        audit_verify_result r;
+        iop_err e;
+        CHECK(audit_verify(log, &r, &e) == IOP_OK);
+        CHECK(acked > 0);
+        CHECK(r.last_seq >= acked); /* every acknowledged entry is there */
+        audit_close(log, NULL);
+    }
+}
+
+typedef struct verifier {
+    audit_log *log;
+    _Atomic int stop;
+    int runs, failures;
+} verifier;
+
+static void *verify_main(void *arg) {
+    verifier *v = arg;
+    while (!v->stop) {
+        audit_verify_result r;
+        if (audit_verify(v->log, &r, NULL) != IOP_OK) v->failures++;
+        v->runs++;
+    }
+    return NULL;
+}
+
+TEST(art10_verification_of_a_live_log_sees_a_consistent_snapshot) {
+    audit_log *log = fresh_log("audit-live-verify");
+    REQUIRE(log);
+    verifier v = {.log = log};
+    pthread_t vt;
+    pthread_create(&vt, NULL, verify_main, &v);
+    enum { T = 4, N = 150 };
+    static int64_t seqs[T][N];
+    worker w[T];
+    pthread_t th[T];
+    for (int t = 0; t < T; t++) {
+        w[t] = (worker){.log = log, .id = t, .n = N, .seqs = seqs[t]};
+        pthread_create(&th[t], NULL, worker_main, &w[t]);
+    }
+    for (int t = 0; t < T; t++) pthread_join(th[t], NULL);
+    v.stop = 1;
+    pthread_join(vt, NULL);
+    CHECK(v.runs > 0);
+    CHECK_INT(v.failures, 0);
     CHECK_INT(verify_broken_at(log, NULL, 0), 0);
     audit_close(log, NULL);
 }

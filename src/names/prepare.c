@@ -116,6 +116,28 @@ static char *ascii_lower(const char *s, size_t n) {
     return o;
 }
 
+/* Hebrew letters with a geresh write foreign sounds: ג' = j, ז' = zh, צ' = ch.  ICU drops
+ * the geresh, so the pair is rewritten in place to a letter ICU reads with that sound
+ * (Arabic jim, Cyrillic zhe, Cyrillic che); the piece never grows. */
+static void hebrew_geresh(char *s, size_t *len) {
+    size_t n = *len, o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c0 = (unsigned char)s[i], c1 = i + 1 < n ? (unsigned char)s[i + 1] : 0;
+        size_t g = 0; /* bytes of a following geresh */
+        if (i + 2 < n && s[i + 2] == '\'') g = 1;
+        else if (i + 3 < n && (unsigned char)s[i + 2] == 0xD7 && (unsigned char)s[i + 3] == 0xB3) g = 2;
+        if (c0 == 0xD7 && g && (c1 == 0x92 || c1 == 0x96 || c1 == 0xA6 || c1 == 0xA5)) {
+            const char *r = c1 == 0x92 ? "\xD8\xAC" : c1 == 0x96 ? "\xD0\xB6" : "\xD1\x87";
+            s[o++] = r[0];
+            s[o++] = r[1];
+            i += 2 + g;
+            continue;
+        }
+        s[o++] = s[i++];
+    }
+    *len = o;
+}
+
 /* Splits one name (already validated) into pieces with their three transliterations. */
 static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *out) {
     size_t len = strlen(name);
@@ -164,6 +186,7 @@ static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *o
                         ((char *)ps)[q] = (char)0xD9;
                         ((char *)ps)[q + 1] = (char)0x87;
                     }
+                hebrew_geresh((char *)ps, &pl);
             }
             iop_buf icu;
             iop_buf_init(&icu);

@@ -316,7 +316,7 @@ size_t nm_skeleton(const char *s, size_t len, char *out) {
  * merged, sibilants and affricates merged.  mode 0 reads j as "dzh", w as "v", ch as
  * "tsch"; mode 1 reads j as "y" (dropped), w as a vowel, ch as "kh" and an initial h
  * as g/kh (Russian and Arabic renderings of Germanic names); mode 2 is mode 1 with j
- * read as g (Arabic jim renders both). */
+ * read as g (Arabic jim renders both); ts/tz are one affricate in mode 0 only. */
 size_t nm_coarse(const char *s, size_t len, int mode, char *out) {
     size_t k = 0;
     for (size_t i = 0; i < len; i++) {
@@ -324,7 +324,7 @@ size_t nm_coarse(const char *s, size_t len, int mode, char *out) {
         if (c >= '0' && c <= '9') cls = c;
         else if (c == 's' && nx == 'c' && i + 2 < len && s[i + 2] == 'h') { cls = 'S'; i += 2; }
         else if ((c == 's' || c == 'z') && nx == 'h') { cls = 'S'; i++; }
-        else if ((c == 't' && (nx == 's' || nx == 'z')) || (c == 'd' && (nx == 'z' || nx == 'j'))) {
+        else if ((c == 't' && (nx == 's' || nx == 'z') && mode == 0) || (c == 'd' && (nx == 'z' || nx == 'j'))) {
             cls = 'S'; i++;
             if (i + 1 < len && (s[i + 1] == 'h' || s[i + 1] == 'c')) i++;
         }

@@ -205,7 +205,14 @@ TEST(art10_deleting_the_whole_log_and_its_head_is_detected) {
     REQUIRE(log);
     fill(log, 5);
     tamper("DELETE FROM audit_entries WHERE seq >= 3; DELETE FROM audit_seal");
-    CHECK(verify_broken_at(log, NULL, 0) > 0);
+    char why[400];
+    CHECK(verify_broken_at(log, why, sizeof why) > 0);
+    CHECK(strstr(why, "sealed head") != NULL);
+    /* a log without its head is not extended (it would hide the deletion) */
+    audit_entry e = {.component = "esp", .operation = "query"};
+    iop_err err;
+    CHECK(audit_append(log, &e, NULL, &err) == IOP_ECORRUPT);
+    CHECK(strstr(err.msg, "sealed head is missing") != NULL);
     audit_close(log, NULL);
 }
 

@@ -270,6 +270,18 @@ static iop_code commit_batch(audit_log *log, writer_stmts *s, audit_item *batch,
             goto fail;
         }
     } else {
+        /* no head: only a new log may lack one */
+        sqlite3_stmt *any = NULL;
+        bool has_rows = true;
+        if (sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM audit_entries) OR EXISTS (SELECT 1 FROM audit_seal)",
+                               -1, &any, NULL) == SQLITE_OK && sqlite3_step(any) == SQLITE_ROW)
+            has_rows = sqlite3_column_int(any, 0) != 0;
+        sqlite3_finalize(any);
+        if (has_rows) {
+            c = iop_fail(err, IOP_ECORRUPT, "audit log %s: the sealed head is missing; refusing to extend the log "
+                         "(run 'interop logs verify')", log->path);
+            goto fail;
+        }
         seq = 0;
         memset(prev, 0, AUDIT_HASH);
     }

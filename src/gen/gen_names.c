@@ -268,8 +268,9 @@ static iop_code add_russian(gen_names *n, const char *latin, const char *native,
     bool slavic = false;
     for (size_t i = 0; i < sizeof endings / sizeof endings[0]; i++) slavic |= ends_with(latin, endings[i]);
     if (!slavic || !latin_name_ok(latin) || strlen(native) < 6) return IOP_OK;
-    /* feminine entries (-ова, -ева, -ская) back to the masculine form */
-    char *masc = gen_arena_strdup(&n->strings, native);
+    /* feminine entries (-ова, -ева, -ская) back to the masculine form; the data is in
+     * lower case, documents write names with a capital */
+    char *masc = gen_capitalise(&n->strings, native);
     const char *lat = latin;
     size_t nl = strlen(masc);
     if (ends_with(masc, "ская")) {

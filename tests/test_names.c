@@ -5,6 +5,7 @@
  * per transliteration scheme, date rule and name-structure rule.
  */
 #include <pthread.h>
+#include <unistd.h>
 #include "interop/names.h"
 #include "test.h"
 
@@ -498,4 +499,45 @@ TEST(xscript_russian_sample_found_and_no_false_same) {
     CHECK_INT(r.pairs, 1500);
     CHECK(r.recall_top10 >= 0.8);
     CHECK(r.false_same_rate < 0.001);
+}
+
+TEST(index_saved_and_loaded_answers_the_same_and_truncation_is_refused) {
+    enum { N = 300 };
+    names_ident **ids = calloc(N, sizeof *ids);
+    store_ctx sc = {ids};
+    names_store st = {sget, NULL, &sc};
+    names_index *ix, *ix2 = NULL;
+    REQUIRE(names_index_new(engine(), &st, &ix, NULL) == IOP_OK);
+    for (int i = 0; i < N; i++) {
+        ids[i] = person(i * 3);
+        REQUIRE(names_index_add(ix, (uint64_t)i, ids[i], NULL) == IOP_OK);
+    }
+    CHECK(names_index_remove(ix, 10) == IOP_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/ix.bin", test_tmpdir("names_ix_save"));
+    iop_err err;
+    REQUIRE(names_index_save(ix, path, &err) == IOP_OK);
+    REQUIRE(names_index_load(engine(), &st, path, &ix2, &err) == IOP_OK);
+    CHECK_INT(names_index_count(ix2), N - 1);
+    for (int q = 0; q < N; q += 17) {
+        names_hit h1[5], h2[5];
+        size_t n1 = names_index_search(ix, ids[q], 5, 0, h1), n2 = names_index_search(ix2, ids[q], 5, 0, h2);
+        CHECK_INT(n1, n2);
+        for (size_t k = 0; k < n1 && k < n2; k++) CHECK(h1[k].id == h2[k].id);
+    }
+    /* truncate the file: refused with a clear error */
+    FILE *f = fopen(path, "r+b");
+    REQUIRE(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    REQUIRE(truncate(path, size - 7) == 0);
+    names_index *ix3 = NULL;
+    CHECK(names_index_load(engine(), &st, path, &ix3, &err) == IOP_ECORRUPT);
+    CHECK(strstr(err.msg, "truncated") != NULL);
+    CHECK(ix3 == NULL);
+    names_index_free(ix);
+    names_index_free(ix2);
+    for (int i = 0; i < N; i++) names_ident_free(ids[i]);
+    free(ids);
 }

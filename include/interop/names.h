@@ -166,6 +166,14 @@ iop_code names_index_remove(names_index *ix, uint64_t id);
 /* Merges the internal runs into one sorted run and drops removed entries: call after a
  * bulk load; searches are correct without it, only slower. */
 iop_code names_index_optimize(names_index *ix, iop_err *err);
+/* Persistence: names_index_save() writes the index (after an implicit optimize) to
+ * path atomically (a temporary file renamed over it); names_index_load() reads it back
+ * into a new index bound to eng and store.  The file records the key-format version: a
+ * file written by an engine with other blocking keys is refused (IOP_ECORRUPT) and the
+ * caller rebuilds.  Truncated or corrupted files are refused with the byte offset. */
+iop_code names_index_save(names_index *ix, const char *path, iop_err *err);
+iop_code names_index_load(const names_engine *eng, const names_store *store, const char *path, names_index **out,
+                          iop_err *err);
 size_t names_index_count(const names_index *ix);
 size_t names_index_memory(const names_index *ix); /* bytes held */
 /* Top-k candidates for q, best first; returns how many were written to hits (<= k).

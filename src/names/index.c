@@ -14,6 +14,7 @@
  * counts key hits per candidate, ranks candidates by hits, bloom overlap and date
  * agreement, and scores the best ones fully through the caller's store.
  */
+#include <errno.h>
 #include <string.h>
 #include "names/names_int.h"
 
@@ -394,6 +395,106 @@ iop_code names_index_optimize(names_index *ix, iop_err *err) {
 }
 
 size_t names_index_count(const names_index *ix) { return ix->live; }
+
+/* ---- persistence ---- */
+
+#define IX_MAGIC "IOPNAMIX"
+#define IX_VERSION 3u /* bump when the blocking keys or the signature change */
+
+typedef struct ix_header {
+    char magic[8];
+    uint32_t version, pad;
+    uint64_t n_sigs, live, n_post, check;
+} ix_header;
+
+static uint64_t ix_check(const ix_header *h) {
+    uint64_t v[4] = {h->version, h->n_sigs, h->live, h->n_post};
+    return nm_hash(v, sizeof v, 99);
+}
+
+iop_code names_index_save(names_index *ix, const char *path, iop_err *err) {
+    iop_code rc = names_index_optimize(ix, err);
+    if (rc) return rc;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return iop_fail(err, IOP_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    ix_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, IX_MAGIC, 8);
+    h.version = IX_VERSION;
+    h.n_sigs = ix->n_sigs;
+    h.live = ix->live;
+    h.n_post = ix->n_runs ? ix->runs[0].n : 0;
+    h.check = ix_check(&h);
+    bool ok = fwrite(&h, sizeof h, 1, f) == 1 && (!h.n_sigs || fwrite(ix->sigs, sizeof(nm_sig), h.n_sigs, f) == h.n_sigs);
+    if (ok && h.n_post)
+        ok = fwrite(ix->runs[0].keys, sizeof(uint64_t), h.n_post, f) == h.n_post &&
+             fwrite(ix->runs[0].slots, sizeof(uint32_t), h.n_post, f) == h.n_post;
+    if (fclose(f) != 0) ok = false;
+    if (!ok) { remove(tmp); return iop_fail(err, IOP_EIO, "%s: write failed: %s", tmp, strerror(errno)); }
+    if (rename(tmp, path)) { remove(tmp); return iop_fail(err, IOP_EIO, "%s: rename failed: %s", path, strerror(errno)); }
+    return IOP_OK;
+}
+
+iop_code names_index_load(const names_engine *eng, const names_store *store, const char *path, names_index **out,
+                          iop_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return iop_fail(err, IOP_EIO, "%s: cannot open: %s", path, strerror(errno));
+    ix_header h;
+    if (fread(&h, sizeof h, 1, f) != 1) { fclose(f); return iop_fail(err, IOP_ECORRUPT, "%s: truncated header", path); }
+    if (memcmp(h.magic, IX_MAGIC, 8)) { fclose(f); return iop_fail(err, IOP_ECORRUPT, "%s: not a names index", path); }
+    if (h.version != IX_VERSION) {
+        fclose(f);
+        return iop_fail(err, IOP_ECORRUPT, "%s: index format version %u, this engine needs %u: rebuild", path, h.version, IX_VERSION);
+    }
+    if (h.check != ix_check(&h) || h.n_sigs >= UINT32_MAX || h.live > h.n_sigs || h.n_post > h.n_sigs * MAX_KEYS) {
+        fclose(f);
+        return iop_fail(err, IOP_ECORRUPT, "%s: header fails its check", path);
+    }
+    names_index *ix;
+    iop_code rc = names_index_new(eng, store, &ix, err);
+    if (rc) { fclose(f); return rc; }
+    size_t off = sizeof h;
+    ix->sigs = malloc((h.n_sigs ? h.n_sigs : 1) * sizeof(nm_sig));
+    ix->cap_sigs = h.n_sigs;
+    run r = {0};
+    r.n = h.n_post;
+    r.keys = malloc((r.n ? r.n : 1) * sizeof *r.keys);
+    r.slots = malloc((r.n ? r.n : 1) * sizeof *r.slots);
+    if (!ix->sigs || !r.keys || !r.slots) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto fail; }
+    if (fread(ix->sigs, sizeof(nm_sig), h.n_sigs, f) != h.n_sigs) { rc = iop_fail(err, IOP_ECORRUPT, "%s: truncated at byte %zu (signatures)", path, off); goto fail; }
+    off += h.n_sigs * sizeof(nm_sig);
+    if (fread(r.keys, sizeof(uint64_t), r.n, f) != r.n) { rc = iop_fail(err, IOP_ECORRUPT, "%s: truncated at byte %zu (keys)", path, off); goto fail; }
+    off += r.n * sizeof(uint64_t);
+    if (fread(r.slots, sizeof(uint32_t), r.n, f) != r.n) { rc = iop_fail(err, IOP_ECORRUPT, "%s: truncated at byte %zu (postings)", path, off); goto fail; }
+    off += r.n * sizeof(uint32_t);
+    if (fgetc(f) != EOF) { rc = iop_fail(err, IOP_ECORRUPT, "%s: trailing data after byte %zu", path, off); goto fail; }
+    for (size_t i = 0; i < r.n; i++)
+        if (r.slots[i] >= h.n_sigs || (i && r.keys[i] < r.keys[i - 1])) {
+            rc = iop_fail(err, IOP_ECORRUPT, "%s: posting %zu out of order or out of range", path, i);
+            goto fail;
+        }
+    ix->n_sigs = h.n_sigs;
+    size_t live = 0;
+    for (size_t i = 0; i < ix->n_sigs; i++) {
+        if (!ix->sigs[i].alive) continue;
+        if (idmap_find(ix, ix->sigs[i].id) != SIZE_MAX) { rc = iop_fail(err, IOP_ECORRUPT, "%s: identity %llu twice", path, (unsigned long long)ix->sigs[i].id); goto fail; }
+        if (idmap_put(ix, ix->sigs[i].id, (uint32_t)i)) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto fail; }
+        live++;
+    }
+    if (live != h.live) { rc = iop_fail(err, IOP_ECORRUPT, "%s: %zu live identities, header says %llu", path, live, (unsigned long long)h.live); goto fail; }
+    ix->live = live;
+    if (run_dir(&r) || push_run(ix, &r)) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto fail; }
+    fclose(f);
+    *out = ix;
+    return IOP_OK;
+fail:
+    fclose(f);
+    run_free(&r);
+    names_index_free(ix);
+    return rc;
+}
 
 size_t names_index_memory(const names_index *ix) {
     size_t m = sizeof *ix + ix->cap_sigs * sizeof(nm_sig) + ix->idmap_cap * sizeof(uint32_t) +

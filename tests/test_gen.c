@@ -111,7 +111,7 @@ TEST(gen_same_seed_gives_identical_files_whatever_the_threads_other_seed_differs
     REQUIRE(run(b, 400, 9, &p, NULL, &e) == IOP_OK);
     REQUIRE(run(c, 400, 10, &p, NULL, &e) == IOP_OK);
     const char *files[] = {"sis.jsonl", "vis.jsonl", "eurodac.jsonl", "ees.jsonl", "etias.jsonl", "ecris-tcn.jsonl",
-                           "europol.jsonl", "interpol.jsonl", "truth.csv", "annotations.csv", "persons.csv"};
+                           "europol.jsonl", "interpol.jsonl", "truth.csv", "annotations.csv", "persons.csv", "gen.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         size_t la = 0, lb = 0;
         char *x = slurp(a, files[i], &la), *y = slurp(b, files[i], &lb);

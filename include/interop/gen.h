@@ -16,8 +16,11 @@
  *                      which identity of the person the record shows (0 = the true one),
  *                      the script of its names (latin|cyrillic|arabic|hebrew|han) and the
  *                      errors applied to it, ';'-separated (names in gen_error_name)
- *   persons.csv        person_id,identity,surname,given_names,sex,dob,nationality,
- *                      culture,path,document_number -- one row per identity of a person
+ *   persons.csv        person_id,identity,surname,given_names,native_name,sex,dob,
+ *                      nationality,culture,path,document_number -- one row per identity
+ *                      of a person (Latin forms as in the documents; native_name is the
+ *                      native-script form, surname first, empty for Latin-script names)
+ *   gen.json           the parameters of the run and its counts
  *
  * Determinism: the output is a pure function of the parameters (seed, sizes, rates,
  * reference date) and of the name data read from params.data_dir.

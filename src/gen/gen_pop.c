@@ -1089,6 +1089,55 @@ static void flush_batch(gen_ctx *c) {
     iop_buf_reset(&c->jbuf);
 }
 
+/* ------------------------------------------------------------------ gen.json */
+
+static iop_code open_out(gen_ctx *c, FILE **f, char *path, const char *dir, const char *name, const char *header);
+static iop_code close_out(gen_ctx *c, FILE **f, const char *path);
+
+/* The parameters and the counts of a run, so that a population says how it was made. */
+static iop_code write_summary(gen_ctx *c) {
+    const gen_params *p = c->p;
+    const gen_stats *st = &c->st;
+    iop_buf b;
+    iop_buf_init(&b);
+    char ref[16];
+    iop_date_format(p->reference, ref);
+    int bad = iop_buf_printf(&b, "{\n  \"persons\": %llu,\n  \"seed\": %llu,\n  \"reference\": \"%s\",\n"
+                                 "  \"biometrics\": %s,\n  \"face_dim\": %u,\n",
+                             (unsigned long long)p->persons, (unsigned long long)p->seed, ref,
+                             st->biometrics_filled ? "true" : "false", p->face_dim);
+    bad |= iop_buf_printf(&b, "  \"shares\": {\"traveller\": %g, \"migrant\": %g, \"resident\": %g},\n",
+                          p->share_traveller, p->share_migrant, 1 - p->share_traveller - p->share_migrant);
+    bad |= iop_buf_printf(&b, "  \"multi_identity\": {\"traveller\": %g, \"migrant\": %g, \"resident\": %g},\n",
+                          p->multi_identity_traveller, p->multi_identity_migrant, p->multi_identity_resident);
+    bad |= iop_buf_puts(&b, "  \"errors\": {");
+    for (int e = 0; e < GEN_ERR_COUNT; e++)
+        bad |= iop_buf_printf(&b, "%s\n    \"%s\": {\"rate\": %g, \"applied\": %llu, \"eligible\": %llu}", e ? "," : "",
+                              gen_error_name((gen_error)e), p->rate[e], (unsigned long long)st->err_applied[e],
+                              (unsigned long long)st->err_eligible[e]);
+    bad |= iop_buf_printf(&b, "\n  },\n  \"records\": %llu,\n  \"per_system\": {", (unsigned long long)st->records);
+    for (int s = 0; s < IOP_SYS_COUNT; s++)
+        bad |= iop_buf_printf(&b, "%s\"%s\": %llu", s ? ", " : "", iop_system_name((iop_system)s),
+                              (unsigned long long)st->per_system[s]);
+    bad |= iop_buf_printf(&b, "},\n  \"per_path\": {\"traveller\": %llu, \"migrant\": %llu, \"resident\": %llu},\n",
+                          (unsigned long long)st->per_path[0], (unsigned long long)st->per_path[1],
+                          (unsigned long long)st->per_path[2]);
+    bad |= iop_buf_printf(&b, "  \"identities\": %llu,\n  \"multi_identity_persons\": %llu\n}\n",
+                          (unsigned long long)st->identities, (unsigned long long)st->multi_identity_persons);
+    iop_code rc = IOP_OK;
+    if (bad) rc = iop_fail(c->err, IOP_ENOMEM, "out of memory");
+    else {
+        FILE *f;
+        char path[1200];
+        if (!(rc = open_out(c, &f, path, p->out_dir, "gen.json", NULL))) {
+            fwrite(b.data, 1, b.len, f);
+            rc = close_out(c, &f, path);
+        }
+    }
+    iop_buf_free(&b);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ driver */
 
 static iop_code open_out(gen_ctx *c, FILE **f, char *path, const char *dir, const char *name, const char *header) {
@@ -1181,8 +1230,9 @@ iop_code gen_run(const gen_params *p, gen_stats *stats, iop_err *err) {
     if (!rc) rc = r2;
     r2 = close_out(c, &c->persons, c->path_buf[IOP_SYS_COUNT + 2]);
     if (!rc) rc = r2;
-    c->st.seconds = (double)(iop_mono_ns() - t0) / 1e9;
     c->st.biometrics_filled = c->bio != NULL;
+    if (!rc) rc = write_summary(c);
+    c->st.seconds = (double)(iop_mono_ns() - t0) / 1e9;
     if (stats) *stats = c->st;
     gen_bio_free(c->bio);
     iop_buf_free(&c->line);

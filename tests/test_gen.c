@@ -542,6 +542,54 @@ TEST(gen_biometrics_follow_each_systems_rules) {
     gen_bio_free(b);
 }
 
+/* Another identity may travel on a stolen passport: Interpol SLTD lists it as stolen,
+ * and the truth ties it to the person who uses it. */
+TEST(gen_stolen_documents_of_other_identities_are_in_sltd_as_stolen) {
+    const char *dir = population(NULL);
+    REQUIRE(dir);
+    sset docs; /* "person|number" of identities >= 1 */
+    sset_init(&docs, 1 << 12);
+    char *pc = slurp(dir, "persons.csv", NULL);
+    REQUIRE(pc);
+    char *save = NULL;
+    for (char *l = strtok_r(pc, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *f[12];
+        if (split(l, f, 12) != 11 || !strcmp(f[1], "0") || !strcmp(f[1], "identity") || !*f[10]) continue;
+        char k[96];
+        snprintf(k, sizeof k, "%s|%s", f[0], f[10]);
+        sset_add(&docs, k);
+    }
+    free(pc);
+    char *tc = slurp(dir, "truth.csv", NULL), *d = slurp(dir, "interpol.jsonl", NULL);
+    REQUIRE(tc && d);
+    size_t found = 0;
+    save = NULL;
+    for (char *l = strtok_r(d, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        rec_person r;
+        iop_err pe;
+        if (rec_parse(l, strlen(l), &r, &pe)) { test_failed(__FILE__, __LINE__, "interpol: %s", pe.msg); continue; }
+        char pat[48];
+        snprintf(pat, sizeof pat, ",%s,", r.id);
+        char *row = strstr(tc, pat);
+        if (row && r.n_documents == 1) {
+            char pid[24], k[96];
+            if (sscanf(row + strlen(pat), "%23[^\n]", pid) == 1) {
+                snprintf(k, sizeof k, "%s|%s", pid, r.documents[0].number);
+                if (sset_has(&docs, k)) {
+                    found++;
+                    CHECK(strstr(l, "\"status\":\"stolen\"") != NULL);
+                    CHECK_INT(r.n_surnames, 0);
+                }
+            }
+        } else if (!row) test_failed(__FILE__, __LINE__, "%s not in truth.csv", r.id);
+        rec_person_clear(&r);
+    }
+    CHECK(found > 0);
+    free(tc);
+    free(d);
+    sset_free(&docs);
+}
+
 TEST(gen_tiny_populations_are_complete) {
     for (uint64_t n = 1; n <= 3; n++) {
         char dir[1024];

@@ -87,6 +87,7 @@ typedef struct identity {
     iop_date dob;
     bool dob_year_only;    /* only the year is known (common among migrants) */
     bool has_doc;
+    bool stolen_doc;       /* the document was stolen from its holder (reported to SLTD) */
     char doc_type[20];
     char doc_country[4];
     char doc_number[16];
@@ -859,6 +860,39 @@ static void gen_lost_document(gen_ctx *c, person *pp) {
     }
 }
 
+/* The stolen document another identity of the person travels with: reported to
+ * Interpol SLTD by its issuing country (without the holder's name, who is not in the
+ * population), and to SIS for seizure by some Member States. */
+static void gen_stolen_document(gen_ctx *c, person *pp, int idn) {
+    const identity *id = &pp->ids[idn];
+    recb r;
+    recb_init(&r, IOP_SYS_INTERPOL, "sltd_document");
+    r.identity = idn;
+    r.doc[0] = (rec_document){"passport", (char *)id->doc_number, (char *)id->doc_country, id->doc_expiry};
+    r.p.documents = r.doc;
+    r.p.n_documents = 1;
+    ext_begin(c, &r);
+    ext_str(c, &r, "status", "stolen");
+    ext_str(c, &r, "reported_by", id->doc_country);
+    ext_end(c, &r);
+    emit(c, pp, &r, NULL, 0, false);
+    if (chance(c, 0.3)) {
+        recb s;
+        recb_init(&s, IOP_SYS_SIS, "document_alert");
+        s.identity = idn;
+        s.doc[0] = r.doc[0];
+        s.p.documents = s.doc;
+        s.p.n_documents = 1;
+        ext_begin(c, &s);
+        ext_str(c, &s, "category", "document_seizure");
+        ext_str(c, &s, "issuing_state", schengen_state(c));
+        ext_str(c, &s, "action", "seize the document");
+        ext_date(c, &s, "review_date", c->ref_days + 30 + below(c, 5 * 365));
+        ext_end(c, &s);
+        emit(c, pp, &s, NULL, 0, false);
+    }
+}
+
 /* ------------------------------------------------------------------ persons */
 
 static void make_identity(gen_ctx *c, person *pp, identity *id, const gen_country *nat, char sex) {
@@ -924,6 +958,7 @@ static void make_alt_identity(gen_ctx *c, person *pp, identity *alt) {
         snprintf(alt->doc_country, sizeof alt->doc_country, "%s", alt->nat->code);
         make_doc_number(c, alt->nat, alt->doc_number);
         alt->doc_expiry = date_of(c->ref_days + 30 + below(c, 9 * 365));
+        alt->stolen_doc = chance(c, pp->path == GEN_PATH_TRAVELLER ? 0.05 : 0.2);
     }
 }
 
@@ -1019,6 +1054,8 @@ static void gen_person(gen_ctx *c, uint64_t idx) {
         if (chance(c, pe)) gen_europol(c, pp);
     }
     if (pp->ids[0].has_doc && chance(c, 0.02)) gen_lost_document(c, pp);
+    for (int i = 1; i < pp->n_ids; i++)
+        if (pp->ids[i].has_doc && pp->ids[i].stolen_doc) gen_stolen_document(c, pp, i);
     write_person_rows(c, pp);
     gen_arena_reset(&c->arena);
 }

@@ -87,7 +87,18 @@ iop_code audit_close(audit_log *log, iop_err *err);
 iop_code audit_append(audit_log *log, const audit_entry *e, int64_t *seq, iop_err *err);
 /* Same, choosing per call whether to wait for durability. */
 iop_code audit_append_ex(audit_log *log, const audit_entry *e, bool wait_durable, int64_t *seq, iop_err *err);
-/* Waits until every entry appended so far is committed. */
+/* Completion callback of audit_append_cb: rc IOP_OK and the entry's seq once it is
+ * committed, or the failure (errmsg) of its batch.  Runs on the writer thread: keep
+ * it short, and never call a waiting audit function (append with wait, flush,
+ * purge, close) from it.  Built for servers that suspend a request until its log
+ * entry is durable (e.g. MHD_suspend_connection / MHD_resume_connection), so a few
+ * threads can keep thousands of requests in flight and the batches fill up. */
+typedef void (*audit_done_fn)(void *ctx, iop_code rc, int64_t seq, const char *errmsg);
+/* Queues the entry and returns at once; done(ctx, ...) is called exactly once,
+ * unless audit_append_cb itself returns an error (then it is never called). */
+iop_code audit_append_cb(audit_log *log, const audit_entry *e, audit_done_fn done, void *ctx, iop_err *err);
+
+/* Waits until every entry appended so far is committed (and its callback has run). */
 iop_code audit_flush(audit_log *log, iop_err *err);
 
 /* Counters since audit_open (for /metrics and benchmarks). */

@@ -34,6 +34,9 @@ typedef struct audit_item {
     bool purge;    /* a retention purge: erase entries before purge_cutoff first */
     int64_t purge_cutoff;
     audit_waiter *waiter; /* NULL when the appender does not wait */
+    audit_done_fn done;   /* completion callback, or NULL */
+    void *done_ctx;
+    int64_t seq;          /* assigned in the transaction */
 } audit_item;
 
 struct audit_log {

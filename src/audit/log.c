@@ -312,6 +312,7 @@ static iop_code commit_batch(audit_log *log, writer_stmts *s, audit_item *batch,
         }
         sqlite3_reset(ins);
         memcpy(prev, h, AUDIT_HASH);
+        it->seq = seq;
         if (it->waiter) it->waiter->seq = seq;
     }
     if ((c = seal_put(log, s, "head", 'H', seq, prev, err))) goto fail;
@@ -375,11 +376,16 @@ static void *writer_main(void *arg) {
                 it->waiter->rc = c;
                 if (c) snprintf(it->waiter->msg, sizeof it->waiter->msg, "%s", e.msg);
                 it->waiter->done = true;
-            } else if (c && !log->async_rc) {
+            } else if (c && !it->done && !log->async_rc) {
                 log->async_rc = c;
                 snprintf(log->async_msg, sizeof log->async_msg, "%s", e.msg);
             }
         }
+        pthread_cond_broadcast(&log->cv_done); /* waiters first */
+        pthread_mutex_unlock(&log->mu);
+        for (audit_item *it = batch; it; it = it->next)
+            if (it->done) it->done(it->done_ctx, c, c ? 0 : it->seq, c ? e.msg : NULL);
+        pthread_mutex_lock(&log->mu);
         log->done_ticket = last->ticket;
         pthread_cond_broadcast(&log->cv_done);
         pthread_mutex_unlock(&log->mu);
@@ -602,6 +608,17 @@ iop_code audit_append_ex(audit_log *log, const audit_entry *e, bool wait_durable
     c = enqueue(log, it, &w, err);
     if (!c && seq) *seq = w.seq;
     return c;
+}
+
+iop_code audit_append_cb(audit_log *log, const audit_entry *e, audit_done_fn done, void *ctx, iop_err *err) {
+    if (log->read_only) return iop_fail(err, IOP_EDENIED, "audit log %s is open read-only", log->path);
+    if (!done) return iop_fail(err, IOP_EINVAL, "audit_append_cb: no callback");
+    audit_item *it;
+    iop_code c = item_from_entry(e, &it, err);
+    if (c) return c;
+    it->done = done;
+    it->done_ctx = ctx;
+    return enqueue(log, it, NULL, err);
 }
 
 iop_code audit_append(audit_log *log, const audit_entry *e, int64_t *seq, iop_err *err) {

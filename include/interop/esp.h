@@ -80,7 +80,9 @@ iop_code esp_query_parse(const char *json, size_t len, esp_query *q, iop_err *er
 void esp_query_clear(esp_query *q);
 
 typedef struct esp esp;
+typedef struct names_engine names_engine;
 typedef struct esp_config {
+    const names_engine *names; /* ranks and explains hits (names.h); NULL: token matching only */
     const char *dir;          /* the data directory (systems/, cir.db) */
     int threads;              /* fan-out threads per query (0: one per core, 1: sequential) */
     int readers;              /* concurrent queries with open reader handles (default 8) */
@@ -96,8 +98,10 @@ iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log
 void esp_close(esp *e);
 
 /* Runs the query on every system the actor's profile permits, in parallel, and writes
- * the reply JSON: {"profile":..,"results":[{"system":..,"hits":[{"score":..,"match":..,
- * "record":{filtered record}}]}, ...], "cir":[...]}.  IOP_EDENIED when the query uses a
+ * the reply JSON: {"profile":..,"results":[{"system":..,"hits":[{"score":..,"verdict":..,
+ * "match":..,"evidence":{..},"record":{filtered record}}]}, ...]}.  With a names engine the
+ * hits are ranked by its score and carry its verdict (same / similar / different) and
+ * per-field evidence.  IOP_EDENIED when the query uses a
  * field or system the profile does not allow. */
 iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *reply, iop_err *err);
 

@@ -26,6 +26,7 @@ typedef struct iop_open_opts {
     const char *profiles_path; /* NULL = DIR/profiles.json */
     bool audit_no_wait;        /* tests/benchmarks of raw speed only: writes don't wait for log durability */
     bool durable_query_logs;   /* searches and reads wait until their log entry is on disk */
+    const char *nicknames_path;/* the names engine's nickname table (CSV); NULL = the shared data's, if present */
 } iop_open_opts;
 
 /* Creates DIR and every store in it, and writes DIR/profiles.json from

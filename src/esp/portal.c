@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include "esp/esp_internal.h"
 #include "interop/audit.h"
+#include "interop/names.h"
 #include "interop/store.h"
 #include "interop/systems.h"
 
@@ -46,6 +47,7 @@ typedef struct job {
 struct esp {
     char *dir;
     const esp_profiles *profiles;
+    const names_engine *names;
     audit_log *log;
     bool durable_logs;
     pthread_mutex_t mu;
@@ -66,6 +68,7 @@ struct task {
     esp *e;
     const esp_actor *who;
     const esp_query *q;
+    const names_ident *qid; /* the query prepared by the names engine, or NULL */
     iop_system sys;
     reader_set *rs;
     iop_buf out;
@@ -186,6 +189,7 @@ iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log
     esp *e = calloc(1, sizeof *e);
     if (!e || !(e->dir = strdup(cfg->dir))) { free(e); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     e->profiles = profiles;
+    e->names = cfg->names;
     e->log = log;
     e->durable_logs = cfg->durable_query_logs;
     e->readers_max = cfg->readers > 0 ? cfg->readers : 8;
@@ -306,6 +310,8 @@ typedef struct scored {
     double score;
     const char *match;
     char *body;
+    names_result nr;        /* filled when the names engine re-ranks */
+    bool has_nr;
 } scored;
 
 typedef struct collect {
@@ -345,6 +351,26 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
     return 0;
 }
 
+/* Re-ranks the shortlist with the names engine: each kept record is prepared and
+ * compared with the query in full (verdict, score and per-field evidence); a matching
+ * travel document keeps its floor score. */
+static void rerank(task *t, collect *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        rec_person r;
+        names_ident *id = NULL;
+        if (rec_parse(c->items[i].body, strlen(c->items[i].body), &r, NULL) != IOP_OK) continue;
+        if (names_prepare(t->e->names, &r, &id, NULL) == IOP_OK) {
+            names_compare(t->e->names, t->qid, id, &c->items[i].nr);
+            c->items[i].has_nr = true;
+            double s = c->items[i].nr.score;
+            if (!strcmp(c->items[i].match, "document") && s < c->items[i].score) s = c->items[i].score;
+            c->items[i].score = s;
+            names_ident_free(id);
+        }
+        rec_person_clear(&r);
+    }
+}
+
 static void run_task(task *t) {
     sys_store *ss;
     iop_err_clear(&t->err);
@@ -359,18 +385,31 @@ static void run_task(task *t) {
     tokenize(&pq.qt, q->surnames, q->n_surnames);
     tokenize(&pq.qt, q->given_names, q->n_given_names);
     if (q->doc_number) sys_doc_key(q->doc_number, pq.doc, sizeof pq.doc);
-    collect c = {.pq = &pq, .p = t->who->profile, .sys = t->sys, .keep = q->limit};
-    c.items = calloc(q->limit + 1, sizeof *c.items);
+    /* with the names engine: a shortlist twice the reply size, re-ranked below */
+    size_t keep = t->qid ? q->limit * 2 : q->limit;
+    collect c = {.pq = &pq, .p = t->who->profile, .sys = t->sys, .keep = keep};
+    c.items = calloc(keep + 1, sizeof *c.items);
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
     t->rc = sys_search(ss, &sq, collect_cb, &c, &t->err);
     if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
+    if (t->qid && !t->rc) rerank(t, &c);
     qsort(c.items, c.n, sizeof *c.items, cmp_scored);
+    if (c.n > q->limit) {
+        for (size_t i = q->limit; i < c.n; i++) free(c.items[i].body);
+        c.n = q->limit;
+    }
     int e = iop_buf_printf(&t->out, "{\"system\":\"%s\",\"hits\":[", iop_system_name(t->sys));
     for (size_t i = 0; i < c.n; i++) {
         /* only the kept hits are decoded, then filtered to the profile's categories */
         if (!t->rc) {
-            e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",\"record\":", i ? "," : "",
-                                c.items[i].score, c.items[i].match);
+            e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",", i ? "," : "", c.items[i].score,
+                                c.items[i].match);
+            if (c.items[i].has_nr) {
+                /* the names engine's verdict and why (Reg. 2019/817 Art 28: same / similar) */
+                e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&c.items[i].nr, &t->out) |
+                     iop_buf_puts(&t->out, ",");
+            }
+            e |= iop_buf_puts(&t->out, "\"record\":");
             t->rc = esp_filter_json(t->who->profile, t->sys, c.items[i].body, &t->out, &t->err);
             e |= iop_buf_puts(&t->out, "}");
         }
@@ -434,12 +473,23 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
         log_op(e, who, "query-refused", NULL, NULL, 0, NULL);
         return rc;
     }
+    names_ident *qid = NULL;
+    if (e->names && (q->n_surnames || q->n_given_names)) {
+        names_fields f = {.surnames = (const char *const *)q->surnames, .n_surnames = q->n_surnames,
+                          .given_names = (const char *const *)q->given_names, .n_given_names = q->n_given_names,
+                          .dob = q->dob, .sex = q->sex,
+                          .nationalities = q->nationality ? (const char *const *)&q->nationality : NULL,
+                          .n_nationalities = q->nationality ? 1 : 0};
+        rec_document d = {.number = q->doc_number, .country = q->doc_country};
+        if (q->doc_number) { f.documents = &d; f.n_documents = 1; }
+        if ((rc = names_prepare_fields(e->names, &f, &qid, err))) return rc;
+    }
     reader_set *rs = reader_acquire(e);
-    if (!rs) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (!rs) { names_ident_free(qid); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     task tasks[IOP_SYS_COUNT];
     memset(tasks, 0, sizeof tasks);
     for (size_t i = 0; i < n; i++) {
-        tasks[i].e = e; tasks[i].who = who; tasks[i].q = q; tasks[i].sys = systems[i]; tasks[i].rs = rs;
+        tasks[i].e = e; tasks[i].who = who; tasks[i].q = q; tasks[i].qid = qid; tasks[i].sys = systems[i]; tasks[i].rs = rs;
         iop_buf_init(&tasks[i].out);
     }
     job j = {.tasks = tasks, .n = n};
@@ -451,6 +501,7 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
     pthread_mutex_destroy(&j.mu);
     pthread_cond_destroy(&j.cv);
     reader_release(e, rs);
+    names_ident_free(qid);
 
     size_t counts[IOP_SYS_COUNT];
     int bad = iop_buf_puts(reply, "{\"profile\":") | iop_buf_json_str(reply, who->profile->name) |

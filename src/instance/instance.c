@@ -15,6 +15,7 @@
 #include "interop/audit.h"
 #include "interop/cir.h"
 #include "interop/interop.h"
+#include "interop/names.h"
 #include "interop/store.h"
 #include "interop/systems.h"
 
@@ -29,6 +30,7 @@ struct iop_instance {
     audit_log *log;
     access_db *access;
     esp *portal;
+    names_engine *names;
     pthread_mutex_t write_mu;      /* one writer at a time */
 };
 
@@ -87,6 +89,7 @@ iop_code iop_init_dir(const char *dir, const char *profiles_src, iop_err *err) {
 void iop_close(iop_instance *in) {
     if (!in) return;
     esp_close(in->portal);
+    names_engine_free(in->names);
     for (int s = 0; s < IOP_SYS_COUNT; s++) sys_close(in->sys[s]);
     cir_close(in->cir);
     access_close(in->access);
@@ -121,7 +124,17 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
         rc = audit_open(path, &ao, &in->log, err);
     }
     if (!rc) {
-        esp_config cfg = {.dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
+        /* the names engine, with the nickname table when the node has one */
+        const char *nick = o.nicknames_path;
+        char defpath[4096];
+        if (!nick) {
+            snprintf(defpath, sizeof defpath, "%s/names/nicknames.csv", IOP_DEFAULT_SHARED_DATA);
+            if (stat(defpath, &st) == 0) nick = defpath;
+        }
+        rc = names_engine_new(nick, &in->names, err);
+    }
+    if (!rc) {
+        esp_config cfg = {.names = in->names, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
                           .durable_query_logs = o.durable_query_logs};
         rc = esp_open(&cfg, in->profiles, in->log, &in->portal, err);
     }

@@ -196,6 +196,11 @@ typedef struct names_eval_result {
     size_t records, true_pairs, predicted_pairs, correct_pairs;
     double precision, recall, f1;
     double seconds;
+    /* reliability of the score over every candidate pair the index proposed (linkage
+     * only): per tenth of the score range, the pairs, the mean score and the share of
+     * true matches -- a calibrated score has mean score ~ share of true matches. */
+    size_t calib_pairs[10];
+    double calib_mean_score[10], calib_true_rate[10];
 } names_eval_result;
 
 /* FEBRL (ANU) sets: dir holds dataset3.csv, dataset4a.csv, dataset4b.csv.

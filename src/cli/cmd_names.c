@@ -184,6 +184,16 @@ static int do_eval(int argc, char **argv) {
                    "  precision %.4f  recall %.4f  F1 %.4f  (target F1 >= %.3f, ratio %.3f)  %.2f s\n",
                    sets[s].label, r.records, r.true_pairs, r.predicted_pairs, r.correct_pairs, r.precision, r.recall,
                    r.f1, sets[s].target, r.f1 / sets[s].target, r.seconds);
+            bool any = false;
+            for (int bin = 0; bin < 10; bin++) any |= r.calib_pairs[bin] > 0;
+            if (any) {
+                printf("  score reliability over all %s candidate pairs (score bin: pairs, mean score, true-match rate):\n",
+                       sets[s].which);
+                for (int bin = 0; bin < 10; bin++)
+                    if (r.calib_pairs[bin])
+                        printf("    [%.1f,%.1f): %6zu  %.3f  %.3f\n", bin / 10.0, (bin + 1) / 10.0, r.calib_pairs[bin],
+                               r.calib_mean_score[bin], r.calib_true_rate[bin]);
+            }
         }
     } else if (!strcmp(argv[2], "xscript")) {
         static const char *scripts[] = {"russian", "arabic", "hebrew", "chinese"};

@@ -205,10 +205,23 @@ iop_code names_eval_febrl(const names_engine *eng, const char *dir, const char *
         size_t np = 0;
         if (!pv && !rc) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
         names_hit hits[4];
+        double csum[10] = {0};
+        size_t ctrue[10] = {0};
         for (size_t j = 0; !rc && j < nb; j++) {
-            size_t nh = names_index_search(ix, b[j].id, 4, threshold, hits);
-            for (size_t h = 0; h < nh; h++) pv[np++] = (pairv){(uint32_t)hits[h].id, (uint32_t)j, hits[h].score};
+            size_t nh = names_index_search(ix, b[j].id, 4, 0, hits);
+            for (size_t h = 0; h < nh; h++) {
+                int bin = hits[h].score >= 1 ? 9 : (int)(hits[h].score * 10);
+                out->calib_pairs[bin]++;
+                csum[bin] += hits[h].score;
+                ctrue[bin] += a[hits[h].id].entity == b[j].entity;
+                if (hits[h].score >= threshold) pv[np++] = (pairv){(uint32_t)hits[h].id, (uint32_t)j, hits[h].score};
+            }
         }
+        for (int bin = 0; bin < 10; bin++)
+            if (out->calib_pairs[bin]) {
+                out->calib_mean_score[bin] = csum[bin] / (double)out->calib_pairs[bin];
+                out->calib_true_rate[bin] = (double)ctrue[bin] / (double)out->calib_pairs[bin];
+            }
         if (!rc) {
             /* one-to-one linkage: best scores first, each record used once */
             qsort(pv, np, sizeof *pv, cmp_pair_score);

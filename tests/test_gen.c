@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <sys/wait.h>
+#include <jansson.h>
 #include "gen/gen_internal.h"
 #include "interop/gen.h"
 #include "interop/record.h"
@@ -588,6 +589,54 @@ TEST(gen_stolen_documents_of_other_identities_are_in_sltd_as_stolen) {
     free(tc);
     free(d);
     sset_free(&docs);
+}
+
+/* EES keeps entry/exit records 3 years (Reg. 2017/2226 Art 34): movements lie in the
+ * 3 years before the reference date, entries and exits alternate, an exit follows its
+ * entry, and a stay ends within 90 days unless the person overstayed (no exit). */
+TEST(gen_ees_movements_alternate_within_the_retention_period_art_34) {
+    gen_params p;
+    gen_params_default(&p);
+    int64_t ref = iop_days_from_civil(p.reference.year, p.reference.month, p.reference.day);
+    const char *dir = population(NULL);
+    REQUIRE(dir);
+    char *d = slurp(dir, "ees.jsonl", NULL);
+    REQUIRE(d);
+    size_t files = 0, moves = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(d, "\n", &save); l && files < 2000; l = strtok_r(NULL, "\n", &save)) {
+        rec_person r;
+        iop_err pe;
+        if (rec_parse(l, strlen(l), &r, &pe)) { test_failed(__FILE__, __LINE__, "ees: %s", pe.msg); continue; }
+        json_t *ext = json_loads(r.ext, 0, NULL), *mv = ext ? json_object_get(ext, "movements") : NULL;
+        if (!json_is_array(mv) || !json_array_size(mv)) {
+            test_failed(__FILE__, __LINE__, "%s: no movements", r.id);
+        } else if (!strcmp(r.kind, "individual_file")) {
+            files++;
+            int64_t last = 0;
+            const char *expect = "entry";
+            for (size_t i = 0; i < json_array_size(mv); i++) {
+                json_t *m = json_array_get(mv, i);
+                const char *type = json_string_value(json_object_get(m, "type"));
+                iop_date dt;
+                REQUIRE(iop_date_parse(json_string_value(json_object_get(m, "date")), &dt, NULL) == IOP_OK);
+                int64_t day = iop_days_from_civil(dt.year, dt.month, dt.day);
+                if (strcmp(type, expect)) test_failed(__FILE__, __LINE__, "%s: movement %zu is an %s, expected an %s", r.id, i, type, expect);
+                if (day > ref || day < ref - 3 * 365 - 1) test_failed(__FILE__, __LINE__, "%s: movement %zu outside the 3 years", r.id, i);
+                if (!strcmp(type, "exit") && (day <= last || day - last > 90))
+                    test_failed(__FILE__, __LINE__, "%s: exit %zu is not 1..90 days after its entry", r.id, i);
+                if (!strcmp(type, "entry") && day <= last && i) test_failed(__FILE__, __LINE__, "%s: entries out of order", r.id);
+                last = day;
+                expect = strcmp(type, "entry") ? "entry" : "exit";
+                moves++;
+            }
+        }
+        json_decref(ext);
+        rec_person_clear(&r);
+    }
+    free(d);
+    CHECK(files > 500);
+    CHECK(moves > files);
 }
 
 TEST(gen_tiny_populations_are_complete) {

@@ -477,12 +477,14 @@ static const int right4[] = {2, 3, 4, 5};
 
 static void gen_ees(gen_ctx *c, person *pp, int idn, bool visa_holder, int64_t from, int64_t until,
                     const char *sticker) {
+    /* entries while the visa or travel authorisation is valid, within the last 3 years
+     * (the EES retention period) and before the reference date */
+    int64_t lo = from > c->ref_days - 3 * 365 ? from : c->ref_days - 3 * 365;
+    int64_t hi = until < c->ref_days ? until : c->ref_days;
+    if (hi - lo < 1) return;
     recb r;
     recb_init(&r, IOP_SYS_EES, "individual_file");
     render_identity(c, pp, &r, idn, true, chance(c, 0.5));
-    int64_t lo = from > c->ref_days - 3 * 365 ? from : c->ref_days - 3 * 365;
-    int64_t hi = until < c->ref_days ? until : c->ref_days;
-    if (hi - lo < 2) lo = hi - 2;
     int trips = geometric(c, 0.55, 12);
     int64_t entries[12];
     for (int i = 0; i < trips; i++) entries[i] = lo + (int64_t)below(c, (uint32_t)(hi - lo));

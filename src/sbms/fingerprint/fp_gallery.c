@@ -199,7 +199,7 @@ static int table_grow(iop_fp_gallery *g) {
 iop_code iop_fp_gallery_new(const iop_fp_gallery_opts *opts, iop_fp_gallery **out, iop_err *err) {
     iop_fp_gallery *g = calloc(1, sizeof *g);
     if (!g) return iop_fail(err, IOP_ENOMEM, "out of memory");
-    g->shortlist = opts && opts->shortlist ? opts->shortlist : 200;
+    g->shortlist = opts && opts->shortlist ? opts->shortlist : 400;
     g->threads = opts && opts->threads > 0 ? opts->threads : 1;
     if (g->threads > 64) g->threads = 64;
     if (pthread_rwlock_init(&g->lock, NULL)) { free(g); return iop_fail(err, IOP_EINTERNAL, "rwlock init failed"); }
@@ -240,7 +240,7 @@ void iop_fp_gallery_free(iop_fp_gallery *g) {
 }
 
 static int grow_slots(iop_fp_gallery *g) {
-    size_t nc = g->capslot ? g->capslot * 2 : 1024;
+    size_t nc = g->capslot ? g->capslot + g->capslot / 4 : 1024; /* 1.25: little slack at 10^6 fingers */
 #define GROW(field) do { void *p_ = realloc(g->field, nc * sizeof *g->field); if (!p_) return -1; g->field = p_; } while (0)
     GROW(code); GROW(slot_rec); GROW(slot_next); GROW(slot_sys); GROW(slot_pos);
     GROW(slot_alive); GROW(slot_n); GROW(slot_min); GROW(free_slots);

@@ -60,6 +60,7 @@
 
 #define NCELLS (MCC_NS * MCC_NS * MCC_ND)
 #define CD_STEPS 128
+#define FP_ROWS_MAX 4096
 #define SLICE (MCC_NS * MCC_NS)
 
 struct iop_fp_features {
@@ -132,29 +133,62 @@ static int convex_hull(const fp_point *pts, int n, fp_point *h) {
     return k - 1;
 }
 
-/* true when (x, y) is inside the hull or within omega of it */
-static bool hull_near(const fp_point *h, int nh, double x, double y, double omega) {
-    if (nh == 0) return false;
-    if (nh >= 3) {
-        bool inside = true;
-        for (int i = 0; i < nh && inside; i++) {
-            const fp_point *a = &h[i], *b = &h[(i + 1) % nh];
-            if (((double)b->x - a->x) * (y - a->y) - ((double)b->y - a->y) * (x - a->x) < 0) inside = false;
-        }
-        if (inside) return true;
-    }
-    double best = 1e30;
+/* The valid area (convex hull enlarged by omega) is convex, so each pixel row crosses
+ * it in one interval [xl, xr]: the union, over the hull edges, of the row's
+ * intersection with the edge's capsule (segment + disc of radius omega), which is
+ * itself the union of the two end discs and the band around the segment. */
+typedef struct hull_rows { int y0, ny; float xl[FP_ROWS_MAX], xr[FP_ROWS_MAX]; } hull_rows;
+
+static void row_extend(double x, double *lo, double *hi) {
+    if (x < *lo) *lo = x;
+    if (x > *hi) *hi = x;
+}
+
+static void hull_rows_build(const fp_point *h, int nh, double omega, hull_rows *hr) {
+    double ymin = 1e30, ymax = -1e30;
     for (int i = 0; i < nh; i++) {
-        const fp_point *a = &h[i], *b = &h[(i + 1) % nh];
-        double ex = (double)b->x - a->x, ey = (double)b->y - a->y;
-        double px = x - a->x, py = y - a->y;
-        double l2 = ex * ex + ey * ey, u = l2 > 0 ? (px * ex + py * ey) / l2 : 0;
-        if (u < 0) u = 0;
-        if (u > 1) u = 1;
-        double dx = px - u * ex, dy = py - u * ey, d2 = dx * dx + dy * dy;
-        if (d2 < best) best = d2;
+        if (h[i].y < ymin) ymin = h[i].y;
+        if (h[i].y > ymax) ymax = h[i].y;
     }
-    return best <= omega * omega;
+    hr->ny = 0;
+    if (nh == 0) return;
+    hr->y0 = (int)floor(ymin - omega);
+    int y1 = (int)ceil(ymax + omega);
+    if (y1 - hr->y0 + 1 > FP_ROWS_MAX) y1 = hr->y0 + FP_ROWS_MAX - 1;
+    hr->ny = y1 - hr->y0 + 1;
+    for (int r = 0; r < hr->ny; r++) {
+        double y = hr->y0 + r, lo = 1e30, hi = -1e30;
+        for (int i = 0; i < nh; i++) {
+            const fp_point *a = &h[i], *b = &h[i + 1 < nh ? i + 1 : 0];
+            /* end disc */
+            double dy = y - a->y;
+            if (fabs(dy) <= omega) {
+                double w = sqrt(omega * omega - dy * dy);
+                row_extend(a->x - w, &lo, &hi);
+                row_extend(a->x + w, &lo, &hi);
+            }
+            /* band: the parallelogram a +- omega n, b +- omega n */
+            double ex = (double)b->x - a->x, ey = (double)b->y - a->y, l = sqrt(ex * ex + ey * ey);
+            if (l <= 0) continue;
+            double nx = -ey / l * omega, ny = ex / l * omega;
+            double cx[4] = {a->x + nx, b->x + nx, b->x - nx, a->x - nx};
+            double cy[4] = {a->y + ny, b->y + ny, b->y - ny, a->y - ny};
+            for (int k = 0; k < 4; k++) {
+                double x0 = cx[k], y0 = cy[k], x1 = cx[(k + 1) & 3], y1e = cy[(k + 1) & 3];
+                if ((y < y0 && y < y1e) || (y > y0 && y > y1e)) continue;
+                if (y1e == y0) { row_extend(x0, &lo, &hi); row_extend(x1, &lo, &hi); continue; }
+                row_extend(x0 + (x1 - x0) * (y - y0) / (y1e - y0), &lo, &hi);
+            }
+        }
+        hr->xl[r] = (float)lo;
+        hr->xr[r] = (float)hi;
+    }
+}
+
+static bool hull_rows_valid(const hull_rows *hr, double x, double y) {
+    long r = lround(y) - hr->y0;
+    if (r < 0 || r >= hr->ny) return false;
+    return x >= hr->xl[r] && x <= hr->xr[r];
 }
 
 iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_err *err) {
@@ -172,6 +206,9 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
     ft->y = ft->x + (n ? n : 1);
     ft->t = ft->y + (n ? n : 1);
     int nh = convex_hull(p, n, h);
+    hull_rows *rows = malloc(sizeof *rows);
+    if (!rows) { iop_fp_features_free(ft); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    hull_rows_build(h, nh, MCC_OMEGA, rows);
 
     const double ds = 2.0 * MCC_R / MCC_NS, dd = 2.0 * PI_F / MCC_ND;
     const double gs_norm = 1.0 / (MCC_SIGMA_S * sqrt(2.0 * PI_F));
@@ -211,35 +248,54 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
         memset(mask, 0, FP_MASK_WORDS * sizeof *mask);
         memset(bits, 0, FP_BIT_WORDS * sizeof *bits);
         double c = cos(p[m].t), s = sin(p[m].t);
+        /* validity of the cells (inside radius R, near the convex hull) */
         int valid = 0, inr = 0;
         for (int i = 0; i < MCC_NS; i++)
             for (int j = 0; j < MCC_NS; j++) {
                 double u = (i + 0.5 - MCC_NS / 2.0) * ds, v = (j + 0.5 - MCC_NS / 2.0) * ds;
-                double px = p[m].x + c * u - s * v, py = p[m].y + s * u + c * v;
-                int cell = i * MCC_NS + j;
                 if (u * u + v * v > MCC_R * MCC_R) continue;
                 inr++;
-                if (!hull_near(h, nh, px, py, MCC_OMEGA)) continue;
+                double px = p[m].x + c * u - s * v, py = p[m].y + s * u + c * v;
+                if (!hull_rows_valid(rows, px, py)) continue;
                 valid++;
+                int cell = i * MCC_NS + j;
                 mask[cell >> 6] |= 1ull << (cell & 63);
-                double acc[MCC_ND] = {0};
-                for (int q = 0; q < nn; q++) {
-                    const fp_point *pt = &p[nbr[q]];
-                    double dx = pt->x - px, dy = pt->y - py, d2 = dx * dx + dy * dy;
-                    if (d2 > nb2) continue;
-                    double cs = gs[(int)(d2 + 0.5)];
-                    for (int k = 0; k < MCC_ND; k++) acc[k] += cs * cd[q][k];
-                }
-                for (int k = 0; k < MCC_ND; k++) {
-                    if (acc[k] >= MCC_MU_PSI) bits[k * FP_MASK_WORDS + (cell >> 6)] |= 1ull << (cell & 63);
-                }
             }
         if (valid < MCC_MIN_VC * inr) continue;
+        /* contributions: each neighbour reaches only the cells within 3 sigma_S of it */
+        float acc[SLICE][MCC_ND];
+        memset(acc, 0, sizeof acc);
+        for (int q = 0; q < nn; q++) {
+            const fp_point *pt = &p[nbr[q]];
+            double dx = (double)pt->x - p[m].x, dy = (double)pt->y - p[m].y;
+            double lu = c * dx + s * dy, lv = -s * dx + c * dy; /* in the minutia's frame */
+            double r3 = 3.0 * MCC_SIGMA_S;
+            int i0 = (int)floor((lu - r3) / ds + MCC_NS / 2.0 - 0.5), i1 = (int)ceil((lu + r3) / ds + MCC_NS / 2.0 - 0.5);
+            int j0 = (int)floor((lv - r3) / ds + MCC_NS / 2.0 - 0.5), j1 = (int)ceil((lv + r3) / ds + MCC_NS / 2.0 - 0.5);
+            if (i0 < 0) i0 = 0;
+            if (j0 < 0) j0 = 0;
+            if (i1 > MCC_NS - 1) i1 = MCC_NS - 1;
+            if (j1 > MCC_NS - 1) j1 = MCC_NS - 1;
+            for (int i = i0; i <= i1; i++)
+                for (int j = j0; j <= j1; j++) {
+                    int cell = i * MCC_NS + j;
+                    if (!(mask[cell >> 6] >> (cell & 63) & 1)) continue;
+                    double u = (i + 0.5 - MCC_NS / 2.0) * ds, v = (j + 0.5 - MCC_NS / 2.0) * ds;
+                    double ex = lu - u, ey = lv - v, d2 = ex * ex + ey * ey;
+                    if (d2 > nb2) continue;
+                    float cs = gs[(int)(d2 + 0.5)];
+                    for (int k = 0; k < MCC_ND; k++) acc[cell][k] += cs * cd[q][k];
+                }
+        }
+        for (int cell = 0; cell < SLICE; cell++)
+            for (int k = 0; k < MCC_ND; k++)
+                if (acc[cell][k] >= MCC_MU_PSI) bits[k * FP_MASK_WORDS + (cell >> 6)] |= 1ull << (cell & 63);
         ft->x[kept] = p[m].x;
         ft->y[kept] = p[m].y;
         ft->t[kept] = p[m].t;
         kept++;
     }
+    free(rows);
     ft->n = kept;
     ft->dist = malloc(2 * (size_t)(kept ? kept : 1) * (size_t)(kept ? kept : 1) * sizeof(float));
     if (!ft->dist) {

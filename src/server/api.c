@@ -13,15 +13,31 @@
  * /health needs no token.  /metrics needs none unless the server was given a metrics
  * token (then `Authorization: Bearer <metrics token>`).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 #include <sodium.h>
+#include "interop/access.h"
 #include "server/server_int.h"
+
+/* Single flight for token verification: a token unknown to the access cache costs an
+ * argon2id verification (tens of ms, 64 MiB).  When many connections present the same
+ * token at once (a client opening its connection pool), only one verifies it; the others
+ * wait and then hit the cache, instead of running dozens of argon2id at the same time. */
+#define AUTH_FLIGHTS 64
+typedef struct auth_flight {
+    uint8_t key[16];
+    bool used;
+} auth_flight;
 
 struct srv {
     iop_instance *in;
     srv_http *http;
+    pthread_mutex_t af_mu;
+    pthread_cond_t af_cv;
+    auth_flight af[AUTH_FLIGHTS];
+    uint8_t af_salt[crypto_generichash_KEYBYTES];
     uint64_t started_ns;
     int64_t started_ms;
     char *metrics_token;
@@ -62,6 +78,38 @@ static bool user_holds(const iop_actor *a, const char *profile) {
     return false;
 }
 
+static int flight_enter(srv *s, const char *token, size_t len) {
+    uint8_t key[16];
+    crypto_generichash(key, sizeof key, (const unsigned char *)token, len, s->af_salt, sizeof s->af_salt);
+    pthread_mutex_lock(&s->af_mu);
+    for (;;) {
+        bool busy = false;
+        for (int i = 0; i < AUTH_FLIGHTS && !busy; i++)
+            busy = s->af[i].used && sodium_memcmp(s->af[i].key, key, sizeof key) == 0;
+        if (!busy) break;
+        pthread_cond_wait(&s->af_cv, &s->af_mu);
+    }
+    int slot = -1;
+    for (int i = 0; i < AUTH_FLIGHTS && slot < 0; i++)
+        if (!s->af[i].used) slot = i;
+    if (slot >= 0) { /* a full table only loses the de-duplication, never a request */
+        memcpy(s->af[slot].key, key, sizeof key);
+        s->af[slot].used = true;
+    }
+    pthread_mutex_unlock(&s->af_mu);
+    sodium_memzero(key, sizeof key);
+    return slot;
+}
+
+static void flight_leave(srv *s, int slot) {
+    if (slot < 0) return;
+    pthread_mutex_lock(&s->af_mu);
+    s->af[slot].used = false;
+    sodium_memzero(s->af[slot].key, sizeof s->af[slot].key);
+    pthread_cond_broadcast(&s->af_cv);
+    pthread_mutex_unlock(&s->af_mu);
+}
+
 /* Authenticates the caller of an /v1 route; replies 401/403/400 on failure. */
 static void authenticate(srv *s, srv_req *r) {
     srv_metrics *m = srv_http_metrics(s->http);
@@ -91,7 +139,9 @@ static void authenticate(srv *s, srv_req *r) {
         return;
     }
     iop_err err = {0};
+    int slot = flight_enter(s, token, tlen);
     iop_code rc = iop_authenticate(s->in, token, NULL, NULL, &ra->a, &err);
+    flight_leave(s, slot);
     sodium_memzero(token, tlen);
     free(token);
     if (rc) {
@@ -181,6 +231,16 @@ static void h_metrics(srv *s, srv_req *r) {
                    "# TYPE interop_uptime_seconds gauge\n"
                    "interop_uptime_seconds %.3f\n",
                    (double)(iop_mono_ns() - s->started_ns) / 1e9);
+    uint64_t hits = 0, misses = 0;
+    access_cache_stats(iop_access_db(s->in), &hits, &misses);
+    iop_buf_printf(&b,
+                   "# HELP interop_auth_cache_hits_total Token checks answered by the verified-token cache.\n"
+                   "# TYPE interop_auth_cache_hits_total counter\n"
+                   "interop_auth_cache_hits_total %llu\n"
+                   "# HELP interop_auth_cache_misses_total Token checks that needed an argon2id verification.\n"
+                   "# TYPE interop_auth_cache_misses_total counter\n"
+                   "interop_auth_cache_misses_total %llu\n",
+                   (unsigned long long)hits, (unsigned long long)misses);
     iop_counts c;
     iop_err err = {0};
     if (iop_count(s->in, &c, &err) == IOP_OK) {
@@ -422,12 +482,17 @@ iop_code srv_start(iop_instance *in, const srv_opts *opts, srv **out, iop_err *e
     srv *s = calloc(1, sizeof *s);
     if (!s) return iop_fail(err, IOP_ENOMEM, "out of memory");
     s->in = in;
+    pthread_mutex_init(&s->af_mu, NULL);
+    pthread_cond_init(&s->af_cv, NULL);
+    randombytes_buf(s->af_salt, sizeof s->af_salt);
     s->started_ns = iop_mono_ns();
     s->started_ms = iop_now_ms();
     s->version = iop_strdup(o.version ? o.version : IOP_SERVER_VERSION);
     if (o.metrics_token) {
         if (!*o.metrics_token) {
             free(s->version);
+            pthread_cond_destroy(&s->af_cv);
+            pthread_mutex_destroy(&s->af_mu);
             free(s);
             return iop_fail(err, IOP_EINVAL, "--metrics-token: empty token");
         }
@@ -449,6 +514,8 @@ iop_code srv_start(iop_instance *in, const srv_opts *opts, srv **out, iop_err *e
     if (rc) {
         free(s->metrics_token);
         free(s->version);
+        pthread_cond_destroy(&s->af_cv);
+        pthread_mutex_destroy(&s->af_mu);
         free(s);
         return rc;
     }
@@ -465,5 +532,7 @@ void srv_stop(srv *s, unsigned grace_ms) {
     if (s->metrics_token) sodium_memzero(s->metrics_token, strlen(s->metrics_token));
     free(s->metrics_token);
     free(s->version);
+    pthread_cond_destroy(&s->af_cv);
+    pthread_mutex_destroy(&s->af_mu);
     free(s);
 }

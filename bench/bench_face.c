@@ -157,6 +157,7 @@ int main(void) {
     for (int i = 0; i < NPROBES; i++) /* mated probes: a second capture of enrolled persons */
         sbms_face_gen_capture(gen, (uint64_t)i * 9973 % N_CMP, 1, probes + (size_t)i * DIM);
 
+    setvbuf(stdout, NULL, _IOLBF, 0);
     printf("face bench: %d-d int8 templates, %d threads, %s scale\n", DIM, threads, small ? "small" : "full");
     /* the bandwidth buffer: 1 GiB, 30x the last-level cache of the machines we run on */
     const size_t BW_BYTES = (size_t)1 << 30;

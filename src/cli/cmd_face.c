@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "         face alone, fingerprints alone (F fingers per person, the fingerprint\n"
             "         matcher and generator) and both fused (score-to-LLR calibration per\n"
             "         modality fitted on separate generated persons, LLRs summed).\n"
-            "         Defaults: --gallery 10000 --mated 1000 --nonmated 3000 --dim 512 --seed 1\n"
+            "         Defaults: --gallery 5000 --mated 500 --nonmated 2000 --dim 512 --seed 1\n"
             "         --fingers 2; --nprobe P searches faces through an IVF index instead of the\n"
             "         exact scan; --no-fingerprints measures face alone.\n");
 }
@@ -199,6 +199,17 @@ static void fp_template(fp_ctx *c, uint64_t person, uint32_t impression, iop_fp_
     t->fingers = c->buf;
 }
 
+/* Score of a probe whose features are built against the record (person, impression). */
+static double fp_score_against(fp_ctx *c, const iop_fp_record_features *probe, uint64_t person, uint32_t impression) {
+    iop_fp_template t;
+    iop_fp_record_features rb;
+    fp_template(c, person, impression, &t);
+    if (iop_fp_record_features_build(&t, &rb, NULL)) return NAN;
+    double s = iop_fp_record_score(probe, &rb, NULL, NULL);
+    iop_fp_record_features_free(&rb);
+    return s;
+}
+
 static double fp_pair_score(fp_ctx *c, uint64_t pa, uint32_t ia, uint64_t pb, uint32_t ib) {
     iop_fp_template t;
     iop_fp_record_features ra, rb;
@@ -237,7 +248,7 @@ static double fnir_at(const double *mate_score, size_t n, double t) {
     return (double)miss / (double)n;
 }
 
-#define EVAL_K 20
+#define EVAL_K 10
 
 typedef struct cand { uint64_t person; double face, fp, fused; } cand;
 
@@ -248,7 +259,7 @@ static cand *cand_get(cand *c, size_t *n, uint64_t person) {
 }
 
 static int face_eval(int argc, char **argv) {
-    uint64_t n_gal = 10000, n_mated = 1000, n_non = 3000, dim = 512, seed = 1, fingers = 2, nprobe = 0;
+    uint64_t n_gal = 5000, n_mated = 500, n_non = 2000, dim = 512, seed = 1, fingers = 2, nprobe = 0;
     bool use_fp = true, json = false;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -287,7 +298,7 @@ static int face_eval(int argc, char **argv) {
 
     /* calibration on persons that are neither enrolled nor probes */
     const uint64_t CAL_BASE = 1ULL << 40;
-    const size_t NCAL_FACE = 5000, NCAL_FP = use_fp ? 600 : 0;
+    const size_t NCAL_FACE = 5000, NCAL_FP = use_fp ? 300 : 0;
     face_g = malloc(sizeof(double) * NCAL_FACE);
     face_i = malloc(sizeof(double) * NCAL_FACE);
     fp_g = malloc(sizeof(double) * (NCAL_FP + 1));
@@ -380,6 +391,8 @@ static int face_eval(int argc, char **argv) {
             size_t nf = 0;
             if (iop_fp_gallery_search(pg, &t, EVAL_K, 0, fpc, &nf, &err)) { fprintf(stderr, "interop face: %s\n", err.msg); goto out; }
             for (size_t i = 0; i < nf; i++) cand_get(c, &nc, fpc[i].ref.key)->fp = fpc[i].score;
+            iop_fp_record_features pf;
+            bool have_pf = iop_fp_record_features_build(&t, &pf, NULL) == IOP_OK;
             /* candidates of one modality are scored 1:1 in the other before fusion */
             for (size_t i = 0; i < nc; i++) {
                 if (isnan(c[i].face)) {
@@ -387,8 +400,9 @@ static int face_eval(int argc, char **argv) {
                     if (sbms_face_gallery_verify(fg, (sbms_face_ref){IOP_SYS_EES, c[i].person}, v, &sc, NULL) == IOP_OK)
                         c[i].face = sc;
                 }
-                if (isnan(c[i].fp)) c[i].fp = fp_pair_score(&fc, person, 1, c[i].person, 0);
+                if (isnan(c[i].fp) && have_pf) c[i].fp = fp_score_against(&fc, &pf, c[i].person, 0);
             }
+            if (have_pf) iop_fp_record_features_free(&pf);
         }
         double best[3] = {-INFINITY, -INFINITY, -INFINITY}, mate_s[3] = {-INFINITY, -INFINITY, -INFINITY};
         uint64_t best_p[3] = {UINT64_MAX, UINT64_MAX, UINT64_MAX};

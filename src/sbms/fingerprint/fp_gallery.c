@@ -174,7 +174,7 @@ static size_t table_find(const iop_fp_gallery *g, iop_fp_ref r, bool *found) {
 }
 
 static int table_grow(iop_fp_gallery *g) {
-    size_t ncap = g->tcap ? g->tcap * 2 : 1024;
+    size_t ncap = g->tcap ? g->tcap * 2 : 64;
     while (g->live_recs * 2 >= ncap) ncap *= 2;
     uint32_t *nt = malloc(ncap * sizeof *nt);
     if (!nt) return -1;
@@ -240,7 +240,7 @@ void iop_fp_gallery_free(iop_fp_gallery *g) {
 }
 
 static int grow_slots(iop_fp_gallery *g) {
-    size_t nc = g->capslot ? g->capslot + g->capslot / 4 : 1024; /* 1.25: little slack at 10^6 fingers */
+    size_t nc = g->capslot ? g->capslot + g->capslot / 4 + 16 : 64; /* 1.25: little slack at 10^6 fingers */
 #define GROW(field) do { void *p_ = realloc(g->field, nc * sizeof *g->field); if (!p_) return -1; g->field = p_; } while (0)
     GROW(code); GROW(slot_rec); GROW(slot_next); GROW(slot_sys); GROW(slot_pos);
     GROW(slot_alive); GROW(slot_n); GROW(slot_min); GROW(free_slots);
@@ -355,7 +355,7 @@ iop_code iop_fp_gallery_add(iop_fp_gallery *g, iop_fp_ref ref, const iop_fp_temp
     if (g->nfree_recs) r = g->free_recs[--g->nfree_recs];
     else {
         if (g->nrec == g->caprec) {
-            size_t nc = g->caprec ? g->caprec * 2 : 1024;
+            size_t nc = g->caprec ? g->caprec + g->caprec / 4 + 16 : 64;
             fp_record *nr = realloc(g->rec, nc * sizeof *nr);
             if (!nr) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
             g->rec = nr;

@@ -27,8 +27,8 @@ typedef struct sbms_config {
     uint32_t face_dim;      /* dimension of face templates; 0 = the one stored, else taken from the first
                                face enrolled (a store fixes its dimension with its first face) */
     /* Score calibrations (sbms_fusion.h).  NULL = the ones stored in sbms.db; a new store
-     * fits them on the synthetic generators' genuine / impostor scores and stores them
-     * (docs/sbms.md).  Given ones replace the stored ones (read-write opens). */
+     * stores the shipped defaults, fitted on the synthetic generators' genuine / impostor
+     * scores by sbms_calib_synthetic (docs/sbms.md).  Given ones replace the stored ones (read-write opens). */
     const sbms_calib *face_calib;     /* face: cosine similarity -> LLR */
     const sbms_calib *finger_calib;   /* fingerprints: one finger comparison score -> LLR */
     int fp_threads;         /* threads of one fingerprint first-stage scan; 0 = 1 */
@@ -79,6 +79,12 @@ typedef struct sbms_hit {
  * both the probe and the record have it.  out holds k entries. */
 iop_code sbms_search(sbms *s, const sbms_probe *probe, const iop_system *systems, size_t n_systems, size_t k,
                      double min_score, sbms_hit *out, size_t *n_out, iop_err *err);
+
+/* Fits the calibration of one modality on the synthetic generators (sbms_face.h,
+ * sbms_fp.h: n_pairs genuine and n_pairs impostor comparisons, deterministic; face
+ * generator at face_dim if a power of two, else 512).  The shipped defaults a new store
+ * starts with were fitted by this function (docs/sbms.md). */
+iop_code sbms_calib_synthetic(sbms_modality m, uint32_t face_dim, size_t n_pairs, sbms_calib *out, iop_err *err);
 
 typedef struct sbms_stats {
     size_t records[IOP_SYS_COUNT];

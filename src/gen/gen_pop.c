@@ -825,7 +825,41 @@ static void gen_europol(gen_ctx *c, person *pp) {
     emit(c, pp, &r, NULL, 0, false);
 }
 
-/* A lost or stolen earlier document: Interpol SLTD, and for some stolen ones a SIS alert. */
+/* A document reported to Interpol SLTD (status) by its issuing country, and with
+ * probability p_sis also to SIS for seizure.  named: the holder's identity idn is on
+ * the reports (half the time on the SIS alert); otherwise they carry the document only. */
+static void gen_document_reports(gen_ctx *c, person *pp, int idn, rec_document doc, const char *status, bool named,
+                                 double p_sis) {
+    recb r;
+    recb_init(&r, IOP_SYS_INTERPOL, "sltd_document");
+    r.identity = idn;
+    if (named) render_identity(c, pp, &r, idn, false, true);
+    r.doc[0] = doc;
+    r.p.documents = r.doc;
+    r.p.n_documents = 1;
+    ext_begin(c, &r);
+    ext_str(c, &r, "status", status);
+    ext_str(c, &r, "reported_by", doc.country);
+    ext_end(c, &r);
+    emit(c, pp, &r, NULL, 0, false);
+    if (!chance(c, p_sis)) return;
+    recb s;
+    recb_init(&s, IOP_SYS_SIS, "document_alert");
+    s.identity = idn;
+    if (named && chance(c, 0.5)) render_identity(c, pp, &s, idn, false, true);
+    s.doc[0] = doc;
+    s.p.documents = s.doc;
+    s.p.n_documents = 1;
+    ext_begin(c, &s);
+    ext_str(c, &s, "category", "document_seizure");
+    ext_str(c, &s, "issuing_state", schengen_state(c));
+    ext_str(c, &s, "action", "seize the document");
+    ext_date(c, &s, "review_date", c->ref_days + 30 + below(c, 5 * 365));
+    ext_end(c, &s);
+    emit(c, pp, &s, NULL, 0, false);
+}
+
+/* A lost or stolen earlier passport of the person's true identity. */
 static void gen_lost_document(gen_ctx *c, person *pp) {
     const identity *id = &pp->ids[0];
     char num[16];
@@ -833,66 +867,17 @@ static void gen_lost_document(gen_ctx *c, person *pp) {
     iop_date exp = date_of(c->ref_days + 30 + below(c, 8 * 365));
     double u = U(c);
     const char *status = u < 0.6 ? "lost" : u < 0.95 ? "stolen" : u < 0.98 ? "revoked" : "invalid";
-    recb r;
-    recb_init(&r, IOP_SYS_INTERPOL, "sltd_document");
     bool named = chance(c, 0.5);
-    if (named) render_identity(c, pp, &r, 0, false, true);
-    r.doc[0] = (rec_document){"passport", num, (char *)id->nat->code, exp};
-    r.p.documents = r.doc;
-    r.p.n_documents = 1;
-    ext_begin(c, &r);
-    ext_str(c, &r, "status", status);
-    ext_str(c, &r, "reported_by", id->nat->code);
-    ext_end(c, &r);
-    emit(c, pp, &r, NULL, 0, false);
-    if (!strcmp(status, "stolen") && chance(c, 0.2)) {
-        recb s;
-        recb_init(&s, IOP_SYS_SIS, "document_alert");
-        if (chance(c, 0.5)) render_identity(c, pp, &s, 0, false, true);
-        s.doc[0] = (rec_document){"passport", num, (char *)id->nat->code, exp};
-        s.p.documents = s.doc;
-        s.p.n_documents = 1;
-        ext_begin(c, &s);
-        ext_str(c, &s, "category", "document_seizure");
-        ext_str(c, &s, "issuing_state", schengen_state(c));
-        ext_str(c, &s, "action", "seize the document");
-        ext_date(c, &s, "review_date", c->ref_days + 30 + below(c, 5 * 365));
-        ext_end(c, &s);
-        emit(c, pp, &s, NULL, 0, false);
-    }
+    gen_document_reports(c, pp, 0, (rec_document){"passport", num, (char *)id->nat->code, exp}, status, named,
+                         !strcmp(status, "stolen") ? 0.2 : 0.0);
 }
 
-/* The stolen document another identity of the person travels with: reported to
- * Interpol SLTD by its issuing country (without the holder's name, who is not in the
- * population), and to SIS for seizure by some Member States. */
+/* The stolen passport another identity of the person travels with: reported without
+ * the holder's name (the holder is not in the population). */
 static void gen_stolen_document(gen_ctx *c, person *pp, int idn) {
     const identity *id = &pp->ids[idn];
-    recb r;
-    recb_init(&r, IOP_SYS_INTERPOL, "sltd_document");
-    r.identity = idn;
-    r.doc[0] = (rec_document){"passport", (char *)id->doc_number, (char *)id->doc_country, id->doc_expiry};
-    r.p.documents = r.doc;
-    r.p.n_documents = 1;
-    ext_begin(c, &r);
-    ext_str(c, &r, "status", "stolen");
-    ext_str(c, &r, "reported_by", id->doc_country);
-    ext_end(c, &r);
-    emit(c, pp, &r, NULL, 0, false);
-    if (chance(c, 0.3)) {
-        recb s;
-        recb_init(&s, IOP_SYS_SIS, "document_alert");
-        s.identity = idn;
-        s.doc[0] = r.doc[0];
-        s.p.documents = s.doc;
-        s.p.n_documents = 1;
-        ext_begin(c, &s);
-        ext_str(c, &s, "category", "document_seizure");
-        ext_str(c, &s, "issuing_state", schengen_state(c));
-        ext_str(c, &s, "action", "seize the document");
-        ext_date(c, &s, "review_date", c->ref_days + 30 + below(c, 5 * 365));
-        ext_end(c, &s);
-        emit(c, pp, &s, NULL, 0, false);
-    }
+    gen_document_reports(c, pp, idn, (rec_document){"passport", (char *)id->doc_number, (char *)id->doc_country, id->doc_expiry},
+                         "stolen", false, 0.3);
 }
 
 /* ------------------------------------------------------------------ persons */

@@ -366,6 +366,113 @@ TEST(gen_without_errors_records_show_the_true_identity) {
     gen_arena_free(&a);
 }
 
+/* Each error the annotations name is visible in the record, and a record without it
+ * shows that part of its identity as persons.csv has it. */
+TEST(gen_annotated_errors_are_the_differences_from_the_true_identity) {
+    const char *dir = population(NULL);
+    REQUIRE(dir);
+    /* persons.csv: "person/identity" -> row fields */
+    char *pc = slurp(dir, "persons.csv", NULL);
+    REQUIRE(pc);
+    size_t cap = 1 << 15;
+    char **key = calloc(cap, sizeof *key);
+    char *(*row)[11] = calloc(cap, sizeof *row);
+    REQUIRE(key && row);
+    char *save = NULL;
+    for (char *l = strtok_r(pc, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *f[12];
+        if (split(l, f, 12) != 11 || !strcmp(f[0], "person_id")) continue;
+        char k[64];
+        snprintf(k, sizeof k, "%s/%s", f[0], f[1]);
+        size_t i = h64(k) & (cap - 1);
+        while (key[i]) i = (i + 1) & (cap - 1);
+        key[i] = strdup(k);
+        for (int j = 0; j < 11; j++) row[i][j] = f[j];
+    }
+    char *an = slurp(dir, "annotations.csv", NULL);
+    REQUIRE(an);
+    gen_arena a = {0};
+    size_t n_typo = 0, n_swap = 0, n_ocr = 0, n_clean = 0;
+    const char *files[] = {"vis.jsonl", "etias.jsonl", "ees.jsonl", "eurodac.jsonl"};
+    for (size_t fi = 0; fi < 4; fi++) {
+        char *d = slurp(dir, files[fi], NULL);
+        REQUIRE(d);
+        char *s2 = NULL;
+        for (char *l = strtok_r(d, "\n", &s2); l; l = strtok_r(NULL, "\n", &s2)) {
+            rec_person r;
+            iop_err pe;
+            if (rec_parse(l, strlen(l), &r, &pe)) { test_failed(__FILE__, __LINE__, "%s: %s", files[fi], pe.msg); continue; }
+            char pat[64];
+            snprintf(pat, sizeof pat, ",%s,", r.id);
+            char *ar = strstr(an, pat);
+            char pid[24], script[16], errs[200] = "";
+            int idn;
+            if (!ar || sscanf(ar + strlen(pat), "%23[^,],%d,%15[^,],%199[^\n]", pid, &idn, script, errs) < 3) {
+                test_failed(__FILE__, __LINE__, "%s: no annotation", r.id);
+                rec_person_clear(&r);
+                continue;
+            }
+            if (errs[0] == '\n') errs[0] = 0;
+            char k[64];
+            snprintf(k, sizeof k, "%s/%d", pid, idn);
+            size_t i = h64(k) & (cap - 1);
+            while (key[i] && strcmp(key[i], k)) i = (i + 1) & (cap - 1);
+            REQUIRE(key[i]);
+            char *const *t = row[i];
+            bool name_changed = strstr(errs, "translit") || strstr(errs, "native_script") || strstr(errs, "swap_order");
+            const char *want = gen_upper(&a, t[2]), *got = r.n_surnames ? gen_upper(&a, r.surnames[0]) : "";
+            if (!name_changed && !strstr(errs, "typo_surname")) {
+                if (strcmp(want, got)) test_failed(__FILE__, __LINE__, "%s: surname %s, true %s, errors '%s'", r.id, got, want, errs);
+                else n_clean++;
+            } else if (!name_changed) {
+                if (!strcmp(want, got)) test_failed(__FILE__, __LINE__, "%s: typo_surname but the surname is the true one", r.id);
+                n_typo++;
+            }
+            if (strstr(errs, "swap_order") && !strstr(errs, "translit") && !strstr(errs, "native_script") &&
+                !strstr(errs, "typo_surname")) {
+                /* the true surname is in the given-name field */
+                bool found = false;
+                for (size_t g = 0; g < r.n_given_names; g++) found |= !strcmp(gen_upper(&a, r.given_names[g]), want);
+                if (!found) test_failed(__FILE__, __LINE__, "%s: swap_order but the surname is not among the given names", r.id);
+                n_swap++;
+            }
+            if (r.n_documents) {
+                bool ocr = strstr(errs, "doc_ocr") != NULL;
+                bool same = !strcmp(r.documents[0].number, t[10]);
+                if (ocr == same) test_failed(__FILE__, __LINE__, "%s: document %s, true %s, errors '%s'", r.id, r.documents[0].number, t[10], errs);
+                if (ocr) {
+                    n_ocr++;
+                    CHECK_INT(strlen(r.documents[0].number), strlen(t[10]));
+                }
+            }
+            char dob[16];
+            iop_date_format(r.dob, dob);
+            if (strstr(errs, "dob_swap")) {
+                iop_date td;
+                REQUIRE(iop_date_parse(t[6], &td, NULL) == IOP_OK);
+                CHECK(r.dob.year == td.year && r.dob.month == td.day && r.dob.day == td.month);
+            } else if (strstr(errs, "dob_partial")) {
+                CHECK(r.dob.day == 0 && !strncmp(dob, t[6], strlen(dob)));
+            } else if (!strstr(errs, "dob_typo") && strlen(t[6]) == 10) {
+                CHECK_STR(dob, t[6]);
+            }
+            rec_person_clear(&r);
+            gen_arena_reset(&a);
+        }
+        free(d);
+    }
+    CHECK(n_typo > 50);
+    CHECK(n_swap > 20);
+    CHECK(n_ocr > 50);
+    CHECK(n_clean > 5000);
+    gen_arena_free(&a);
+    free(an);
+    free(pc);
+    for (size_t i = 0; i < cap; i++) free(key[i]);
+    free(key);
+    free(row);
+}
+
 TEST(gen_some_records_carry_names_in_native_scripts) {
     const char *dir = population(NULL);
     REQUIRE(dir);

@@ -311,6 +311,11 @@ static void render_dob(gen_ctx *c, recb *r, const identity *id) {
     r->p.dob = d;
 }
 
+static size_t letters(const char *s) {
+    uint32_t cp[4];
+    return gen_utf8_decode(s, cp, 4);
+}
+
 /* Fills the identity part of a record: names, date of birth, sex, nationality, place of
  * birth, documents (when with_doc), with the record-level errors. upper: names in
  * capitals as read from a machine-readable zone. */
@@ -334,11 +339,9 @@ static void render_identity(gen_ctx *c, person *pp, recb *r, int idn, bool with_
     const char *nick = id->cul == CUL_ANGLO ? gen_names_nickname(&c->names, giv[0], &c->rng) : NULL;
     if (roll(c, r, GEN_ERR_NICKNAME, nick != NULL)) giv[0] = gen_capitalise(&c->arena, nick);
     if (roll(c, r, GEN_ERR_DROP_GIVEN, ng == 2)) ng = 1;
-    if (roll(c, r, GEN_ERR_TYPO_SURNAME, true)) sur = gen_typo(&c->arena, sur, &c->rng);
-    if (roll(c, r, GEN_ERR_TYPO_GIVEN, ng > 0)) {
-        int i = (int)below(c, (uint32_t)ng);
-        giv[i] = gen_typo(&c->arena, giv[i], &c->rng);
-    }
+    /* a one-letter name (a Han surname in characters) has no typo to make */
+    if (roll(c, r, GEN_ERR_TYPO_SURNAME, letters(sur) >= 2)) sur = gen_typo(&c->arena, sur, &c->rng);
+    if (roll(c, r, GEN_ERR_TYPO_GIVEN, ng > 0 && letters(giv[0]) >= 2)) giv[0] = gen_typo(&c->arena, giv[0], &c->rng);
     if (upper && !native) {
         sur = gen_upper(&c->arena, sur);
         for (int i = 0; i < ng; i++) giv[i] = gen_upper(&c->arena, giv[i]);
@@ -366,7 +369,7 @@ static void render_identity(gen_ctx *c, person *pp, recb *r, int idn, bool with_
     r->p.n_nationalities = 1;
     if (with_doc && id->has_doc) {
         const char *num = id->doc_number;
-        if (roll(c, r, GEN_ERR_DOC_OCR, true)) num = gen_ocr(&c->arena, num, &c->rng);
+        if (roll(c, r, GEN_ERR_DOC_OCR, strpbrk(num, "0O1I5S8B2Z6G") != NULL)) num = gen_ocr(&c->arena, num, &c->rng);
         r->doc[0] = (rec_document){(char *)id->doc_type, (char *)num, (char *)id->doc_country, id->doc_expiry};
         r->p.documents = r->doc;
         r->p.n_documents = 1;

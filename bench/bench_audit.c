@@ -30,6 +30,21 @@ static double median(double *v, int n) {
     return v[n / 2];
 }
 
+/* A new, empty log in dir (removed and re-created); exits on failure. */
+static audit_log *fresh_log(const char *dir, const audit_options *o) {
+    char path[1024], cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    if (system(cmd) != 0) exit(1);
+    snprintf(path, sizeof path, "%s/audit.db", dir);
+    audit_log *log;
+    iop_err e;
+    if (audit_open(path, o, &log, &e) != IOP_OK) {
+        fprintf(stderr, "%s\n", e.msg);
+        exit(1);
+    }
+    return log;
+}
+
 typedef struct appender {
     audit_log *log;
     int n, id, failures;
@@ -58,17 +73,8 @@ static void *append_main(void *arg) {
 
 /* One run: T threads append n each to a fresh log; returns appends/s, fills p50/p99. */
 static double run_appends(const char *dir, int T, int n, bool wait, double *p50, double *p99) {
-    char path[1024], cmd[1100];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-    if (system(cmd) != 0) return 0;
-    snprintf(path, sizeof path, "%s/audit.db", dir);
-    audit_log *log;
-    iop_err e;
     audit_options o = {.no_wait_durable = !wait};
-    if (audit_open(path, &o, &log, &e) != IOP_OK) {
-        fprintf(stderr, "%s\n", e.msg);
-        exit(1);
-    }
+    audit_log *log = fresh_log(dir, &o);
     appender *a = calloc((size_t)T, sizeof *a);
     pthread_t *th = calloc((size_t)T, sizeof *th);
     double *lat = calloc((size_t)T * (size_t)n, sizeof *lat);
@@ -82,6 +88,7 @@ static double run_appends(const char *dir, int T, int n, bool wait, double *p50,
         pthread_join(th[t], NULL);
         fails += a[t].failures;
     }
+    iop_err e;
     if (audit_flush(log, &e) != IOP_OK) fprintf(stderr, "flush: %s\n", e.msg);
     double secs = (double)(iop_mono_ns() - t0) / 1e9;
     audit_stats st;
@@ -132,16 +139,8 @@ static void on_committed(void *ctx, iop_code rc, int64_t seq, const char *msg) {
 }
 
 static double run_callbacks(const char *dir, int n, int window, double *p50, double *p99) {
-    char path[1024], cmd[1100];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-    if (system(cmd) != 0) return 0;
-    snprintf(path, sizeof path, "%s/audit.db", dir);
-    audit_log *log;
+    audit_log *log = fresh_log(dir, NULL);
     iop_err e;
-    if (audit_open(path, NULL, &log, &e) != IOP_OK) {
-        fprintf(stderr, "%s\n", e.msg);
-        exit(1);
-    }
     inflight f = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     f.lat_ms = calloc((size_t)n, sizeof *f.lat_ms);
     f.t_start = calloc((size_t)n, sizeof *f.t_start);

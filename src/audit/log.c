@@ -403,25 +403,36 @@ static void *writer_main(void *arg) {
 
 /* ---------------------------------------------------------------- open / close */
 
-iop_code audit_open(const char *path, const audit_options *opt, audit_log **out, iop_err *err) {
-    *out = NULL;
-    if (!path || !*path) return iop_fail(err, IOP_EINVAL, "audit log: no database path");
-    if (sodium_init() < 0) return iop_fail(err, IOP_EINTERNAL, "libsodium failed to initialise");
+/* Allocates a log for path with its locks; keypath gets the key file's path. */
+static audit_log *log_new(const char *path, const char *key_path, char keypath[4096]) {
     audit_log *log = calloc(1, sizeof *log);
-    if (!log) return iop_fail(err, IOP_ENOMEM, "out of memory");
-    if (opt) log->opt = *opt;
-    if (log->opt.retention_days <= 0) log->opt.retention_days = AUDIT_DEFAULT_RETENTION_DAYS;
-    log->opt.key_path = NULL; /* not kept: the caller owns the string */
+    if (!log) return NULL;
     log->path = strdup(path);
+    if (!log->path) {
+        free(log);
+        return NULL;
+    }
+    log->opt.retention_days = AUDIT_DEFAULT_RETENTION_DAYS;
     pthread_mutex_init(&log->rmu, NULL);
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv_work, NULL);
     pthread_cond_init(&log->cv_done, NULL);
     pthread_cond_init(&log->cv_room, NULL);
+    if (key_path) snprintf(keypath, 4096, "%s", key_path);
+    else snprintf(keypath, 4096, "%s.key", path);
+    return log;
+}
 
+iop_code audit_open(const char *path, const audit_options *opt, audit_log **out, iop_err *err) {
+    *out = NULL;
+    if (!path || !*path) return iop_fail(err, IOP_EINVAL, "audit log: no database path");
+    if (sodium_init() < 0) return iop_fail(err, IOP_EINTERNAL, "libsodium failed to initialise");
     char keypath[4096];
-    if (opt && opt->key_path) snprintf(keypath, sizeof keypath, "%s", opt->key_path);
-    else snprintf(keypath, sizeof keypath, "%s.key", path);
+    audit_log *log = log_new(path, opt ? opt->key_path : NULL, keypath);
+    if (!log) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (opt) log->opt = *opt;
+    if (log->opt.retention_days <= 0) log->opt.retention_days = AUDIT_DEFAULT_RETENTION_DAYS;
+    log->opt.key_path = NULL; /* not kept: the caller owns the string */
 
     iop_code c;
     if ((c = open_db(path, false, &log->wdb, err))) goto fail;
@@ -443,22 +454,14 @@ fail:
 
 iop_code audit_open_read_only(const char *path, const char *key_path, audit_log **out, iop_err *err) {
     *out = NULL;
+    if (!path || !*path) return iop_fail(err, IOP_EINVAL, "audit log: no database path");
     if (sodium_init() < 0) return iop_fail(err, IOP_EINTERNAL, "libsodium failed to initialise");
     struct stat sb;
     if (stat(path, &sb) != 0) return iop_fail(err, IOP_ENOTFOUND, "no audit log at %s", path);
-    audit_log *log = calloc(1, sizeof *log);
+    char keypath[4096];
+    audit_log *log = log_new(path, key_path, keypath);
     if (!log) return iop_fail(err, IOP_ENOMEM, "out of memory");
     log->read_only = true;
-    log->opt.retention_days = AUDIT_DEFAULT_RETENTION_DAYS;
-    log->path = strdup(path);
-    pthread_mutex_init(&log->rmu, NULL);
-    pthread_mutex_init(&log->mu, NULL);
-    pthread_cond_init(&log->cv_work, NULL);
-    pthread_cond_init(&log->cv_done, NULL);
-    pthread_cond_init(&log->cv_room, NULL);
-    char keypath[4096];
-    if (key_path) snprintf(keypath, sizeof keypath, "%s", key_path);
-    else snprintf(keypath, sizeof keypath, "%s.key", path);
     iop_code c;
     if ((c = open_db(path, true, &log->rdb, err))) goto fail;
     if ((c = load_key(keypath, false, log->key, err))) goto fail;

@@ -25,6 +25,11 @@ void cir_close(cir *c);
 /* Creates or updates the individual files of these source records (all from one system
  * in the CIR) in one transaction. */
 iop_code cir_follow_put(cir *c, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err);
+/* The same in two steps, so the CIR's writes can run beside the source system's and
+ * commit only once the source committed: prepare leaves the transaction open (on error
+ * it is rolled back); finish commits it or rolls it back. */
+iop_code cir_follow_put_prepare(cir *c, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err);
+iop_code cir_follow_finish(cir *c, bool commit, iop_err *err);
 /* Removes the system's data set from its file; removes the file when it was the last. */
 iop_code cir_follow_delete(cir *c, iop_system s, const char *record_id, int64_t now_ms, iop_err *err);
 

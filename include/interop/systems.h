@@ -33,6 +33,11 @@ iop_system sys_id(const sys_store *s);
 /* Writes records (all of this system) in one transaction: all or nothing; durable on
  * return.  Records whose id exists are replaced.  now_ms stamps created/updated. */
 iop_code sys_put_batch(sys_store *s, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err);
+/* The same in two steps (the node writes the CIR beside it and commits both only when
+ * both prepared): prepare leaves the transaction open (rolled back on error); finish
+ * commits or rolls back. */
+iop_code sys_put_batch_prepare(sys_store *s, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err);
+iop_code sys_put_finish(sys_store *s, bool commit, iop_err *err);
 /* Deletes one record: IOP_ENOTFOUND when absent. */
 iop_code sys_delete(sys_store *s, const char *id, iop_err *err);
 /* Reads one record (with biometrics when asked); the caller clears *out. */

@@ -22,7 +22,7 @@
 
 struct cir {
     store *st;
-    int64_t next_id;
+    int64_t next_id, pending_next;
 };
 
 static const store_migration migrations[] = {
@@ -276,6 +276,22 @@ static iop_code new_file(cir *c, const char *fid, const rec_person *p, int64_t n
 }
 
 iop_code cir_follow_put(cir *c, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err) {
+    iop_code rc = cir_follow_put_prepare(c, recs, n, now_ms, err);
+    return rc ? rc : cir_follow_finish(c, true, err);
+}
+
+iop_code cir_follow_finish(cir *c, bool commit, iop_err *err) {
+    iop_code rc = IOP_OK;
+    if (commit) rc = store_commit(c->st, err);
+    if (!commit || rc) {
+        store_rollback(c->st);
+        return rc;
+    }
+    c->next_id = c->pending_next;
+    return IOP_OK;
+}
+
+iop_code cir_follow_put_prepare(cir *c, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err) {
     iop_code rc = store_begin(c->st, err);
     int64_t next = c->next_id;
     for (size_t i = 0; !rc && i < n; i++) {
@@ -305,9 +321,8 @@ iop_code cir_follow_put(cir *c, const rec_person *recs, size_t n, int64_t now_ms
         snprintf(v, sizeof v, "%lld", (long long)next);
         rc = store_meta_set(c->st, "next_file_id", v, err);
     }
-    if (!rc) rc = store_commit(c->st, err);
     if (rc) store_rollback(c->st);
-    else c->next_id = next;
+    else c->pending_next = next;
     return rc;
 }
 

@@ -236,6 +236,22 @@ static void log_write(iop_instance *in, const iop_actor *a, const char *componen
     iop_buf_free(&d);
 }
 
+typedef struct cir_job {
+    cir *c;
+    const rec_person *recs;
+    size_t n;
+    int64_t now;
+    pthread_t th;
+    iop_code rc;
+    iop_err err;
+} cir_job;
+
+static void *cir_worker(void *arg) {
+    cir_job *j = arg;
+    j->rc = cir_follow_put_prepare(j->c, j->recs, j->n, j->now, &j->err);
+    return NULL;
+}
+
 iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person *recs, size_t n, iop_load_stats *stats,
                           iop_err *err) {
     /* authorise the whole batch before writing anything */
@@ -255,14 +271,38 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
         for (size_t i = 0; i < n; i++)
             if (recs[i].system == (iop_system)s) group[m++] = recs[i];
         if (!m) continue;
-        rc = sys_put_batch(in->sys[s], group, m, now, err);
+        /* Art 19(1): the CIR follows the source system.  Its writes run on a second
+         * thread beside the system's, and commit only after the system committed. */
+        cir_job cj = {.c = in->cir, .recs = group, .n = m, .now = now};
+        bool in_cir = iop_system_in_cir((iop_system)s), threaded = false;
+        if (in_cir) threaded = pthread_create(&cj.th, NULL, cir_worker, &cj) == 0;
+        rc = sys_put_batch_prepare(in->sys[s], group, m, now, err);
+        if (in_cir) {
+            if (threaded) pthread_join(cj.th, NULL);
+            else cir_worker(&cj);
+            if (!rc && cj.rc) {
+                rc = cj.rc;
+                *err = cj.err;
+                iop_err_prefix(err, "common identity repository");
+                sys_put_finish(in->sys[s], false, NULL);
+            } else if (rc && !cj.rc) {
+                cir_follow_finish(in->cir, false, NULL);
+            }
+        }
+        /* both prepared: the source system commits first, then the CIR follows */
+        if (!rc) rc = sys_put_finish(in->sys[s], true, err);
+        if (in_cir && !cj.rc) {
+            iop_code frc = cir_follow_finish(in->cir, rc == IOP_OK, &cj.err);
+            if (!rc && frc) {
+                rc = frc;
+                *err = cj.err;
+                iop_err_prefix(err, "%s batch written, common identity repository not updated", iop_system_name((iop_system)s));
+            }
+        }
         if (rc) break;
         log_write(in, a, iop_system_name((iop_system)s), "write", (iop_system)s, m, group[0].id, group[m - 1].id);
         if (stats) { stats->records += m; stats->per_system[s] += m; }
-        if (iop_system_in_cir((iop_system)s)) {
-            /* Art 19(1): the CIR follows the source system */
-            rc = cir_follow_put(in->cir, group, m, now, err);
-            if (rc) { iop_err_prefix(err, "common identity repository"); break; }
+        if (in_cir) {
             log_write(in, a, "cir", "follow-write", (iop_system)s, m, group[0].id, group[m - 1].id);
             if (stats) stats->cir_files += m;
         }

@@ -5,7 +5,7 @@
  * (notifications before deletion, consent extensions, family members) come with the
  * retention issue.
  */
-#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 #include "interop/systems.h"
 
@@ -22,36 +22,67 @@ static int64_t plus_years(int64_t day, int years) {
     return iop_days_from_civil(y + years, m, d);
 }
 
-/* Reads a date member of the record's system-specific fields. */
-static int64_t ext_date(const rec_person *r, const char *field) {
-    json_t *ext = json_loads(r->ext ? r->ext : "{}", 0, NULL);
-    int64_t day = 0;
-    json_t *v = json_object_get(ext, field);
-    iop_date d;
-    if (json_is_string(v) && iop_date_parse(json_string_value(v), &d, NULL) == IOP_OK) day = day_of(d);
-    json_decref(ext);
-    return day;
+/* The record's system-specific fields are canonical compact JSON (record.c): a
+ * top-level member "name":"value" is found by its text, preceded by '{' or ',' (inside a
+ * string value a quote is always escaped, so the pattern cannot match there). */
+static const char *ext_member(const char *ext, const char *field) {
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\":", field);
+    size_t n = strlen(pat);
+    for (const char *p = ext ? strstr(ext, pat) : NULL; p; p = strstr(p + 1, pat))
+        if (p > ext && (p[-1] == '{' || p[-1] == ',')) return p + n;
+    return NULL;
 }
+
+static int64_t date_at(const char *v) {
+    iop_date d;
+    char buf[11];
+    if (!v || *v != '"') return 0;
+    size_t n = 0;
+    while (n < 10 && v[1 + n] && v[1 + n] != '"') { buf[n] = v[1 + n]; n++; }
+    buf[n] = 0;
+    return iop_date_parse(buf, &d, NULL) == IOP_OK ? day_of(d) : 0;
+}
+
+static int64_t ext_date(const rec_person *r, const char *field) { return date_at(ext_member(r->ext, field)); }
 
 /* Reg. 2017/2226 Art 34(1)-(3): a file and its records are kept 3 years and 1 day after
  * the last exit or refusal record; where no exit follows the end of the authorised stay,
- * 5 years after that end. */
+ * 5 years after that end.  Walks the movements array without building a JSON tree:
+ * every object in it has "date" and "type" string members. */
 static int64_t ees_expiry(const rec_person *r, int64_t today) {
-    json_t *ext = json_loads(r->ext ? r->ext : "{}", 0, NULL);
-    json_t *mv = json_object_get(ext, "movements");
+    const char *p = ext_member(r->ext, "movements");
     int64_t last = 0;
     bool last_is_entry = false;
-    size_t i;
-    json_t *m;
-    json_array_foreach(mv, i, m) {
-        iop_date d;
-        const char *type = json_string_value(json_object_get(m, "type"));
-        const char *ds = json_string_value(json_object_get(m, "date"));
-        if (!type || !ds || iop_date_parse(ds, &d, NULL) != IOP_OK) continue;
-        int64_t day = day_of(d);
-        if (day >= last) { last = day; last_is_entry = !strcmp(type, "entry"); }
+    if (p && *p == '[') {
+        int depth = 0;
+        bool in_str = false;
+        int64_t day = 0;
+        int type = -1; /* 0 entry, 1 exit/refusal */
+        for (p++; *p; p++) {
+            char ch = *p;
+            if (in_str) {
+                if (ch == '\\' && p[1]) p++;
+                else if (ch == '"') in_str = false;
+                continue;
+            }
+            if (ch == '"') {
+                if (depth == 1 && !strncmp(p, "\"date\":", 7)) { day = date_at(p + 7); p += 6; continue; }
+                if (depth == 1 && !strncmp(p, "\"type\":\"", 8)) {
+                    type = !strncmp(p + 8, "entry\"", 6) ? 0 : 1;
+                    p += 6; /* the loop's step lands on the value's opening quote */
+                    continue;
+                }
+                in_str = true;
+            } else if (ch == '{') {
+                if (++depth == 1) { day = 0; type = -1; }
+            } else if (ch == '}') {
+                if (--depth == 0 && day && type >= 0 && day >= last) { last = day; last_is_entry = type == 0; }
+            } else if (ch == ']' && depth == 0) {
+                break;
+            }
+        }
     }
-    json_decref(ext);
     int64_t stay_end = ext_date(r, "authorised_stay_until");
     if (last_is_entry) return stay_end ? plus_years(stay_end, 5) : 0;
     if (last) return plus_years(last, 3) + 1;

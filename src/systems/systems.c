@@ -215,6 +215,17 @@ static iop_code biometrics_json(const rec_person *p, iop_buf *out) {
 }
 
 iop_code sys_put_batch(sys_store *s, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err) {
+    iop_code rc = sys_put_batch_prepare(s, recs, n, now_ms, err);
+    return rc ? rc : sys_put_finish(s, true, err);
+}
+
+iop_code sys_put_finish(sys_store *s, bool commit, iop_err *err) {
+    iop_code rc = commit ? store_commit(s->st, err) : IOP_OK;
+    if (!commit || rc) store_rollback(s->st);
+    return rc;
+}
+
+iop_code sys_put_batch_prepare(sys_store *s, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err) {
     const sys_retention *pol = sys_retention_policy(s->id);
     int64_t today = now_ms / 86400000;
     iop_buf body, bio, sum;
@@ -245,7 +256,6 @@ iop_code sys_put_batch(sys_store *s, const rec_person *recs, size_t n, int64_t n
         rc = store_put(s->st, &d, (const char *const *)ks.k, ks.n, err);
         keys_free(&ks);
     }
-    if (!rc) rc = store_commit(s->st, err);
     if (rc) store_rollback(s->st);
     iop_buf_free(&body);
     iop_buf_free(&bio);

@@ -665,3 +665,34 @@ TEST(art10_completion_callbacks_run_once_per_entry_after_the_commit) {
     CHECK_INT(s.failed, 1);
     CHECK(strstr(s.msg, "sealed head") != NULL);
 }
+
+TEST(art10_deleting_the_whole_log_file_is_detected_by_its_surviving_key) {
+    audit_log *log = fresh_log("audit-file-deleted");
+    REQUIRE(log);
+    fill(log, 3);
+    audit_close(log, NULL);
+    char p[1300];
+    snprintf(p, sizeof p, "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", dbpath);
+    unlink(p);
+    REQUIRE(unlink(dbpath) == 0);
+    iop_err e;
+    CHECK(audit_open(dbpath, NULL, &log, &e) == IOP_ECORRUPT);
+    CHECK(strstr(e.msg, "deleted or replaced") != NULL);
+    /* a new, empty log verifies and is not mistaken for an emptied one on reopen */
+    const char *dir = test_tmpdir("audit-new-empty");
+    snprintf(dbpath, sizeof dbpath, "%s/audit.db", dir);
+    REQUIRE(audit_open(dbpath, NULL, &log, &e) == IOP_OK);
+    audit_close(log, NULL);
+    REQUIRE(audit_open(dbpath, NULL, &log, &e) == IOP_OK);
+    audit_verify_result r;
+    CHECK(audit_verify(log, &r, &e) == IOP_OK);
+    CHECK_INT(r.entries, 0);
+    CHECK_INT(append_search(log, 1, 0), 1);
+    CHECK_INT(verify_broken_at(log, NULL, 0), 0);
+    audit_close(log, NULL);
+    /* emptying the seals of a new log is detected too */
+    tamper("DELETE FROM audit_entries; DELETE FROM audit_seal");
+    CHECK(audit_open(dbpath, NULL, &log, &e) == IOP_ECORRUPT);
+}

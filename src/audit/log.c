@@ -63,10 +63,13 @@ static iop_code sql_fail(sqlite3 *db, iop_err *err, const char *what) {
     return iop_fail(err, IOP_EIO, "audit log: %s: %s", what, sqlite3_errmsg(db));
 }
 
-/* Loads or creates the MAC key.  create: allowed to create a missing key. */
-static iop_code load_key(const char *path, bool create, uint8_t key[AUDIT_KEY], iop_err *err) {
+/* Loads or creates the MAC key.  create: allowed to create a missing key;
+ * *created (may be NULL) tells whether it did. */
+static iop_code load_key(const char *path, bool create, uint8_t key[AUDIT_KEY], bool *created, iop_err *err) {
+    if (created) *created = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && create) {
+        if (created) *created = true;
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) return iop_fail(err, IOP_EIO, "cannot create audit key %s: %s", path, strerror(errno));
         randombytes_buf(key, AUDIT_KEY);
@@ -403,6 +406,25 @@ static void *writer_main(void *arg) {
 
 /* ---------------------------------------------------------------- open / close */
 
+/* Seals the head of a new log at entry 0 (hash h_0 = zeros), so that a log emptied
+ * later (seals deleted) is told apart from a new one. */
+static iop_code seal_genesis(audit_log *log, iop_err *err) {
+    uint8_t zero[AUDIT_HASH] = {0}, mac[AUDIT_HASH];
+    audit_mac(log->key, 'H', 0, zero, mac);
+    sqlite3_stmt *st = NULL;
+    iop_code c = IOP_OK;
+    if (sqlite3_prepare_v2(log->wdb, "INSERT OR IGNORE INTO audit_seal (kind, seq, hash, mac) VALUES ('head', 0, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        c = sql_fail(log->wdb, err, "seal");
+    } else {
+        sqlite3_bind_blob(st, 1, zero, AUDIT_HASH, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, mac, AUDIT_HASH, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) c = sql_fail(log->wdb, err, "seal");
+    }
+    sqlite3_finalize(st);
+    return c;
+}
+
 /* Allocates a log for path with its locks; keypath gets the key file's path. */
 static audit_log *log_new(const char *path, const char *key_path, char keypath[4096]) {
     audit_log *log = calloc(1, sizeof *log);
@@ -438,7 +460,15 @@ iop_code audit_open(const char *path, const audit_options *opt, audit_log **out,
     if ((c = open_db(path, false, &log->wdb, err))) goto fail;
     chmod(path, 0600);
     if ((c = migrate(log->wdb, err))) goto fail;
-    if ((c = load_key(keypath, log_is_new(log->wdb), log->key, err))) goto fail;
+    bool fresh = log_is_new(log->wdb), created = false;
+    if ((c = load_key(keypath, fresh, log->key, &created, err))) goto fail;
+    if (fresh && !created) {
+        /* the key outlives only a log that was deleted or replaced by an empty one */
+        c = iop_fail(err, IOP_ECORRUPT, "audit log %s is empty but its key %s exists: the log was deleted or "
+                     "replaced (to start a new log on purpose, move the old key away first)", path, keypath);
+        goto fail;
+    }
+    if (fresh && (c = seal_genesis(log, err))) goto fail;
     if ((c = open_db(path, true, &log->rdb, err))) goto fail;
     if (pthread_create(&log->writer, NULL, writer_main, log) != 0) {
         c = iop_fail(err, IOP_EINTERNAL, "audit log: cannot start the writer thread");
@@ -464,7 +494,7 @@ iop_code audit_open_read_only(const char *path, const char *key_path, audit_log 
     log->read_only = true;
     iop_code c;
     if ((c = open_db(path, true, &log->rdb, err))) goto fail;
-    if ((c = load_key(keypath, false, log->key, err))) goto fail;
+    if ((c = load_key(keypath, false, log->key, NULL, err))) goto fail;
     *out = log;
     return IOP_OK;
 fail:

@@ -397,7 +397,9 @@ static void ext_begin(gen_ctx *c, recb *r) {
     r->ext_first = true;
 }
 static void ext_key(gen_ctx *c, recb *r, const char *k) {
-    iop_buf_printf(&c->ext, "%s\"%s\":", r->ext_first ? "" : ",", k);
+    iop_buf_puts(&c->ext, r->ext_first ? "\"" : ",\"");
+    iop_buf_puts(&c->ext, k);
+    iop_buf_puts(&c->ext, "\":");
     r->ext_first = false;
 }
 static void ext_str(gen_ctx *c, recb *r, const char *k, const char *v) {
@@ -405,11 +407,36 @@ static void ext_str(gen_ctx *c, recb *r, const char *k, const char *v) {
     ext_key(c, r, k);
     iop_buf_json_str(&c->ext, v);
 }
+/* "YYYY-MM-DD" of a day number, quotes included (the generator writes millions) */
+static void put_day(iop_buf *b, int64_t days) {
+    iop_date d = date_of(days);
+    char o[13] = "\"0000-00-00\"";
+    int y = d.year;
+    for (int i = 4; i >= 1; i--, y /= 10) o[i] = (char)('0' + y % 10);
+    o[6] = (char)('0' + d.month / 10); o[7] = (char)('0' + d.month % 10);
+    o[9] = (char)('0' + d.day / 10); o[10] = (char)('0' + d.day % 10);
+    iop_buf_append(b, o, 12);
+}
+
 static void ext_date(gen_ctx *c, recb *r, const char *k, int64_t days) {
-    char d[16];
-    iop_date_format(date_of(days), d);
     ext_key(c, r, k);
-    iop_buf_printf(&c->ext, "\"%s\"", d);
+    put_day(&c->ext, days);
+}
+
+/* One EES movement object; the authority is the border guard of the crossing point's state. */
+static void ext_movement(gen_ctx *c, bool first, const char *type, int64_t day, const char *bcp, const char *sticker) {
+    iop_buf *b = &c->ext;
+    iop_buf_puts(b, first ? "{\"type\":\"" : ",{\"type\":\"");
+    iop_buf_puts(b, type);
+    iop_buf_puts(b, "\",\"date\":");
+    put_day(b, day);
+    iop_buf_puts(b, ",\"bcp\":\"");
+    iop_buf_puts(b, bcp);
+    iop_buf_puts(b, "\",\"authority\":\"");
+    iop_buf_append(b, bcp, 3);
+    iop_buf_puts(b, " border guard\"");
+    if (sticker) { iop_buf_puts(b, ",\"visa_sticker\":"); iop_buf_json_str(b, sticker); }
+    iop_buf_puts(b, "}");
 }
 static void ext_end(gen_ctx *c, recb *r) {
     iop_buf_puts(&c->ext, "}");
@@ -429,8 +456,19 @@ static void recb_init(recb *r, iop_system s, const char *kind) {
 /* Biometrics for this capture, then the record out to its file, truth and annotations. */
 static void emit(gen_ctx *c, person *pp, recb *r, const int *fingers, size_t n_fingers, bool face) {
     if (c->rc) return;
-    char id[32];
-    snprintf(id, sizeof id, "%s-%09llu", sys_prefix[r->p.system], (unsigned long long)++c->counter[r->p.system]);
+    char id[40];
+    {
+        size_t pl = strlen(sys_prefix[r->p.system]);
+        memcpy(id, sys_prefix[r->p.system], pl);
+        id[pl++] = '-';
+        uint64_t v = ++c->counter[r->p.system];
+        char dig[24];
+        int nd = 0;
+        do { dig[nd++] = (char)('0' + v % 10); v /= 10; } while (v);
+        for (int i = nd; i < 9; i++) id[pl++] = '0';
+        while (nd) id[pl++] = dig[--nd];
+        id[pl] = 0;
+    }
     r->p.id = id;
     if (!r->p.ext) r->p.ext = "{}";
     if (n_fingers) pp->fingerprinted = true;
@@ -467,8 +505,11 @@ static void emit(gen_ctx *c, person *pp, recb *r, const int *fingers, size_t n_f
     c->st.records++;
     c->st.per_system[r->p.system]++;
     const char *sys = iop_system_name(r->p.system);
-    fprintf(c->truth, "%s,%s,%s\n", sys, id, pp->pid);
-    fprintf(c->annot, "%s,%s,%s,%d,%s,%s\n", sys, id, pp->pid, r->identity, r->script, r->errs);
+    fputs(sys, c->truth); fputc(',', c->truth); fputs(id, c->truth); fputc(',', c->truth);
+    fputs(pp->pid, c->truth); fputc('\n', c->truth);
+    fputs(sys, c->annot); fputc(',', c->annot); fputs(id, c->annot); fputc(',', c->annot);
+    fputs(pp->pid, c->annot); fputc(',', c->annot); fputc('0' + r->identity, c->annot); fputc(',', c->annot);
+    fputs(r->script, c->annot); fputc(',', c->annot); fputs(r->errs, c->annot); fputc('\n', c->annot);
 }
 
 /* ------------------------------------------------------------------ biometric captures */
@@ -514,21 +555,10 @@ static void gen_ees(gen_ctx *c, person *pp, int idn, bool visa_holder, int64_t f
         int64_t cap = e + 89 < until ? e + 89 : until;
         if (x > cap && cap > e) x = cap;
         const char *bcp = gen_bcps[below(c, (uint32_t)gen_n_bcps)];
-        char auth[32];
-        snprintf(auth, sizeof auth, "%.3s border guard", bcp);
-        char d[16];
-        iop_date_format(date_of(e), d);
-        iop_buf_printf(&c->ext, "%s{\"type\":\"entry\",\"date\":\"%s\",\"bcp\":\"%s\",\"authority\":\"%s\"",
-                       first ? "" : ",", d, bcp, auth);
-        if (sticker) { iop_buf_puts(&c->ext, ",\"visa_sticker\":"); iop_buf_json_str(&c->ext, sticker); }
-        iop_buf_puts(&c->ext, "}");
+        ext_movement(c, first, "entry", e, bcp, sticker);
         first = false;
-        if (x < c->ref_days && !overstay) {
-            const char *xb = chance(c, 0.7) ? bcp : gen_bcps[below(c, (uint32_t)gen_n_bcps)];
-            snprintf(auth, sizeof auth, "%.3s border guard", xb);
-            iop_date_format(date_of(x), d);
-            iop_buf_printf(&c->ext, ",{\"type\":\"exit\",\"date\":\"%s\",\"bcp\":\"%s\",\"authority\":\"%s\"}", d, xb, auth);
-        }
+        if (x < c->ref_days && !overstay)
+            ext_movement(c, false, "exit", x, chance(c, 0.7) ? bcp : gen_bcps[below(c, (uint32_t)gen_n_bcps)], NULL);
         prev_exit = x;
     }
     iop_buf_puts(&c->ext, "]");
@@ -547,10 +577,9 @@ static void gen_ees_refusal(gen_ctx *c, person *pp, int idn, bool visa_holder) {
     ext_key(c, &r, "visa_holder");
     iop_buf_puts(&c->ext, visa_holder ? "true" : "false");
     ext_key(c, &r, "movements");
-    const char *bcp = gen_bcps[below(c, (uint32_t)gen_n_bcps)];
-    char d[16];
-    iop_date_format(date_of(c->ref_days - below(c, 3 * 365)), d);
-    iop_buf_printf(&c->ext, "[{\"type\":\"refusal\",\"date\":\"%s\",\"bcp\":\"%s\",\"authority\":\"%.3s border guard\"}]", d, bcp, bcp);
+    iop_buf_puts(&c->ext, "[");
+    ext_movement(c, true, "refusal", c->ref_days - below(c, 3 * 365), gen_bcps[below(c, (uint32_t)gen_n_bcps)], NULL);
+    iop_buf_puts(&c->ext, "]");
     ext_end(c, &r);
     bool fp = !visa_holder && pp->age >= 12;
     emit(c, pp, &r, fp ? right4 : NULL, fp ? 4 : 0, true);

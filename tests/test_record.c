@@ -82,3 +82,24 @@ TEST(cir_holds_ees_vis_etias_eurodac_ecris_not_sis_art18) {
     CHECK(!iop_system_in_cir(IOP_SYS_EUROPOL));
     CHECK(!iop_system_in_cir(IOP_SYS_INTERPOL));
 }
+
+TEST(biometric_data_may_be_longer_than_text_fields) {
+    /* a 2,048-byte face vector (512 float32) and a 3 KB template are ordinary sizes */
+    uint8_t raw[3072];
+    for (size_t i = 0; i < sizeof raw; i++) raw[i] = (uint8_t)i;
+    char *b64 = iop_base64_encode(raw, 2048), *fp = iop_base64_encode(raw, 3072);
+    iop_buf b;
+    iop_buf_init(&b);
+    iop_buf_printf(&b, "{\"id\":\"E\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"A\"],\"biometrics\":{"
+                       "\"fingerprints\":[{\"position\":2,\"format\":\"iso19794-2-2005\",\"data\":\"%s\"}],"
+                       "\"face\":{\"format\":\"f32\",\"data\":\"%s\"}}}", fp, b64);
+    rec_person p;
+    iop_err e;
+    REQUIRE(rec_parse(b.data, b.len, &p, &e) == IOP_OK);
+    CHECK_INT(p.face->len, 2048);
+    CHECK_INT(p.fingers[0].tpl.len, 3072);
+    rec_person_clear(&p);
+    iop_buf_free(&b);
+    free(b64);
+    free(fp);
+}

@@ -70,18 +70,23 @@ typedef struct esp_query {
     char *doc_country;
     iop_system systems[IOP_SYS_COUNT]; size_t n_systems; /* restrict to these (0 = all permitted) */
     size_t limit;                                          /* per system, default 10, max 100 */
+    rec_finger *fingers; size_t n_fingers;                 /* biometric query (sBMS), any supported format */
+    rec_blob *face;
     unsigned fields;                                       /* esp_field bits used by the query */
 } esp_query;
 
 /* Parses a query request: {"surnames":[..],"given_names":[..],"dob":"..","nationality":"..",
- * "sex":"..","document":{"number":"..","country":".."},"systems":[..],"limit":N}.
+ * "sex":"..","document":{"number":"..","country":".."},"fingerprints":[{"position":N,
+ * "format":"..","data":"base64"}],"face":{"format":"f32","data":"base64"},"systems":[..],"limit":N}.
  * Unknown fields are errors. */
 iop_code esp_query_parse(const char *json, size_t len, esp_query *q, iop_err *err);
 void esp_query_clear(esp_query *q);
 
 typedef struct esp esp;
 typedef struct names_engine names_engine;
+typedef struct sbms sbms;
 typedef struct esp_config {
+    sbms *biometrics;          /* answers fingerprint and face queries (sbms.h); NULL: none */
     const names_engine *names; /* ranks and explains hits (names.h); NULL: token matching only */
     const char *dir;          /* the data directory (systems/, cir.db) */
     int threads;              /* fan-out threads per query (0: one per core, 1: sequential) */

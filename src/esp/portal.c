@@ -22,6 +22,7 @@
 #include "esp/esp_internal.h"
 #include "interop/audit.h"
 #include "interop/names.h"
+#include "interop/sbms.h"
 #include "interop/store.h"
 #include "interop/systems.h"
 
@@ -48,6 +49,7 @@ struct esp {
     char *dir;
     const esp_profiles *profiles;
     const names_engine *names;
+    sbms *bio;
     audit_log *log;
     bool durable_logs;
     pthread_mutex_t mu;
@@ -69,6 +71,8 @@ struct task {
     const esp_actor *who;
     const esp_query *q;
     const names_ident *qid; /* the query prepared by the names engine, or NULL */
+    const sbms_hit *bio;    /* biometric hits in this system, best first */
+    size_t n_bio;
     iop_system sys;
     reader_set *rs;
     iop_buf out;
@@ -190,6 +194,7 @@ iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log
     if (!e || !(e->dir = strdup(cfg->dir))) { free(e); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     e->profiles = profiles;
     e->names = cfg->names;
+    e->bio = cfg->biometrics;
     e->log = log;
     e->durable_logs = cfg->durable_query_logs;
     e->readers_max = cfg->readers > 0 ? cfg->readers : 8;
@@ -390,7 +395,7 @@ static void run_task(task *t) {
     collect c = {.pq = &pq, .p = t->who->profile, .sys = t->sys, .keep = keep};
     c.items = calloc(keep + 1, sizeof *c.items);
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
-    t->rc = sys_search(ss, &sq, collect_cb, &c, &t->err);
+    if (q->n_surnames || q->n_given_names || q->doc_number) t->rc = sys_search(ss, &sq, collect_cb, &c, &t->err);
     if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
     if (t->qid && !t->rc) rerank(t, &c);
     qsort(c.items, c.n, sizeof *c.items, cmp_scored);
@@ -399,11 +404,45 @@ static void run_task(task *t) {
         c.n = q->limit;
     }
     int e = iop_buf_printf(&t->out, "{\"system\":\"%s\",\"hits\":[", iop_system_name(t->sys));
+    size_t shown = 0;
+    /* biometric hits first (sBMS, fused fingerprint and face score), joined with the
+     * alphanumeric evidence when the same record matched on names too */
+    for (size_t b = 0; b < t->n_bio && !t->rc; b++) {
+        const sbms_hit *h = &t->bio[b];
+        rec_person r;
+        iop_err gerr;
+        if (sys_get(ss, h->record_id, false, &r, &gerr) != IOP_OK) continue; /* deleted meanwhile */
+        char cat[64], idpat[160];
+        snprintf(idpat, sizeof idpat, "{\"id\":\"%s\",", h->record_id);
+        if (esp_profile_shows_kind(t->who->profile, t->sys, r.kind, esp_sis_category(&r, cat, sizeof cat))) {
+            e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"biometric\",\"biometric\":{\"score\":%.4f,"
+                                "\"llr\":%.2f,\"fingerprint_score\":%.2f,\"face_score\":%.4f,\"fingers_matched\":%d},",
+                                shown ? "," : "", h->score, h->score, h->llr, h->fp_score, h->face_score, h->fingers_matched);
+            for (size_t i = 0; i < c.n; i++) {
+                if (c.items[i].body && !strncmp(c.items[i].body, idpat, strlen(idpat)) && c.items[i].has_nr) {
+                    e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&c.items[i].nr, &t->out) |
+                         iop_buf_puts(&t->out, ",");
+                }
+            }
+            e |= iop_buf_puts(&t->out, "\"record\":") | esp_filter_record(t->who->profile, &r, &t->out) |
+                 iop_buf_puts(&t->out, "}");
+            shown++;
+        }
+        /* the same record is not listed again among the alphanumeric hits */
+        for (size_t i = 0; i < c.n; i++) {
+            if (c.items[i].body && !strncmp(c.items[i].body, idpat, strlen(idpat))) {
+                free(c.items[i].body);
+                c.items[i].body = NULL;
+            }
+        }
+        rec_person_clear(&r);
+    }
     for (size_t i = 0; i < c.n; i++) {
+        if (!c.items[i].body) continue;
         /* only the kept hits are decoded, then filtered to the profile's categories */
         if (!t->rc) {
-            e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",", i ? "," : "", c.items[i].score,
-                                c.items[i].match);
+            e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",", shown++ ? "," : "",
+                                c.items[i].score, c.items[i].match);
             if (c.items[i].has_nr) {
                 /* the names engine's verdict and why (Reg. 2019/817 Art 28: same / similar) */
                 e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&c.items[i].nr, &t->out) |
@@ -417,7 +456,7 @@ static void run_task(task *t) {
     }
     e |= iop_buf_puts(&t->out, "]}");
     if (e && !t->rc) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
-    t->hits = c.n;
+    t->hits = shown;
     free(c.items);
 }
 
@@ -484,12 +523,31 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
         if (q->doc_number) { f.documents = &d; f.n_documents = 1; }
         if ((rc = names_prepare_fields(e->names, &f, &qid, err))) return rc;
     }
+    /* biometric identification through the sBMS, over the permitted systems only */
+    sbms_hit *bio = NULL;
+    size_t n_bio = 0;
+    if (q->n_fingers || q->face) {
+        if (!e->bio) { names_ident_free(qid); return iop_fail(err, IOP_EINVAL, "this node has no biometric matching service"); }
+        size_t k = q->limit * 2;
+        bio = calloc(k, sizeof *bio);
+        sbms_probe probe = {.fingers = q->fingers, .n_fingers = q->n_fingers, .face = q->face};
+        if (!bio) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        else rc = sbms_search(e->bio, &probe, systems, n, k, 0.5, bio, &n_bio, err);
+        if (rc) { free(bio); names_ident_free(qid); return rc; }
+    }
     reader_set *rs = reader_acquire(e);
-    if (!rs) { names_ident_free(qid); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    if (!rs) { free(bio); names_ident_free(qid); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     task tasks[IOP_SYS_COUNT];
     memset(tasks, 0, sizeof tasks);
     for (size_t i = 0; i < n; i++) {
         tasks[i].e = e; tasks[i].who = who; tasks[i].q = q; tasks[i].qid = qid; tasks[i].sys = systems[i]; tasks[i].rs = rs;
+        /* this system's biometric hits, best first as the sBMS returned them */
+        size_t m = 0;
+        for (size_t b = 0; b < n_bio; b++) m += bio[b].system == systems[i];
+        sbms_hit *mine = m ? calloc(m, sizeof *mine) : NULL;
+        for (size_t b = 0; mine && b < n_bio; b++)
+            if (bio[b].system == systems[i]) mine[tasks[i].n_bio++] = bio[b];
+        tasks[i].bio = mine;
         iop_buf_init(&tasks[i].out);
     }
     job j = {.tasks = tasks, .n = n};
@@ -502,6 +560,8 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
     pthread_cond_destroy(&j.cv);
     reader_release(e, rs);
     names_ident_free(qid);
+    for (size_t i = 0; i < n; i++) free((void *)tasks[i].bio);
+    free(bio);
 
     size_t counts[IOP_SYS_COUNT];
     int bad = iop_buf_puts(reply, "{\"profile\":") | iop_buf_json_str(reply, who->profile->name) |

@@ -8,6 +8,9 @@
 #include "esp/esp_internal.h"
 
 void esp_query_clear(esp_query *q) {
+    for (size_t i = 0; i < q->n_fingers; i++) { free(q->fingers[i].tpl.format); free(q->fingers[i].tpl.data); }
+    free(q->fingers);
+    if (q->face) { free(q->face->format); free(q->face->data); free(q->face); }
     for (size_t i = 0; i < q->n_surnames; i++) free(q->surnames[i]);
     for (size_t i = 0; i < q->n_given_names; i++) free(q->given_names[i]);
     free(q->surnames);
@@ -41,9 +44,19 @@ static iop_code country(json_t *v, const char *field, char **out, iop_err *err) 
     return (*out = strdup(s)) ? IOP_OK : iop_fail(err, IOP_ENOMEM, "out of memory");
 }
 
+/* {"format": "...", "data": "base64"} into a blob; the sBMS validates the format. */
+static iop_code blob(json_t *o, rec_blob *b, iop_err *err) {
+    json_t *f = json_object_get(o, "format"), *d = json_object_get(o, "data");
+    if (!json_is_object(o) || !json_is_string(f) || !json_is_string(d) || json_object_size(o) != 2 + (json_object_get(o, "position") != NULL))
+        return iop_fail(err, IOP_EINVAL, "expected {\"format\": \"...\", \"data\": \"base64\"}");
+    if (json_string_length(d) > 400000) return iop_fail(err, IOP_ELIMIT, "biometric data larger than 300 KB");
+    if (!(b->format = strdup(json_string_value(f)))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    return iop_base64_decode(json_string_value(d), &b->data, &b->len, err);
+}
+
 static iop_code parse(json_t *root, esp_query *q, iop_err *err) {
     static const char *const keys[] = {"surnames", "given_names", "dob", "nationality", "sex", "document",
-                                       "systems", "limit", NULL};
+                                       "fingerprints", "face", "systems", "limit", NULL};
     if (!json_is_object(root)) return iop_fail(err, IOP_EINVAL, "a query must be a JSON object");
     const char *k;
     json_t *v;
@@ -86,6 +99,31 @@ static iop_code parse(json_t *root, esp_query *q, iop_err *err) {
         if (c && (rc = country(c, "document.country", &q->doc_country, err))) return rc;
         q->fields |= ESP_F_DOCUMENT;
     }
+    if ((v = json_object_get(root, "fingerprints"))) {
+        if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 10)
+            return iop_fail(err, IOP_EINVAL, "field 'fingerprints': expected an array of 1..10 templates");
+        if (!(q->fingers = calloc(json_array_size(v), sizeof *q->fingers))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            json_t *pos = json_object_get(x, "position");
+            if (!json_is_object(x) || !json_is_integer(pos) || json_integer_value(pos) < 0 || json_integer_value(pos) > 10 ||
+                (rc = blob(x, &q->fingers[i].tpl, err))) {
+                if (!json_is_object(x) || !json_is_integer(pos) || json_integer_value(pos) < 0 || json_integer_value(pos) > 10)
+                    rc = iop_fail(err, IOP_EINVAL, "expected {\"position\": 0..10, \"format\": .., \"data\": base64}");
+                iop_err_prefix(err, "field 'fingerprints[%zu]'", i);
+                return rc;
+            }
+            q->fingers[i].position = (int)json_integer_value(pos);
+            q->n_fingers++;
+        }
+        q->fields |= ESP_F_FINGERPRINTS;
+    }
+    if ((v = json_object_get(root, "face"))) {
+        if (!(q->face = calloc(1, sizeof *q->face))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        if ((rc = blob(v, q->face, err))) { iop_err_prefix(err, "field 'face'"); return rc; }
+        q->fields |= ESP_F_FACE;
+    }
     if ((v = json_object_get(root, "systems"))) {
         if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field 'systems': expected an array of system names");
         size_t i;
@@ -107,8 +145,8 @@ static iop_code parse(json_t *root, esp_query *q, iop_err *err) {
             return iop_fail(err, IOP_EINVAL, "field 'limit': expected an integer 1..100");
         q->limit = (size_t)json_integer_value(v);
     }
-    if (!q->n_surnames && !q->n_given_names && !q->doc_number)
-        return iop_fail(err, IOP_EINVAL, "a query needs names or a travel document number");
+    if (!q->n_surnames && !q->n_given_names && !q->doc_number && !q->n_fingers && !q->face)
+        return iop_fail(err, IOP_EINVAL, "a query needs names, a travel document number or biometric data");
     return IOP_OK;
 }
 

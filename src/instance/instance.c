@@ -16,6 +16,7 @@
 #include "interop/cir.h"
 #include "interop/interop.h"
 #include "interop/names.h"
+#include "interop/sbms.h"
 #include "interop/store.h"
 #include "interop/systems.h"
 
@@ -31,6 +32,7 @@ struct iop_instance {
     access_db *access;
     esp *portal;
     names_engine *names;
+    sbms *bio;
     pthread_mutex_t write_mu;      /* one writer at a time */
 };
 
@@ -74,6 +76,10 @@ iop_code iop_init_dir(const char *dir, const char *profiles_src, iop_err *err) {
         if (!(rc = cir_open(dir, STORE_CREATE, &c, err))) cir_close(c);
     }
     if (!rc) {
+        sbms *b;
+        if (!(rc = sbms_open(dir, STORE_CREATE, NULL, &b, err))) sbms_close(b);
+    }
+    if (!rc) {
         access_db *a;
         path_in(path, sizeof path, dir, "access.db");
         if (!(rc = access_open(path, NULL, &a, err))) access_close(a);
@@ -90,6 +96,7 @@ void iop_close(iop_instance *in) {
     if (!in) return;
     esp_close(in->portal);
     names_engine_free(in->names);
+    sbms_close(in->bio);
     for (int s = 0; s < IOP_SYS_COUNT; s++) sys_close(in->sys[s]);
     cir_close(in->cir);
     access_close(in->access);
@@ -114,6 +121,7 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
     iop_code rc = esp_profiles_load(o.profiles_path ? o.profiles_path : path, &in->profiles, err);
     for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) rc = sys_open((iop_system)s, dir, 0, &in->sys[s], err);
     if (!rc) rc = cir_open(dir, 0, &in->cir, err);
+    if (!rc) rc = sbms_open(dir, 0, NULL, &in->bio, err);
     if (!rc) {
         path_in(path, sizeof path, dir, "access.db");
         rc = access_open(path, NULL, &in->access, err);
@@ -134,7 +142,7 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
         rc = names_engine_new(nick, &in->names, err);
     }
     if (!rc) {
-        esp_config cfg = {.names = in->names, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
+        esp_config cfg = {.names = in->names, .biometrics = in->bio, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
                           .durable_query_logs = o.durable_query_logs};
         rc = esp_open(&cfg, in->profiles, in->log, &in->portal, err);
     }
@@ -263,7 +271,10 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
     size_t *order = malloc((n ? n : 1) * sizeof *order);
     rec_person *group = malloc((n ? n : 1) * sizeof *group);
     if (!order || !group) { free(order); free(group); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
-    iop_code rc = IOP_OK;
+    /* Art 13(3), Art 37: biometric data enter only after the quality check, and a batch
+     * with a bad template writes nothing */
+    iop_code rc = sbms_check(in->bio, recs, n, err);
+    if (rc) { free(order); free(group); return rc; }
     int64_t now = iop_now_ms();
     pthread_mutex_lock(&in->write_mu);
     for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) {
@@ -305,6 +316,12 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
         if (in_cir) {
             log_write(in, a, "cir", "follow-write", (iop_system)s, m, group[0].id, group[m - 1].id);
             if (stats) stats->cir_files += m;
+        }
+        if (sbms_system_stored((iop_system)s)) {
+            /* Art 13: the templates of the new records go to the sBMS, per source system */
+            rc = sbms_enrol(in->bio, group, m, err);
+            if (rc) { iop_err_prefix(err, "%s batch written, biometric matching service not updated", iop_system_name((iop_system)s)); break; }
+            log_write(in, a, "sbms", "enrol", (iop_system)s, m, group[0].id, group[m - 1].id);
         }
     }
     pthread_mutex_unlock(&in->write_mu);
@@ -375,6 +392,11 @@ iop_code iop_delete(iop_instance *in, const iop_actor *a, iop_system s, const ch
         /* Art 23: the CIR data set goes with the source record */
         rc = cir_follow_delete(in->cir, s, id, now, err);
         if (!rc && iop_system_in_cir(s)) log_write(in, a, "cir", "follow-delete", s, 1, id, id);
+        /* Art 15: the templates go with the record */
+        if (!rc && sbms_system_stored(s)) {
+            rc = sbms_remove(in->bio, s, id, err);
+            if (!rc) log_write(in, a, "sbms", "remove", s, 1, id, id);
+        }
     }
     pthread_mutex_unlock(&in->write_mu);
     return rc;
@@ -406,6 +428,7 @@ typedef struct purge_ctx {
 static void purge_follow(void *ctx, iop_system s, const char *id) {
     purge_ctx *p = ctx;
     cir_follow_delete(p->in->cir, s, id, p->now, NULL);
+    if (sbms_system_stored(s)) sbms_remove(p->in->bio, s, id, NULL);
 }
 
 iop_code iop_purge_expired(iop_instance *in, int64_t today, size_t *purged, iop_err *err) {

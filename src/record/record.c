@@ -148,10 +148,11 @@ static iop_code parse_blob(json_t *o, const char *where, const char *const *form
     if ((rc = dup_string(x, f, &b->format, err))) return rc;
     if (!in_list(formats, b->format)) return list_error(err, f, b->format, formats);
     snprintf(f, sizeof f, "%s.data", where);
-    const char *s;
     if (!(x = json_object_get(o, "data"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
-    if ((rc = get_string(x, f, false, &s, err))) return rc;
-    if (strlen(s) / 4 * 3 > max) return iop_fail(err, IOP_ELIMIT, "field '%s': larger than %zu bytes", f, max);
+    if (!json_is_string(x) || json_string_length(x) == 0)
+        return iop_fail(err, IOP_EINVAL, "field '%s': expected a non-empty base64 string", f);
+    const char *s = json_string_value(x);
+    if (json_string_length(x) / 4 * 3 > max) return iop_fail(err, IOP_ELIMIT, "field '%s': larger than %zu bytes", f, max);
     if ((rc = iop_base64_decode(s, &b->data, &b->len, err))) iop_err_prefix(err, "field '%s'", f);
     return rc;
 }

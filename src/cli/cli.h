@@ -20,6 +20,7 @@ int cmd_names(int argc, char **argv);   /* names compare / eval */
 int cmd_resolve(int argc, char **argv); /* cluster records into persons */
 int cmd_fp(int argc, char **argv);      /* fingerprints: compare / scores / eval */
 int cmd_face(int argc, char **argv);    /* faces: compare / eval */
+int cmd_purge(int argc, char **argv);   /* apply the retention rules */
 
 /* Shared option helpers. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

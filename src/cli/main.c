@@ -16,6 +16,7 @@ static const struct {
     {"search", cmd_search, "search through the European search portal under a profile"},
     {"serve", cmd_serve, "run the HTTP JSON API"},
     {"logs", cmd_logs, "verify or show the hash-chained access logs"},
+    {"purge", cmd_purge, "delete records whose retention period has ended"},
     {"gen", cmd_gen, "generate a synthetic population with ground truth"},
     {"names", cmd_names, "compare identities and evaluate the names engine"},
     {"resolve", cmd_resolve, "cluster person records into persons"},

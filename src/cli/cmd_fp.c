@@ -35,7 +35,7 @@ static const char *FP_HELP =
     "  convert IN OUT       write IN as an ISO/IEC 19794-2:2005 record\n"
     "  gen DIR              write synthetic templates DIR/<finger>_<impression>.iso\n"
     "  stats FILE|DIR...    minutiae count, types and nearest-neighbour distance of templates\n"
-    "  identify GALLERY PROBE...  1:N search of probe templates in the templates of a directory\n"
+    "  identify DIR PROBE...  1:N search of probe templates among the templates of DIR\n"
     "\n"
     "Run `interop fp <command> --help` for the options of a command.\n";
 
@@ -612,6 +612,95 @@ static int fp_stats(int argc, char **argv) {
     return status;
 }
 
+/* ---------------------------------------------------------------- identify */
+
+static int fp_identify(int argc, char **argv) {
+    if (want_help(argc, argv)) {
+        printf("usage: interop fp identify [--k N] [--shortlist N] [--threads N] [--exhaustive] GALLERY_DIR PROBE...\n\n"
+               "1:N identification: enrols every template of GALLERY_DIR (templates failing the\n"
+               "enrolment check are reported and skipped) and searches each PROBE file, printing\n"
+               "for each the best N candidates (default 5): rank, file, fused score and the\n"
+               "per-finger evidence (position:score).  --exhaustive runs the full matcher on every\n"
+               "gallery record instead of the first stage + shortlist (default shortlist 400).\n");
+        return 0;
+    }
+    uint64_t k = 5, shortlist = 0, threads = 2;
+    bool exhaustive = false;
+    int first = 1;
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        uint64_t *dst = NULL;
+        if (!strcmp(argv[first], "--exhaustive")) { exhaustive = true; continue; }
+        if (!strcmp(argv[first], "--k")) dst = &k;
+        else if (!strcmp(argv[first], "--shortlist")) dst = &shortlist;
+        else if (!strcmp(argv[first], "--threads")) dst = &threads;
+        else return cli_usage_error("fp identify", "unknown option %s", argv[first]);
+        if (first + 1 >= argc || !parse_u64(argv[first + 1], dst))
+            return cli_usage_error("fp identify", "%s needs a number", argv[first]);
+        first++;
+    }
+    if (argc - first < 2) return cli_usage_error("fp identify", "expected a gallery directory and probe files");
+    if (!k || k > 1000 || threads < 1 || threads > 64)
+        return cli_usage_error("fp identify", "--k 1..1000, --threads 1..64");
+    const char *dir = argv[first];
+    DIR *dh = opendir(dir);
+    if (!dh) { fprintf(stderr, "interop fp identify: %s: %s\n", dir, strerror(errno)); return 1; }
+    iop_fp_gallery_opts o = {.shortlist = shortlist, .threads = (int)threads};
+    iop_fp_gallery *g;
+    iop_err err;
+    if (iop_fp_gallery_new(&o, &g, &err)) { closedir(dh); fprintf(stderr, "interop fp identify: %s\n", err.msg); return 1; }
+    char **names = NULL;
+    size_t nn = 0;
+    struct dirent *de;
+    int status = 0;
+    while ((de = readdir(dh))) {
+        if (de->d_name[0] == '.') continue;
+        size_t pl = strlen(dir) + strlen(de->d_name) + 2;
+        char *p = malloc(pl);
+        if (!p) { status = 1; break; }
+        snprintf(p, pl, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st) || !S_ISREG(st.st_mode)) { free(p); continue; }
+        iop_fp_template t;
+        if (load_template(p, &t, &err)) { fprintf(stderr, "interop fp identify: skipped: %s\n", err.msg); free(p); continue; }
+        iop_fp_ref ref = {0, nn};
+        if (iop_fp_gallery_add(g, ref, &t, &err)) {
+            fprintf(stderr, "interop fp identify: skipped %s: %s\n", p, err.msg);
+            free(p);
+        } else {
+            char **nw = realloc(names, (nn + 1) * sizeof *nw);
+            if (!nw) { free(p); iop_fp_template_free(&t); status = 1; break; }
+            names = nw;
+            names[nn++] = p;
+        }
+        iop_fp_template_free(&t);
+    }
+    closedir(dh);
+    iop_fp_candidate *c = calloc(k, sizeof *c);
+    if (!c) status = 1;
+    for (int i = first + 1; i < argc && c; i++) {
+        iop_fp_template t;
+        if (load_template(argv[i], &t, &err)) { fprintf(stderr, "interop fp identify: %s\n", err.msg); status = 1; continue; }
+        size_t n = 0;
+        uint64_t t0 = iop_mono_ns();
+        iop_code rc = exhaustive ? iop_fp_gallery_search_exhaustive(g, &t, k, 0, c, &n, &err)
+                                 : iop_fp_gallery_search(g, &t, k, 0, c, &n, &err);
+        double ms = (double)(iop_mono_ns() - t0) / 1e6;
+        iop_fp_template_free(&t);
+        if (rc) { fprintf(stderr, "interop fp identify: %s: %s\n", argv[i], err.msg); status = 1; continue; }
+        printf("%s: %zu candidates from %zu fingers in %.1f ms\n", argv[i], n, iop_fp_gallery_fingers(g), ms);
+        for (size_t r = 0; r < n; r++) {
+            printf("  %zu\t%s\t%.6f\t", r + 1, c[r].ref.key < nn ? names[c[r].ref.key] : "?", c[r].score);
+            for (size_t e = 0; e < c[r].n_ev; e++) printf("%s%u:%.4f", e ? "," : "", c[r].ev[e].position, c[r].ev[e].score);
+            printf("\n");
+        }
+    }
+    free(c);
+    for (size_t i = 0; i < nn; i++) free(names[i]);
+    free(names);
+    iop_fp_gallery_free(g);
+    return status;
+}
+
 int cmd_fp(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         if (argc < 2) { fputs(FP_HELP, stderr); return 2; }
@@ -626,5 +715,6 @@ int cmd_fp(int argc, char **argv) {
     if (!strcmp(c, "convert")) return fp_convert(argc - 1, argv + 1);
     if (!strcmp(c, "gen")) return fp_gen(argc - 1, argv + 1);
     if (!strcmp(c, "stats")) return fp_stats(argc - 1, argv + 1);
+    if (!strcmp(c, "identify")) return fp_identify(argc - 1, argv + 1);
     return cli_usage_error("fp", "unknown command \"%s\" (try interop fp --help)", c);
 }

@@ -8,7 +8,7 @@
  *   - 1:N identification over a generated gallery (default 1,000,000 fingers; with
  *     IOP_BENCH_SCALE=small 20,000): median / p90 time per probe (target < 1 s), rank-1
  *     rate of the two-stage search, share of mates kept by the first stage, and on a
- *     sub-gallery of 5,000 (1,000 small) the rank-1 rate of the exhaustive full matcher
+ *     sub-gallery of 2,000 (1,000 small) the rank-1 rate of the exhaustive full matcher
  *     against the two-stage search on the same probes;
  *   - bytes per stored finger (target <= 1 KiB).
  * Environment: IOP_BENCH_SCALE=small, IOP_FP_BENCH_N (gallery size), IOP_FP_BENCH_Q
@@ -187,9 +187,9 @@ int main(void) {
     const char *scale = getenv("IOP_BENCH_SCALE");
     bool small = scale && !strcmp(scale, "small");
     size_t n = env_size("IOP_FP_BENCH_N", small ? 20000 : 1000000);
-    size_t q = env_size("IOP_FP_BENCH_Q", small ? 20 : 50);
+    size_t q = env_size("IOP_FP_BENCH_Q", 20);
     int threads = (int)env_size("IOP_FP_BENCH_THREADS", 2);
-    size_t sub = small ? 1000 : 5000;
+    size_t sub = small ? 1000 : 2000;
     printf("== fingerprints (sBMS): %s scale\n", small ? "small" : "full");
     bench_1to1();
     bench_codes(small ? 100000 : 1000000 < n ? 1000000 : n);

@@ -578,7 +578,7 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
             ranges[i][r][1] = hi;
             total += hi - lo;
         }
-    total += ix->n_pend < 4096 ? ix->n_pend : 4096;
+    total += ix->n_pend < 16384 ? ix->n_pend : 16384;
     cmap m = {0};
     m.cap = 64;
     while (m.cap < total * 2) m.cap *= 2;
@@ -597,9 +597,24 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
             for (size_t p = lower_bound(rn, ks.k[i]); p < rn->n && rn->keys[p] == ks.k[i]; p++)
                 if (ix->sigs[rn->slots[p]].alive) cmap_hit(&m, rn->slots[p]);
         }
-    for (size_t p = 0; p < ix->n_pend; p++)
-        for (size_t i = 0; i < ks.n; i++)
-            if (ix->pend[p].key == ks.k[i] && ix->sigs[ix->pend[p].slot].alive) cmap_hit(&m, ix->pend[p].slot);
+    if (ix->n_pend) { /* the unsorted pending postings: one pass, query keys in a small hash set */
+        uint64_t set[256];
+        bool used[256] = {false};
+        for (size_t i = 0; i < ks.n; i++) {
+            size_t h = (size_t)(ks.k[i] >> 56);
+            while (used[h] && set[h] != ks.k[i]) h = (h + 1) & 255;
+            used[h] = true;
+            set[h] = ks.k[i];
+        }
+        for (size_t p = 0; p < ix->n_pend; p++) {
+            uint64_t key = ix->pend[p].key;
+            for (size_t h = (size_t)(key >> 56); used[h]; h = (h + 1) & 255)
+                if (set[h] == key) {
+                    if (ix->sigs[ix->pend[p].slot].alive) cmap_hit(&m, ix->pend[p].slot);
+                    break;
+                }
+        }
+    }
     /* rank by the signatures */
     cand *cs = malloc((m.n ? m.n : 1) * sizeof *cs);
     if (!cs) { free(m.slot1); free(m.hits); return 0; }

@@ -37,27 +37,50 @@ static char *add_user(access_db *db, const char *name, access_authority_type t, 
     return tok;
 }
 
-static bool node_make(node *nd, const char *name) {
-    memset(nd, 0, sizeof *nd);
-    snprintf(nd->dir, sizeof nd->dir, "%s", test_tmpdir(name));
+/* One node with users and tokens is made once (argon2id hashing is slow on purpose) and
+ * copied, closed, into each test's own directory. */
+static struct {
+    bool made, ok;
+    char dir[1100];
+    char *tok[6];
+} tmpl;
+
+static bool template_make(void) {
+    if (tmpl.made) return tmpl.ok;
+    tmpl.made = true;
+    snprintf(tmpl.dir, sizeof tmpl.dir, "%s", test_tmpdir("srv-template"));
     iop_err err = {0};
-    if (iop_init_dir(nd->dir, NULL, &err)) { fprintf(stderr, "init: %s\n", err.msg); return false; }
+    if (iop_init_dir(tmpl.dir, NULL, &err)) { fprintf(stderr, "init: %s\n", err.msg); return false; }
     char path[1200];
-    snprintf(path, sizeof path, "%s/access.db", nd->dir);
+    snprintf(path, sizeof path, "%s/access.db", tmpl.dir);
     access_db *db = NULL;
     if (access_open(path, NULL, &db, &err)) { fprintf(stderr, "access: %s\n", err.msg); return false; }
     const char *integ[] = {"integrator"}, *guard[] = {"border_guard"}, *police[] = {"police"},
                *asylum[] = {"asylum_authority"}, *multi[] = {"border_guard", "visa_authority"};
-    nd->tok_loader = add_user(db, "loader", ACCESS_OTHER, integ, 1);
-    nd->tok_guard = add_user(db, "guard", ACCESS_BORDER_GUARD, guard, 1);
-    nd->tok_police = add_user(db, "officer", ACCESS_POLICE, police, 1);
-    nd->tok_asylum = add_user(db, "asylum", ACCESS_ASYLUM_AUTHORITY, asylum, 1);
-    nd->tok_multi = add_user(db, "multi", ACCESS_BORDER_GUARD, multi, 2);
-    nd->tok_revoked = add_user(db, "gone", ACCESS_BORDER_GUARD, guard, 1);
-    bool ok = nd->tok_loader && nd->tok_guard && nd->tok_police && nd->tok_asylum && nd->tok_multi && nd->tok_revoked;
-    if (ok && access_token_revoke(db, nd->tok_revoked, &err)) { fprintf(stderr, "revoke: %s\n", err.msg); ok = false; }
+    tmpl.tok[0] = add_user(db, "loader", ACCESS_OTHER, integ, 1);
+    tmpl.tok[1] = add_user(db, "guard", ACCESS_BORDER_GUARD, guard, 1);
+    tmpl.tok[2] = add_user(db, "officer", ACCESS_POLICE, police, 1);
+    tmpl.tok[3] = add_user(db, "asylum", ACCESS_ASYLUM_AUTHORITY, asylum, 1);
+    tmpl.tok[4] = add_user(db, "multi", ACCESS_BORDER_GUARD, multi, 2);
+    tmpl.tok[5] = add_user(db, "gone", ACCESS_BORDER_GUARD, guard, 1);
+    bool ok = true;
+    for (int i = 0; i < 6; i++) ok = ok && tmpl.tok[i];
+    if (ok && access_token_revoke(db, tmpl.tok[5], &err)) { fprintf(stderr, "revoke: %s\n", err.msg); ok = false; }
     access_close(db);
+    tmpl.ok = ok;
     return ok;
+}
+
+static bool node_make(node *nd, const char *name) {
+    memset(nd, 0, sizeof *nd);
+    if (!template_make()) return false;
+    snprintf(nd->dir, sizeof nd->dir, "%s", test_tmpdir(name));
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", tmpl.dir, nd->dir);
+    if (system(cmd) != 0) return false;
+    char **toks[] = {&nd->tok_loader, &nd->tok_guard, &nd->tok_police, &nd->tok_asylum, &nd->tok_multi, &nd->tok_revoked};
+    for (int i = 0; i < 6; i++) *toks[i] = strdup(tmpl.tok[i]);
+    return true;
 }
 
 static bool node_start(node *nd) {

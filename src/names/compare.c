@@ -35,12 +35,15 @@ double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *t
     int h = HOW_FUZZY;
     if (ta->phon == tb->phon && ta->len >= 3 && tb->len >= 3 && s < 0.9) { s = 0.9; h = HOW_PHON; }
     if (((ta->flags | tb->flags) & NM_TF_NONLATIN) && ta->skel_len && tb->skel_len) {
-        double k = ta->skelh == tb->skelh ? 0.92
-                                          : 0.92 * nm_jaro_winkler(nm_str(a, ta->skel_off), ta->skel_len,
-                                                                   nm_str(b, tb->skel_off), tb->skel_len);
+        /* a shared skeleton means more the longer it is: "M" matches half the names */
+        unsigned sl = ta->skel_len < tb->skel_len ? ta->skel_len : tb->skel_len;
+        double cap = sl >= 4 ? 0.92 : sl == 3 ? 0.89 : sl == 2 ? 0.85 : 0.8;
+        double k = ta->skelh == tb->skelh ? cap
+                                          : cap * nm_jaro_winkler(nm_str(a, ta->skel_off), ta->skel_len,
+                                                                  nm_str(b, tb->skel_off), tb->skel_len);
         if ((ta->coarse[0] && (ta->coarse[0] == tb->coarse[0] || ta->coarse[0] == tb->coarse[1])) ||
             (ta->coarse[1] && (ta->coarse[1] == tb->coarse[0] || ta->coarse[1] == tb->coarse[1])))
-            if (k < 0.9) k = 0.9;
+            if (k < cap - 0.02) k = cap - 0.02;
         if (k > s) { s = k; h = HOW_SKEL; }
     }
     *how |= h;

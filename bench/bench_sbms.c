@@ -8,7 +8,8 @@
  *   - 1:N search latency p50 / p99 with fingerprints, face, and both (fused), with the
  *     rank-1 rate of mated probes.
  * Default 100,000 records and 200 probes per mode; IOP_BENCH_SCALE=small: 5,000 and 50.
- * IOP_SBMS_BENCH_N / IOP_SBMS_BENCH_Q override them.  `bench_sbms --calibrate` prints
+ * IOP_SBMS_BENCH_N / IOP_SBMS_BENCH_Q override them; IOP_SBMS_BENCH_VERBOSE=1 prints the
+ * top hits of probes whose mate is not first.  `bench_sbms --calibrate` prints
  * the shipped default calibrations again (sbms_calib_synthetic).
  */
 #include <math.h>
@@ -95,6 +96,7 @@ int main(int argc, char **argv) {
     bool small = getenv("IOP_BENCH_SCALE") && !strcmp(getenv("IOP_BENCH_SCALE"), "small");
     size_t N = small ? 5000 : 100000, Q = small ? 50 : 200;
     if (getenv("IOP_SBMS_BENCH_N")) N = strtoul(getenv("IOP_SBMS_BENCH_N"), NULL, 10);
+    bool verbose = getenv("IOP_SBMS_BENCH_VERBOSE") != NULL;
     if (getenv("IOP_SBMS_BENCH_Q")) Q = strtoul(getenv("IOP_SBMS_BENCH_Q"), NULL, 10);
     char dir[] = "/tmp/bench_sbms_XXXXXX";
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
@@ -163,6 +165,13 @@ int main(int argc, char **argv) {
             char want[32];
             snprintf(want, sizeof want, "R-%zu", idx);
             if (n && !strcmp(hits[0].record_id, want)) rank1++;
+            else if (verbose) {
+                printf("  miss %s (%s):", want, mode_name[mode]);
+                for (size_t i = 0; i < n && i < 3; i++)
+                    printf(" [%s llr %.2f fp %.4f face %.3f fingers %d]", hits[i].record_id, hits[i].llr, hits[i].fp_score,
+                           hits[i].face_score, hits[i].fingers_matched);
+                printf("\n");
+            }
             free_rec(&p);
         }
         double p50 = pct(lat, Q, 0.5), p99 = pct(lat, Q, 0.99);

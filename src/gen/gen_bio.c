@@ -16,6 +16,8 @@
 
 /* Set to 1 once the sBMS synthetic generators are part of the build. */
 #define GEN_SYNTHETIC_BIOMETRICS 1
+/* Captures of one finger at most, until one passes the enrolment quality check. */
+#define GEN_BIO_RETAKES 4u
 
 struct gen_bio {
     uint64_t seed;
@@ -77,15 +79,26 @@ iop_code gen_bio_fill(gen_bio *b, uint64_t bio_id, uint32_t capture, const int *
     if (n_positions) {
         out->fingers = calloc(n_positions, sizeof *out->fingers);
         if (!out->fingers) return iop_fail(err, IOP_ENOMEM, "out of memory");
+        iop_fp_finger *fp = malloc(sizeof *fp);
+        if (!fp) return iop_fail(err, IOP_ENOMEM, "out of memory");
         for (size_t i = 0; i < n_positions; i++) {
-            rec_finger *f = &out->fingers[i];
+            /* enrolment: a capture below the minimum quality (Reg. 2019/817 Art 37) is
+             * taken again, up to GEN_BIO_RETAKES times; a finger that never passes is
+             * left out of the record, as a border guard would */
+            bool ok = false;
+            for (uint32_t t = 0; t < GEN_BIO_RETAKES && !ok; t++) {
+                iop_fp_gen_finger(b->seed, bio_id, capture * GEN_BIO_RETAKES + t, (uint8_t)positions[i], NULL, fp);
+                ok = iop_fp_quality_check(fp, NULL, NULL) == IOP_OK;
+            }
+            if (!ok) continue;
+            rec_finger *f = &out->fingers[out->n_fingers];
             f->position = positions[i];
             f->tpl.format = "iso19794-2-2005";
-            iop_code rc = iop_fp_gen_iso(b->seed, bio_id, capture, (uint8_t)positions[i],
-                                         NULL, &f->tpl.data, &f->tpl.len, err);
-            out->n_fingers = i + 1;
-            if (rc) return rc;
+            iop_code rc = iop_fp_write_iso_finger(fp, &f->tpl.data, &f->tpl.len, err);
+            if (rc) { free(fp); return rc; }
+            out->n_fingers++;
         }
+        free(fp);
     }
     if (face) {
         out->face = calloc(1, sizeof *out->face);

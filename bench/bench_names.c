@@ -7,6 +7,7 @@
  *   <= 5 ms; anchor SimString trigram index 1-8 ms) with recall of corrupted queries,
  *   resolve of R records (target 1 M in <= 60 s; anchor Splink ~1 M per minute).
  * IOP_BENCH_SCALE=small: N = 200,000, R = 100,000.  Default N = 10,000,000, R = 1,000,000.
+ * IOP_BENCH_N and IOP_BENCH_R set other sizes (R = 0 skips resolve).
  *
  * The generator is deterministic: identity i is a pure function of i (given names from
  * the nickname table, surnames from the Latin column of the Wikidata pair files, both
@@ -178,6 +179,10 @@ int main(void) {
     const char *sc = getenv("IOP_BENCH_SCALE");
     bool small = sc && !strcmp(sc, "small");
     size_t N = small ? 200000 : 10000000, R = small ? 100000 : 1000000, Q = 2000;
+    /* IOP_BENCH_N / IOP_BENCH_R override the sizes (R = 0 skips the resolve phase) */
+    if (getenv("IOP_BENCH_N")) N = (size_t)strtoull(getenv("IOP_BENCH_N"), NULL, 10);
+    if (getenv("IOP_BENCH_R")) R = (size_t)strtoull(getenv("IOP_BENCH_R"), NULL, 10);
+    if (N < 1000) N = 1000;
     iop_err err;
     if (names_engine_new(IOP_SHARED_DATA "/names/nicknames.csv", &ENG, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     load_pools();
@@ -278,7 +283,7 @@ int main(void) {
     names_index_free(ix);
 
     /* 4. resolve: R records, 20 % of them second records of an earlier person */
-    {
+    if (R) {
         names_ident **ids = malloc(R * sizeof *ids);
         uint64_t *truth = malloc(R * sizeof *truth);
         size_t *cl = malloc(R * sizeof *cl);

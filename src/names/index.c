@@ -20,6 +20,8 @@
 
 #define PENDING_MAX 65536
 #define KEY_SCAN_CAP 4096    /* postings read per key: a very common key cannot flood a query */
+#define CAND_BUDGET 2048
+#define FREQUENT_KEY 256
 #define MAX_KEYS 96
 
 typedef struct nm_sig {
@@ -585,12 +587,27 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
     m.slot1 = calloc(m.cap, sizeof *m.slot1);
     m.hits = calloc(m.cap, sizeof *m.hits);
     if (!m.slot1 || !m.hits) { free(m.slot1); free(m.hits); return 0; }
-    for (size_t i = 0; i < ks.n; i++)
+    /* rarest keys first; once CAND_BUDGET candidates are in, frequent keys (a common given
+     * name in a birth year) only add noise and cost: they are skipped */
+    size_t order[MAX_KEYS], cnt[MAX_KEYS];
+    for (size_t i = 0; i < ks.n; i++) {
+        order[i] = i;
+        cnt[i] = 0;
+        for (size_t r = 0; r < nr; r++) cnt[i] += ranges[i][r][1] - ranges[i][r][0];
+    }
+    for (size_t i = 1; i < ks.n; i++) /* insertion sort: at most MAX_KEYS keys */
+        for (size_t j = i; j > 0 && cnt[order[j]] < cnt[order[j - 1]]; j--) {
+            size_t t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
+        }
+    for (size_t oi = 0; oi < ks.n; oi++) {
+        size_t i = order[oi];
+        if (m.n >= CAND_BUDGET && cnt[i] > FREQUENT_KEY) break;
         for (size_t r = 0; r < nr; r++)
             for (size_t p = ranges[i][r][0]; p < ranges[i][r][1]; p++) {
                 uint32_t s = ix->runs[r].slots[p];
                 if (ix->sigs[s].alive) cmap_hit(&m, s);
             }
+    }
     for (size_t r = 16; r < ix->n_runs; r++) /* more runs than the table: rare, search them too */
         for (size_t i = 0; i < ks.n; i++) {
             const run *rn = &ix->runs[r];
@@ -633,9 +650,21 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
     }
     free(m.slot1);
     free(m.hits);
-    qsort(cs, nc, sizeof *cs, cmp_cand);
     size_t M = k * 2 < 24 ? 24 : k * 2; /* fully scored candidates */
-    if (nc > M) nc = M;
+    if (nc > 4 * M) { /* keep the best M in one pass (insertion into a short sorted prefix) */
+        size_t top = 0;
+        for (size_t i = 0; i < nc; i++) {
+            if (top == M && cmp_cand(&cs[i], &cs[M - 1]) >= 0) continue;
+            cand c = cs[i];
+            size_t j = top < M ? top++ : M - 1;
+            while (j > 0 && cmp_cand(&c, &cs[j - 1]) < 0) { cs[j] = cs[j - 1]; j--; }
+            cs[j] = c;
+        }
+        nc = top;
+    } else {
+        qsort(cs, nc, sizeof *cs, cmp_cand);
+        if (nc > M) nc = M;
+    }
     names_hit *tmp = malloc((nc ? nc : 1) * sizeof *tmp);
     if (!tmp) { free(cs); return 0; }
     size_t nh = 0;

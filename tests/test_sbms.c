@@ -6,6 +6,7 @@
  * (Art 15) and the rebuild of the galleries from sbms.db.
  */
 #include <math.h>
+#include <pthread.h>
 #include "interop/sbms.h"
 #include "interop/sbms_face.h"
 #include "interop/sbms_fp.h"
@@ -517,4 +518,58 @@ TEST(calibrations_are_fitted_once_stored_and_can_be_replaced) {
     REQUIRE(sbms_calib_from_json(pj, &back, &e) == IOP_OK);
     free(pj);
     CHECK_NEAR(back.b, cp.b - 1.0, 1e-12);
+}
+
+typedef struct search_job {
+    sbms *s;
+    sbms_face_gen *g;
+    int rounds, found, errors;
+} search_job;
+
+static void *search_loop(void *arg) {
+    search_job *j = arg;
+    rec_person probe;
+    make_rec(j->g, &probe, IOP_SYS_EES, "p", ident(2), 1, 2, true);
+    for (int r = 0; r < j->rounds; r++) {
+        sbms_hit hits[5];
+        size_t n = 0;
+        iop_err e;
+        if (search_rec(j->s, &probe, r % 3 != 1, r % 3 != 0, all_sys, 5, 5, hits, &n, &e) != IOP_OK) j->errors++;
+        else if (n && !strcmp(hits[0].record_id, "EES-2")) j->found++;
+    }
+    free_rec(&probe);
+    return NULL;
+}
+
+TEST(searches_run_concurrently_with_enrolment_and_removal) {
+    const char *dir = test_tmpdir("sbms_threads");
+    sbms_face_gen *g = face_gen();
+    REQUIRE(g);
+    sbms *s = NULL;
+    iop_err e;
+    REQUIRE(sbms_open(dir, STORE_CREATE, NULL, &s, &e) == IOP_OK);
+    REQUIRE(enrol_population(s, g));
+    search_job jobs[2] = {{s, g, 6, 0, 0}, {s, g, 6, 0, 0}};
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++) REQUIRE(pthread_create(&th[t], NULL, search_loop, &jobs[t]) == 0);
+    /* meanwhile: new records come and go (EES-2, the mate, stays) */
+    for (int r = 0; r < 6; r++) {
+        rec_person x;
+        char id[32];
+        snprintf(id, sizeof id, "SIS-T%d", r);
+        make_rec(g, &x, IOP_SYS_SIS, id, ident(NPERS + 10 + r), 0, 2, true);
+        CHECK(sbms_enrol(s, &x, 1, &e) == IOP_OK);
+        free_rec(&x);
+        if (r % 2) CHECK(sbms_remove(s, IOP_SYS_SIS, id, &e) == IOP_OK);
+    }
+    for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < 2; t++) {
+        CHECK_INT(jobs[t].errors, 0);
+        CHECK_INT(jobs[t].found, jobs[t].rounds);
+    }
+    sbms_stats st;
+    sbms_get_stats(s, &st);
+    CHECK_INT(st.records[IOP_SYS_SIS], 3);
+    sbms_close(s);
+    sbms_face_gen_free(g);
 }

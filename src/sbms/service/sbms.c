@@ -363,9 +363,13 @@ static iop_code face_gallery_ensure(sbms *s, uint32_t dim, iop_err *err) {
         return IOP_OK;
     }
     sbms_face_opts o = {.dim = dim, .threads = s->face_threads};
-    iop_code rc = sbms_face_gallery_new(&o, &s->face, err);
+    sbms_face_gallery *fg = NULL;
+    iop_code rc = sbms_face_gallery_new(&o, &fg, err);
     if (rc) return rc;
+    pthread_rwlock_wrlock(&s->map_lock); /* searches read face / face_dim under the read lock */
+    s->face = fg;
     s->face_dim = dim;
+    pthread_rwlock_unlock(&s->map_lock);
     return IOP_OK;
 }
 
@@ -393,13 +397,17 @@ static iop_code gallery_add(sbms *s, uint8_t sys, uint64_t key, const char *doc,
     return IOP_OK;
 }
 
+/* Wipes a record's templates from the galleries (the writer's thread: the map only
+ * changes there, so reading it needs no lock; changing it takes the write lock). */
 static void gallery_drop(sbms *s, uint64_t key) {
     sbms_ent *e = &s->map.ent[key];
     if (e->n_fingers) iop_fp_gallery_remove(s->fp, (iop_fp_ref){e->system, key}, NULL);
     if (e->face && s->face) sbms_face_gallery_remove(s->face, (sbms_face_ref){e->system, key}, NULL);
+    pthread_rwlock_wrlock(&s->map_lock);
     if (e->n_fingers || e->face) s->records[e->system]--;
     e->n_fingers = 0;
     e->face = false;
+    pthread_rwlock_unlock(&s->map_lock);
 }
 
 /* ---- rebuild at open ---- */
@@ -790,8 +798,8 @@ iop_code sbms_enrol(sbms *s, const rec_person *recs, size_t n, iop_err *err) {
         pthread_rwlock_wrlock(&s->map_lock);
         s->map.ent[keys[i]].n_fingers = (uint8_t)got;
         s->map.ent[keys[i]].face = prep[i].face != NULL;
-        pthread_rwlock_unlock(&s->map_lock);
         s->records[sys]++;
+        pthread_rwlock_unlock(&s->map_lock);
     }
 out:
     if (prep)
@@ -923,6 +931,10 @@ iop_code sbms_search(sbms *s, const sbms_probe *probe, const iop_system *systems
             return iop_fail(err, IOP_EINVAL, "sbms search: systems[%zu]: unknown system %d", i, (int)systems[i]);
         if (sbms_system_stored(systems[i])) mask |= 1ULL << systems[i];
     }
+    pthread_rwlock_rdlock(&s->map_lock);
+    sbms_face_gallery *face = s->face;
+    uint32_t face_dim = s->face_dim;
+    pthread_rwlock_unlock(&s->map_lock);
     iop_code rc = IOP_OK;
     iop_fp_template pt = {.format = IOP_FP_ISO2005};
     iop_fp_record_features pf;
@@ -958,8 +970,8 @@ iop_code sbms_search(sbms *s, const sbms_probe *probe, const iop_system *systems
         iop_fp_template_free(&t);
     }
     if (probe->face) {
-        uint32_t d = s->face_dim ? s->face_dim : (uint32_t)(probe->face->len / 4);
-        if (!s->face_dim && (d < SBMS_FACE_DIM_MIN || d > SBMS_FACE_DIM_MAX)) d = SBMS_FACE_DIM_MIN;
+        uint32_t d = face_dim ? face_dim : (uint32_t)(probe->face->len / 4);
+        if (!face_dim && (d < SBMS_FACE_DIM_MIN || d > SBMS_FACE_DIM_MAX)) d = SBMS_FACE_DIM_MIN;
         pv = malloc(sizeof(float) * d);
         iop_err e;
         if (!pv) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
@@ -988,11 +1000,11 @@ iop_code sbms_search(sbms *s, const sbms_probe *probe, const iop_system *systems
             if ((rc = iop_fp_gallery_search(s->fp, &pt, depth, mask, fc, &nf, err))) goto out;
         }
     }
-    if (pv && s->face && sbms_face_gallery_count(s->face)) {
+    if (pv && face && sbms_face_gallery_count(face)) {
         fh = malloc(depth * sizeof *fh);
         if (!fh) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
         sbms_face_query q = {.systems = mask, .k = depth, .min_score = -1, .nprobe = 0};
-        if ((rc = sbms_face_gallery_search(s->face, pv, &q, fh, &nh, err))) goto out;
+        if ((rc = sbms_face_gallery_search(face, pv, &q, fh, &nh, err))) goto out;
     }
     for (size_t i = 0; i < nf; i++) {
         sbms_cand *c = cand_at(cand, &nc, fc[i].ref.system, fc[i].ref.key);
@@ -1011,11 +1023,11 @@ iop_code sbms_search(sbms *s, const sbms_probe *probe, const iop_system *systems
         const sbms_ent *e = &s->map.ent[c->key];
         snprintf(c->id, sizeof c->id, "%s", e->id);
         need_fp[kept] = have_pf && isnan(c->fp) && e->n_fingers;
-        bool need_face = pv && isnan(c->face) && e->face;
+        bool need_face = pv && face && isnan(c->face) && e->face;
         cand[kept++] = *c;
         if (need_face) {
             float sc;
-            if (sbms_face_gallery_verify(s->face, (sbms_face_ref){c->system, c->key}, pv, &sc, NULL) == IOP_OK)
+            if (sbms_face_gallery_verify(face, (sbms_face_ref){c->system, c->key}, pv, &sc, NULL) == IOP_OK)
                 cand[kept - 1].face = sc;
         }
     }
@@ -1055,10 +1067,10 @@ out:
 
 void sbms_get_stats(sbms *s, sbms_stats *out) {
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < IOP_SYS_COUNT; i++) out->records[i] = s->records[i];
     out->fingers = iop_fp_gallery_fingers(s->fp);
     out->faces = s->face ? sbms_face_gallery_count(s->face) : 0;
     pthread_rwlock_rdlock(&s->map_lock);
+    for (int i = 0; i < IOP_SYS_COUNT; i++) out->records[i] = s->records[i];
     size_t map_bytes = s->map.cap_ent * sizeof(sbms_ent) + s->map.cap_slot * sizeof(uint64_t);
     for (size_t i = 0; i < s->map.n_ent; i++)
         if (s->map.ent[i].id) map_bytes += strlen(s->map.ent[i].id) + 1;

@@ -43,6 +43,8 @@ typedef struct srv_opts {
     const char *tls_key;         /* PEM file */
     const char *metrics_token;   /* NULL = /metrics needs no token; else `Bearer <it>` */
     const char *version;         /* reported by /health; NULL = IOP_SERVER_VERSION */
+    bool log_requests;           /* one line per request on stderr: time, user, method,
+                                    path, status, duration (never tokens or bodies) */
 } srv_opts;
 
 #define IOP_SERVER_VERSION "0.1.0"

@@ -41,6 +41,8 @@ static void serve_help(void) {
            "                         being the first line of FILE (or $INTEROP_METRICS_TOKEN);\n"
            "                         without either, /metrics is open (bind to loopback)\n"
            "  --profiles FILE        profiles file (default DIR/profiles.json)\n"
+           "  --log-requests         one line per request on stderr (time, user, method, path,\n"
+           "                         status, duration; never tokens or bodies)\n"
            "  -h, --help             this help\n");
 }
 
@@ -93,6 +95,7 @@ int cmd_serve(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { serve_help(); return 0; }
+        if (!strcmp(a, "--log-requests")) { so.log_requests = true; continue; }
         if (i + 1 >= argc) return cli_usage_error("serve", "unknown option or missing value: %s", a);
         const char *v = argv[++i];
         long n;

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <sodium.h>
 #include "interop/access.h"
@@ -24,7 +25,10 @@
 /* Single flight for token verification: a token unknown to the access cache costs an
  * argon2id verification (tens of ms, 64 MiB).  When many connections present the same
  * token at once (a client opening its connection pool), only one verifies it; the others
- * wait and then hit the cache, instead of running dozens of argon2id at the same time. */
+ * wait and then hit the cache, instead of running dozens of argon2id at the same time.
+ * And at most one token check per core runs at once, so wrong secrets sent in parallel
+ * cost at most cores x 64 MiB of argon2id memory (a check that hits the cache takes
+ * microseconds, so the cap costs no throughput). */
 #define AUTH_FLIGHTS 64
 typedef struct auth_flight {
     uint8_t key[16];
@@ -37,6 +41,7 @@ struct srv {
     pthread_mutex_t af_mu;
     pthread_cond_t af_cv;
     auth_flight af[AUTH_FLIGHTS];
+    int af_active, af_max;      /* token checks running; at most af_max (memory bound) */
     uint8_t af_salt[crypto_generichash_KEYBYTES];
     uint64_t started_ns;
     int64_t started_ms;
@@ -83,16 +88,17 @@ static int flight_enter(srv *s, const char *token, size_t len) {
     crypto_generichash(key, sizeof key, (const unsigned char *)token, len, s->af_salt, sizeof s->af_salt);
     pthread_mutex_lock(&s->af_mu);
     for (;;) {
-        bool busy = false;
+        bool busy = s->af_active >= s->af_max;
         for (int i = 0; i < AUTH_FLIGHTS && !busy; i++)
             busy = s->af[i].used && sodium_memcmp(s->af[i].key, key, sizeof key) == 0;
         if (!busy) break;
         pthread_cond_wait(&s->af_cv, &s->af_mu);
     }
+    s->af_active++;
     int slot = -1;
     for (int i = 0; i < AUTH_FLIGHTS && slot < 0; i++)
         if (!s->af[i].used) slot = i;
-    if (slot >= 0) { /* a full table only loses the de-duplication, never a request */
+    if (slot >= 0) {
         memcpy(s->af[slot].key, key, sizeof key);
         s->af[slot].used = true;
     }
@@ -102,10 +108,12 @@ static int flight_enter(srv *s, const char *token, size_t len) {
 }
 
 static void flight_leave(srv *s, int slot) {
-    if (slot < 0) return;
     pthread_mutex_lock(&s->af_mu);
-    s->af[slot].used = false;
-    sodium_memzero(s->af[slot].key, sizeof s->af[slot].key);
+    s->af_active--;
+    if (slot >= 0) {
+        s->af[slot].used = false;
+        sodium_memzero(s->af[slot].key, sizeof s->af[slot].key);
+    }
     pthread_cond_broadcast(&s->af_cv);
     pthread_mutex_unlock(&s->af_mu);
 }
@@ -155,6 +163,7 @@ static void authenticate(srv *s, srv_req *r) {
         return;
     }
     srv_req_set_app(r, ra, req_actor_free);
+    srv_req_set_who(r, ra->a.user);
     ra->a.profile = NULL;
     if (profile) {
         const esp_profile *p = user_holds(&ra->a, profile) ? esp_profile_find(iop_profiles(s->in), profile) : NULL;
@@ -484,6 +493,8 @@ iop_code srv_start(iop_instance *in, const srv_opts *opts, srv **out, iop_err *e
     s->in = in;
     pthread_mutex_init(&s->af_mu, NULL);
     pthread_cond_init(&s->af_cv, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->af_max = cores < 2 ? 2 : cores > AUTH_FLIGHTS ? AUTH_FLIGHTS : (int)cores;
     randombytes_buf(s->af_salt, sizeof s->af_salt);
     s->started_ns = iop_mono_ns();
     s->started_ms = iop_now_ms();
@@ -507,6 +518,7 @@ iop_code srv_start(iop_instance *in, const srv_opts *opts, srv **out, iop_err *e
         .timeout_s = o.timeout_s,
         .tls_cert = o.tls_cert,
         .tls_key = o.tls_key,
+        .log_requests = o.log_requests,
         .dispatch = dispatch,
         .ctx = s,
     };

@@ -55,6 +55,9 @@ struct srv_req {
     bool queue_failed;
     uint64_t t0;
     int status; /* 0 until replied */
+    char method[12];
+    char path[160];
+    char who[64];
     void *app;
     void (*app_free)(void *);
 };
@@ -124,6 +127,21 @@ void srv_req_set_app(srv_req *r, void *app, void (*free_fn)(void *)) {
 }
 void *srv_req_app(const srv_req *r) { return r->app; }
 bool srv_req_replied(const srv_req *r) { return r->status != 0; }
+void srv_req_set_who(srv_req *r, const char *who) { snprintf(r->who, sizeof r->who, "%s", who ? who : "-"); }
+
+/* Copies s printable (control and non-ASCII bytes as '?'), truncated to cap-1. */
+static void copy_printable(char *dst, size_t cap, const char *s) {
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < cap; i++) dst[i] = (s[i] > 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    dst[i] = 0;
+}
+
+static void log_request(const srv_req *r, int status, uint64_t dur_ns) {
+    char t[32];
+    iop_time_format(iop_now_ms(), t);
+    fprintf(stderr, "%s %s %s %s %d %.2fms\n", t, r->who[0] ? r->who : "-", r->method, r->path, status,
+            (double)dur_ns / 1e6);
+}
 
 /* ---- replies ---- */
 
@@ -187,7 +205,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
     int status = r->status;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !status) status = 499; /* client went away */
-    srv_metrics_observe(&h->m, r->route_idx, status, iop_mono_ns() - r->t0);
+    uint64_t dur = iop_mono_ns() - r->t0;
+    srv_metrics_observe(&h->m, r->route_idx, status, dur);
+    if (h->cfg.log_requests) log_request(r, status, dur);
     atomic_fetch_sub(&h->m.in_flight, 1);
     req_free(r);
 }
@@ -205,6 +225,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         r->c = c;
         r->t0 = iop_mono_ns();
         r->route_idx = SRV_R_COUNT;
+        if (h->cfg.log_requests) {
+            copy_printable(r->method, sizeof r->method, method);
+            copy_printable(r->path, sizeof r->path, url);
+        }
         iop_buf_init(&r->body);
         *con_cls = r;
         atomic_fetch_add(&h->m.in_flight, 1);

@@ -81,6 +81,7 @@ typedef struct srv_http_cfg {
     size_t max_body_load, max_body_other;
     unsigned max_connections, timeout_s;
     const char *tls_cert, *tls_key;
+    bool log_requests;
     srv_dispatch_fn dispatch;
     void *ctx;
 } srv_http_cfg;
@@ -99,6 +100,8 @@ const char *srv_req_body(const srv_req *r, size_t *len);   /* NUL-terminated */
 void srv_req_set_app(srv_req *r, void *app, void (*free_fn)(void *));
 void *srv_req_app(const srv_req *r);
 bool srv_req_replied(const srv_req *r);
+/* The user name shown in the request log line. */
+void srv_req_set_who(srv_req *r, const char *who);
 
 /* Replies (exactly one per request; later calls are ignored).  The body is taken over
  * (b is left empty). */

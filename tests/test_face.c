@@ -63,26 +63,32 @@ TEST(template_errors_name_the_byte_offset_length_and_format) {
     CHECK_NEAR(out[0], 1.0, 1e-6);
 }
 
-TEST(avx2_and_scalar_kernels_agree_exactly) {
+TEST(avx512vnni_avx2_and_scalar_kernels_agree_exactly) {
     if (!face_cpu_has_avx2()) return;
     iop_rng r;
     iop_rng_seed(&r, 7);
     for (uint32_t stride = 32; stride <= 1024; stride *= 2) {
         size_t n = 37;
         int8_t *codes = malloc(n * stride), *q = malloc(stride);
-        uint8_t *qa = malloc(stride);
+        uint8_t *qa = malloc(stride), *qb = malloc(stride);
+        int32_t o3[37];
         int32_t o1[37], o2[37];
         for (size_t i = 0; i < n * stride; i++) codes[i] = (int8_t)((int)iop_rng_below(&r, 255) - 127);
         for (size_t i = 0; i < stride; i++) {
             q[i] = (int8_t)((int)iop_rng_below(&r, 255) - 127);
             qa[i] = (uint8_t)abs(q[i]);
+            qb[i] = (uint8_t)(q[i] + 128);
         }
-        codes[0] = 127; q[0] = -127; qa[0] = 127; /* the extremes */
-        face_probe p = {q, qa, 1.0f};
+        codes[0] = 127; q[0] = -127; qa[0] = 127; qb[0] = 1; /* the extremes */
+        face_probe p = {q, qa, qb, 1.0f};
         face_dot_scalar(&p, codes, stride, n, o1);
         face_dot_avx2(&p, codes, stride, n, o2);
         for (size_t i = 0; i < n; i++) CHECK_INT(o1[i], o2[i]);
-        free(codes); free(q); free(qa);
+        if (face_cpu_has_avx512vnni()) {
+            face_dot_vnni(&p, codes, stride, n, o3);
+            for (size_t i = 0; i < n; i++) CHECK_INT(o1[i], o3[i]);
+        }
+        free(codes); free(q); free(qa); free(qb);
     }
 }
 
@@ -127,7 +133,7 @@ TEST(exact_search_ranks_the_mate_first_and_matches_float_scores) {
     sbms_face_gen_free(gen);
 }
 
-TEST(threaded_avx2_and_scalar_searches_return_the_same_hits) {
+TEST(threaded_simd_and_scalar_searches_return_the_same_hits) {
     sbms_face_gen *gen = test_gen(512, 2);
     sbms_face_gallery *a = test_gallery(512, SBMS_FACE_KERNEL_AUTO, 2);
     sbms_face_gallery *b = test_gallery(512, SBMS_FACE_KERNEL_SCALAR, 1);

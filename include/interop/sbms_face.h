@@ -18,8 +18,8 @@
  *               Removing a template moves the last template of its list into the
  *               hole and wipes the vacated bytes: no removed template stays readable
  *               (retention, Art 13(3)-(4) with the systems' own retention rules).
- *   search      exact 1:N top-k scan over the chosen systems' partitions (AVX2 kernel
- *               when the CPU has it, scalar otherwise, chosen at run time; the scan is
+ *   search      exact 1:N top-k scan over the chosen systems' partitions (AVX-512 VNNI
+ *               or AVX2 kernel when the CPU has it, scalar otherwise, chosen at run time; the scan is
  *               split over the gallery's worker threads), or approximate through an
  *               inverted-file index (k-means lists, nprobe lists scanned).
  *   generator   deterministic synthetic templates per (seed, person, capture) whose
@@ -69,9 +69,10 @@ typedef struct sbms_face_hit {
 } sbms_face_hit;
 
 typedef enum sbms_face_kernel {
-    SBMS_FACE_KERNEL_AUTO = 0,  /* AVX2 if the CPU has it, else scalar */
+    SBMS_FACE_KERNEL_AUTO = 0,  /* the best the CPU has: AVX-512 VNNI, AVX2, scalar */
     SBMS_FACE_KERNEL_SCALAR,
-    SBMS_FACE_KERNEL_AVX2       /* refused (IOP_EINVAL) on a CPU without AVX2 */
+    SBMS_FACE_KERNEL_AVX2,      /* refused (IOP_EINVAL) on a CPU without AVX2 */
+    SBMS_FACE_KERNEL_AVX512VNNI /* refused on a CPU without AVX-512 BW + VNNI */
 } sbms_face_kernel;
 
 typedef struct sbms_face_opts {
@@ -85,7 +86,7 @@ typedef struct sbms_face_gallery sbms_face_gallery;
 iop_code sbms_face_gallery_new(const sbms_face_opts *opts, sbms_face_gallery **out, iop_err *err);
 void sbms_face_gallery_free(sbms_face_gallery *g);
 uint32_t sbms_face_gallery_dim(const sbms_face_gallery *g);
-const char *sbms_face_gallery_kernel_name(const sbms_face_gallery *g); /* "avx2" / "scalar" */
+const char *sbms_face_gallery_kernel_name(const sbms_face_gallery *g); /* "avx512vnni", "avx2", "scalar" */
 /* Number of templates, over all systems or in one system. */
 size_t sbms_face_gallery_count(sbms_face_gallery *g);
 size_t sbms_face_gallery_count_system(sbms_face_gallery *g, uint8_t system);

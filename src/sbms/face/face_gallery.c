@@ -111,13 +111,15 @@ static int face_list_resize(face_list *l, uint32_t stride, uint32_t cap) {
     return 0;
 }
 
+/* qa must hold 2 * stride bytes: |q| and then q + 128 (for the VNNI kernel). */
 static void face_probe_from_code(face_probe *p, int8_t *q, uint8_t *qa, const int8_t *code, uint32_t stride,
                                  float scale) {
     for (uint32_t j = 0; j < stride; j++) {
         q[j] = code[j];
         qa[j] = (uint8_t)(code[j] < 0 ? -code[j] : code[j]);
+        qa[stride + j] = (uint8_t)(code[j] + 128);
     }
-    p->q = q; p->qa = qa; p->scale = scale;
+    p->q = q; p->qa = qa; p->qb = qa + stride; p->scale = scale;
 }
 
 /* Runs fn(ctx, begin, end) over [0, n) split into `threads` shares. */
@@ -220,7 +222,7 @@ iop_code sbms_face_gallery_new(const sbms_face_opts *opts, sbms_face_gallery **o
     bool avx2 = face_cpu_has_avx2();
     if (opts->kernel == SBMS_FACE_KERNEL_AVX2 && !avx2)
         return iop_fail(err, IOP_EINVAL, "face gallery: the AVX2 kernel was asked for but this CPU has no AVX2");
-    if (opts->kernel > SBMS_FACE_KERNEL_AVX2)
+    if (opts->kernel > SBMS_FACE_KERNEL_AVX512VNNI)
         return iop_fail(err, IOP_EINVAL, "face gallery: unknown kernel %d", (int)opts->kernel);
     sbms_face_gallery *g = calloc(1, sizeof *g);
     if (!g) return iop_fail(err, IOP_ENOMEM, "face gallery: out of memory");
@@ -229,8 +231,15 @@ iop_code sbms_face_gallery_new(const sbms_face_opts *opts, sbms_face_gallery **o
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     g->threads = opts->threads ? opts->threads : (cpus > 0 ? (uint32_t)cpus : 1);
     if (g->threads > FACE_MAX_THREADS) g->threads = FACE_MAX_THREADS;
+    bool vnni = face_cpu_has_avx512vnni();
+    if (opts->kernel == SBMS_FACE_KERNEL_AVX512VNNI && !vnni) {
+        free(g);
+        return iop_fail(err, IOP_EINVAL, "face gallery: the AVX-512 VNNI kernel was asked for but this CPU has none");
+    }
     if (opts->kernel == SBMS_FACE_KERNEL_SCALAR || !avx2) {
         g->dot = face_dot_scalar; g->kname = "scalar";
+    } else if (opts->kernel == SBMS_FACE_KERNEL_AVX512VNNI || (opts->kernel == SBMS_FACE_KERNEL_AUTO && vnni)) {
+        g->dot = face_dot_vnni; g->kname = "avx512vnni";
     } else {
         g->dot = face_dot_avx2; g->kname = "avx2";
     }
@@ -345,7 +354,7 @@ iop_code sbms_face_gallery_add(sbms_face_gallery *g, sbms_face_ref ref, const fl
         return iop_fail(err, IOP_EINVAL, "face gallery: system id %u out of range (< %d)", ref.system, SBMS_FACE_SYSTEMS);
     float *unit = malloc(sizeof(float) * g->dim);
     int8_t *code = face_aligned(g->stride * 2);
-    uint8_t *qa = face_aligned(g->stride);
+    uint8_t *qa = face_aligned(2 * (size_t)g->stride);
     if (!unit || !code || !qa) {
         free(unit); free(code); free(qa);
         return iop_fail(err, IOP_ENOMEM, "face gallery: out of memory");
@@ -452,7 +461,7 @@ iop_code sbms_face_gallery_add_batch(sbms_face_gallery *g, const sbms_face_ref *
         for (uint32_t t = 0; t < g->threads; t++) {
             b.bufs[t] = malloc(sizeof(int32_t) * g->nlist);
             b.qs[t] = face_aligned(g->stride);
-            b.qas[t] = face_aligned(g->stride);
+            b.qas[t] = face_aligned(2 * (size_t)g->stride);
             if (!b.bufs[t] || !b.qs[t] || !b.qas[t]) {
                 pthread_rwlock_unlock(&g->lock);
                 rc = iop_fail(err, IOP_ENOMEM, "face gallery: out of memory");
@@ -686,7 +695,7 @@ iop_code sbms_face_gallery_search(sbms_face_gallery *g, const float *probe, cons
     iop_code rc = IOP_OK;
     float *unit = malloc(sizeof(float) * g->dim);
     int8_t *qc = face_aligned(g->stride);
-    uint8_t *qa = face_aligned(g->stride);
+    uint8_t *qa = face_aligned(2 * (size_t)g->stride);
     face_seg *segs = NULL;
     float *cent = NULL;
     face_scan sc;
@@ -818,7 +827,7 @@ static int face_assign_alloc(face_assign *a, uint32_t threads, uint32_t ncent, u
     for (uint32_t t = 0; t < threads; t++) {
         a->bufs[t] = malloc(sizeof(int32_t) * ncent);
         a->qs[t] = face_aligned(stride);
-        a->qas[t] = face_aligned(stride);
+        a->qas[t] = face_aligned(2 * (size_t)stride);
         if (!a->bufs[t] || !a->qs[t] || !a->qas[t]) return -1;
     }
     return 0;

@@ -8,11 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A quantised probe: q[stride] int8 codes (zero padded), qa = |q|, and the scale that
+/* A quantised probe: q[stride] int8 codes (zero padded), qa = |q|, qb = q + 128, and the scale that
  * turns an integer dot product back into a cosine: cos ~ dot * scale * gallery_scale. */
 typedef struct face_probe {
     int8_t *q;
-    uint8_t *qa;
+    uint8_t *qa;   /* |q| */
+    uint8_t *qb;   /* q + 128 */
     float scale;
 } face_probe;
 
@@ -23,7 +24,9 @@ typedef void (*face_dot_fn)(const face_probe *p, const int8_t *codes, size_t str
 
 void face_dot_scalar(const face_probe *p, const int8_t *codes, size_t stride, size_t n, int32_t *out);
 void face_dot_avx2(const face_probe *p, const int8_t *codes, size_t stride, size_t n, int32_t *out);
+void face_dot_vnni(const face_probe *p, const int8_t *codes, size_t stride, size_t n, int32_t *out);
 int face_cpu_has_avx2(void);
+int face_cpu_has_avx512vnni(void);
 
 /* Rounds dim up to the kernel's block (32 bytes). */
 static inline uint32_t face_stride(uint32_t dim) { return (dim + 31u) & ~31u; }

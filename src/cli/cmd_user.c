@@ -113,7 +113,20 @@ int cmd_user(int argc, char **argv) {
     } else {
         status = cli_usage_error("user", "unknown action '%s'", action);
     }
-    if (!status) iop_log(in, NULL, "access", action, NULL, NULL);
+    if (!status) {
+        /* who was added, changed or disabled -- never a token */
+        iop_buf d;
+        iop_buf_init(&d);
+        iop_buf_puts(&d, "{\"user\":");
+        iop_buf_json_str(&d, name ? name : "");
+        iop_buf_puts(&d, "}");
+        iop_actor op = {0};
+        iop_err lerr = {0};
+        bool have_op = cli_actor(in, NULL, NULL, "user administration", &op, &lerr) == 0;
+        iop_log(in, have_op ? &op : NULL, "access", action, d.data, NULL);
+        if (have_op) iop_actor_clear(&op);
+        iop_buf_free(&d);
+    }
     iop_close(in);
     return status;
 }

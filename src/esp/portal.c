@@ -488,9 +488,11 @@ static iop_code check_query(const esp_actor *who, const esp_query *q, iop_system
     return IOP_OK;
 }
 
-static void log_op(esp *e, const esp_actor *who, const char *op, const iop_system *systems, const size_t *counts,
-                   size_t n, const char *detail) {
-    if (!e->log) return;
+/* Logs one portal operation (Art 10(1)).  An operation that cannot be logged does not
+ * happen: the caller turns a failure into an error reply. */
+static iop_code log_op(esp *e, const esp_actor *who, const char *op, const iop_system *systems, const size_t *counts,
+                       size_t n, const char *detail, iop_err *err) {
+    if (!e->log) return IOP_OK;
     const char *names[IOP_SYS_COUNT];
     audit_count ac[IOP_SYS_COUNT];
     for (size_t i = 0; i < n; i++) {
@@ -501,7 +503,9 @@ static void log_op(esp *e, const esp_actor *who, const char *op, const iop_syste
     audit_entry en = {.actor = who->user, .authority = who->authority, .profile = who->profile ? who->profile->name : NULL,
                       .purpose = who->purpose, .component = "esp", .operation = op, .systems = names, .n_systems = n,
                       .counts = counts ? ac : NULL, .n_counts = counts ? n : 0, .detail = detail};
-    audit_append_ex(e->log, &en, e->durable_logs, NULL, NULL);
+    iop_code rc = audit_append_ex(e->log, &en, e->durable_logs, NULL, err);
+    if (rc) iop_err_prefix(err, "the access log refused the entry, so the %s is refused", op);
+    return rc;
 }
 
 iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *reply, iop_err *err) {
@@ -509,7 +513,7 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
     size_t n = 0;
     iop_code rc = check_query(who, q, systems, &n, err);
     if (rc) {
-        log_op(e, who, "query-refused", NULL, NULL, 0, NULL);
+        log_op(e, who, "query-refused", NULL, NULL, 0, NULL, NULL);
         return rc;
     }
     names_ident *qid = NULL;
@@ -588,13 +592,14 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
             first = false;
         }
     snprintf(detail + dl, sizeof detail - dl, "]}");
-    log_op(e, who, "query", systems, counts, n, detail);
+    if (!rc && (rc = log_op(e, who, "query", systems, counts, n, detail, err))) iop_buf_reset(reply);
+    else if (rc) log_op(e, who, "query", systems, counts, n, detail, NULL);
     return rc;
 }
 
 iop_code esp_read(esp *e, const esp_actor *who, iop_system s, const char *id, iop_buf *reply, iop_err *err) {
     if (!who->profile || !esp_profile_queries(who->profile, s)) {
-        log_op(e, who, "read-refused", &s, NULL, 1, NULL);
+        log_op(e, who, "read-refused", &s, NULL, 1, NULL, NULL);
         return iop_fail(err, IOP_ENOTFOUND, "no record '%s'", id);
     }
     reader_set *rs = reader_acquire(e);
@@ -610,6 +615,7 @@ iop_code esp_read(esp *e, const esp_actor *who, iop_system s, const char *id, io
         rec_person_clear(&r);
     }
     size_t one = rc ? 0 : 1;
-    log_op(e, who, "read", &s, &one, 1, NULL);
+    iop_code lrc = log_op(e, who, "read", &s, &one, 1, NULL, rc ? NULL : err);
+    if (!rc && lrc) { iop_buf_reset(reply); rc = lrc; }
     return rc;
 }

@@ -450,7 +450,7 @@ TEST(metrics_show_requests_and_records_per_system) {
     tc_resp_free(&r);
     /* completion callbacks run after the reply went out: wait (bounded) until only the
      * metrics request itself can be in flight */
-    for (int i = 0; i < 2000 && srv_in_flight(nd.s) > 0; i++) {
+    for (int i = 0; i < 20000 && srv_in_flight(nd.s) > 0; i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }

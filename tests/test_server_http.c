@@ -308,7 +308,7 @@ TEST(engine_metrics_see_live_requests) {
     /* a completed request is counted by the time its connection closed; wait (bounded)
      * for the completion callbacks, which run after the reply was sent */
     srv_metrics *m = srv_http_metrics(h);
-    for (int i = 0; i < 2000 && atomic_load(&m->in_flight) > 0; i++) {
+    for (int i = 0; i < 20000 && atomic_load(&m->in_flight) > 0; i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
@@ -360,7 +360,7 @@ TEST(graceful_shutdown_finishes_requests_in_flight_and_refuses_new_ones) {
     pthread_create(&st, NULL, stopper, &sta);
     /* the listening socket closes while the slow request is still running */
     bool refused = false;
-    for (int i = 0; i < 5000 && !refused; i++) {
+    for (int i = 0; i < 20000 && !refused; i++) {
         int fd = tc_connect(port);
         if (fd < 0) refused = true;
         else {

@@ -91,6 +91,45 @@ static bool sset_has(const sset *s, const char *key) {
     return false;
 }
 
+/* persons.csv by "person/identity": the 11 fields of each row */
+typedef struct idtab { char *data; char **key; char *(*row)[11]; size_t cap; } idtab;
+
+static bool idtab_load(const char *dir, idtab *t) {
+    memset(t, 0, sizeof *t);
+    t->cap = 1 << 15;
+    t->data = slurp(dir, "persons.csv", NULL);
+    t->key = calloc(t->cap, sizeof *t->key);
+    t->row = calloc(t->cap, sizeof *t->row);
+    if (!t->data || !t->key || !t->row) return false;
+    char *save = NULL;
+    for (char *l = strtok_r(t->data, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *f[12];
+        if (split(l, f, 12) != 11 || !strcmp(f[0], "person_id")) continue;
+        char k[64];
+        snprintf(k, sizeof k, "%s/%s", f[0], f[1]);
+        size_t i = h64(k) & (t->cap - 1);
+        while (t->key[i]) i = (i + 1) & (t->cap - 1);
+        t->key[i] = strdup(k);
+        for (int j = 0; j < 11; j++) t->row[i][j] = f[j];
+    }
+    return true;
+}
+
+static char *const *idtab_get(const idtab *t, const char *pid, int idn) {
+    char k[64];
+    snprintf(k, sizeof k, "%s/%d", pid, idn);
+    size_t i = h64(k) & (t->cap - 1);
+    while (t->key[i] && strcmp(t->key[i], k)) i = (i + 1) & (t->cap - 1);
+    return t->key[i] ? t->row[i] : NULL;
+}
+
+static void idtab_free(idtab *t) {
+    for (size_t i = 0; t->key && i < t->cap; i++) free(t->key[i]);
+    free(t->key);
+    free(t->row);
+    free(t->data);
+}
+
 /* binomial tolerance: |observed - expected| within 4.5 standard deviations (+1 for small counts) */
 static bool within(double applied, double eligible, double rate) {
     double sd = sqrt(eligible * rate * (1 - rate));
@@ -297,26 +336,9 @@ TEST(gen_without_errors_records_show_the_true_identity) {
     iop_err err;
     REQUIRE(run(dir, 1500, 5, &p, &st, &err) == IOP_OK);
     for (int e = 0; e < GEN_ERR_COUNT; e++) CHECK_INT(st.err_applied[e], 0);
-    /* persons.csv: person/identity -> "SURNAME|dob" */
-    char *pc = slurp(dir, "persons.csv", NULL);
-    REQUIRE(pc);
-    size_t cap = 1 << 14;
-    char **key = calloc(cap, sizeof *key), **val = calloc(cap, sizeof *val);
+    idtab ids;
+    REQUIRE(idtab_load(dir, &ids));
     gen_arena a = {0};
-    char *save = NULL;
-    for (char *l = strtok_r(pc, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        char *f[12];
-        if (split(l, f, 12) != 11 || !strcmp(f[0], "person_id")) continue;
-        char k[64];
-        snprintf(k, sizeof k, "%s/%s", f[0], f[1]);
-        size_t i = h64(k) & (cap - 1);
-        while (key[i]) i = (i + 1) & (cap - 1);
-        key[i] = strdup(k);
-        char v[256];
-        snprintf(v, sizeof v, "%s|%s", gen_upper(&a, f[2]), f[6]);
-        val[i] = strdup(v);
-    }
-    free(pc);
     /* annotations give the identity of each record; check the EES and VIS records */
     char *an = slurp(dir, "annotations.csv", NULL);
     REQUIRE(an);
@@ -338,21 +360,19 @@ TEST(gen_without_errors_records_show_the_true_identity) {
             char pid[24];
             int idn;
             REQUIRE(sscanf(row + strlen(pat), "%23[^,],%d", pid, &idn) == 2);
-            char k[64];
-            snprintf(k, sizeof k, "%s/%d", pid, idn);
-            size_t i = h64(k) & (cap - 1);
-            while (key[i] && strcmp(key[i], k)) i = (i + 1) & (cap - 1);
-            REQUIRE(key[i]);
+            char *const *t = idtab_get(&ids, pid, idn);
+            REQUIRE(t);
+            char want[256];
+            snprintf(want, sizeof want, "%s|%s", gen_upper(&a, t[2]), t[6]);
             char dob[16];
             iop_date_format(r.dob, dob);
             char v[256];
             snprintf(v, sizeof v, "%s|%s", gen_upper(&a, r.surnames[0]), dob);
             /* a date of birth known only by its year is recorded as "YYYY" or "YYYY-01-01" */
-            const char *bar = strchr(val[i], '|');
+            const char *bar = strchr(want, '|');
             bool year_only = bar && strlen(bar + 1) == 4;
             if (year_only && (!strcmp(dob + 4, "-01-01") || !dob[4])) snprintf(v, sizeof v, "%s|%.4s", gen_upper(&a, r.surnames[0]), dob);
-            if (strcmp(v, val[i]))
-                test_failed(__FILE__, __LINE__, "%s shows '%s', persons.csv has '%s'", r.id, v, val[i]);
+            if (strcmp(v, want)) test_failed(__FILE__, __LINE__, "%s shows '%s', persons.csv has '%s'", r.id, v, want);
             checked++;
             rec_person_clear(&r);
             gen_arena_reset(&a);
@@ -361,9 +381,7 @@ TEST(gen_without_errors_records_show_the_true_identity) {
     }
     CHECK(checked > 1000);
     free(an);
-    for (size_t i = 0; i < cap; i++) { free(key[i]); free(val[i]); }
-    free(key);
-    free(val);
+    idtab_free(&ids);
     gen_arena_free(&a);
 }
 
@@ -372,24 +390,8 @@ TEST(gen_without_errors_records_show_the_true_identity) {
 TEST(gen_annotated_errors_are_the_differences_from_the_true_identity) {
     const char *dir = population(NULL);
     REQUIRE(dir);
-    /* persons.csv: "person/identity" -> row fields */
-    char *pc = slurp(dir, "persons.csv", NULL);
-    REQUIRE(pc);
-    size_t cap = 1 << 15;
-    char **key = calloc(cap, sizeof *key);
-    char *(*row)[11] = calloc(cap, sizeof *row);
-    REQUIRE(key && row);
-    char *save = NULL;
-    for (char *l = strtok_r(pc, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        char *f[12];
-        if (split(l, f, 12) != 11 || !strcmp(f[0], "person_id")) continue;
-        char k[64];
-        snprintf(k, sizeof k, "%s/%s", f[0], f[1]);
-        size_t i = h64(k) & (cap - 1);
-        while (key[i]) i = (i + 1) & (cap - 1);
-        key[i] = strdup(k);
-        for (int j = 0; j < 11; j++) row[i][j] = f[j];
-    }
+    idtab ids;
+    REQUIRE(idtab_load(dir, &ids));
     char *an = slurp(dir, "annotations.csv", NULL);
     REQUIRE(an);
     gen_arena a = {0};
@@ -414,12 +416,8 @@ TEST(gen_annotated_errors_are_the_differences_from_the_true_identity) {
                 continue;
             }
             if (errs[0] == '\n') errs[0] = 0;
-            char k[64];
-            snprintf(k, sizeof k, "%s/%d", pid, idn);
-            size_t i = h64(k) & (cap - 1);
-            while (key[i] && strcmp(key[i], k)) i = (i + 1) & (cap - 1);
-            REQUIRE(key[i]);
-            char *const *t = row[i];
+            char *const *t = idtab_get(&ids, pid, idn);
+            REQUIRE(t);
             bool name_changed = strstr(errs, "translit") || strstr(errs, "native_script") || strstr(errs, "swap_order");
             const char *want = gen_upper(&a, t[2]), *got = r.n_surnames ? gen_upper(&a, r.surnames[0]) : "";
             if (!name_changed && !strstr(errs, "typo_surname")) {
@@ -468,10 +466,7 @@ TEST(gen_annotated_errors_are_the_differences_from_the_true_identity) {
     CHECK(n_clean > 5000);
     gen_arena_free(&a);
     free(an);
-    free(pc);
-    for (size_t i = 0; i < cap; i++) free(key[i]);
-    free(key);
-    free(row);
+    idtab_free(&ids);
 }
 
 TEST(gen_some_records_carry_names_in_native_scripts) {

@@ -8,7 +8,8 @@
  *   - 1:N search latency p50 / p99 with fingerprints, face, and both (fused), with the
  *     rank-1 rate of mated probes.
  * Default 100,000 records and 100 probes per mode; IOP_BENCH_SCALE=small: 5,000 and 20.
- * IOP_SBMS_BENCH_N / IOP_SBMS_BENCH_Q override them; IOP_SBMS_BENCH_VERBOSE=1 prints the
+ * IOP_SBMS_BENCH_N / IOP_SBMS_BENCH_Q override them, IOP_SBMS_BENCH_SHORTLIST sets the
+ * fingerprint first-stage shortlist (sbms_config.fp_shortlist); IOP_SBMS_BENCH_VERBOSE=1 prints the
  * top hits of probes whose mate is not first.  `bench_sbms --calibrate` prints
  * the shipped default calibrations again (sbms_calib_synthetic).
  */
@@ -151,7 +152,9 @@ int main(int argc, char **argv) {
     /* rebuild */
     uint64_t t0 = iop_mono_ns();
     double c0 = cpu_s();
-    if (sbms_open(dir, 0, NULL, &s, &e)) { fprintf(stderr, "reopen: %s\n", e.msg); return 1; }
+    sbms_config cfg = {0};
+    if (getenv("IOP_SBMS_BENCH_SHORTLIST")) cfg.fp_shortlist = strtoul(getenv("IOP_SBMS_BENCH_SHORTLIST"), NULL, 10);
+    if (sbms_open(dir, 0, &cfg, &s, &e)) { fprintf(stderr, "reopen: %s\n", e.msg); return 1; }
     double t_open = (double)(iop_mono_ns() - t0) / 1e9, c_open = cpu_s() - c0;
     double per_m = t_open / N * 1e6, cpu_m = c_open / N * 1e6;
     printf("rebuild at open: %zu records in %.2f s wall (%.2f s CPU) = %.0f records/s; 1,000,000 records: %.1f s wall, "

@@ -32,6 +32,7 @@ typedef struct sbms_config {
     const sbms_calib *face_calib;     /* face: cosine similarity -> LLR */
     const sbms_calib *finger_calib;   /* fingerprints: one finger comparison score -> LLR */
     int fp_threads;         /* threads of one fingerprint first-stage scan; 0 = 1 */
+    size_t fp_shortlist;    /* fingers the first stage passes to the full matcher; 0 = the gallery's default */
     uint32_t face_threads;  /* threads of one face scan; 0 = online CPUs */
 } sbms_config;
 

@@ -653,7 +653,7 @@ iop_code sbms_open(const char *dir, int flags, const sbms_config *cfg, sbms **ou
     if ((rc = load_calib(s, SBMS_MOD_FACE, "calibration.face", cfg->face_calib, err))) goto fail;
     if ((rc = load_calib(s, SBMS_MOD_FINGER, "calibration.finger", cfg->finger_calib, err))) goto fail;
 
-    iop_fp_gallery_opts fo = {.threads = cfg->fp_threads > 0 ? cfg->fp_threads : 1};
+    iop_fp_gallery_opts fo = {.threads = cfg->fp_threads > 0 ? cfg->fp_threads : 1, .shortlist = cfg->fp_shortlist};
     if ((rc = iop_fp_gallery_new(&fo, &s->fp, err))) goto fail;
 
     rebuild_ctx c = {.s = s, .err = err};

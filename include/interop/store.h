@@ -65,6 +65,10 @@ typedef int (*store_doc_fn)(void *ctx, const store_doc *d);
 iop_code store_get(store *s, const char *id, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err);
 /* Documents indexed under key, at most limit (0 = no limit), in id order. */
 iop_code store_lookup(store *s, const char *key, size_t limit, store_doc_fn fn, void *ctx, iop_err *err);
+/* Documents indexed under any of the keys, each once per call for up to 32 keys (more are
+ * looked up in groups of 32), at most limit per group, in no particular order. */
+iop_code store_lookup_many(store *s, const char *const *keys, size_t nkeys, size_t limit, store_doc_fn fn, void *ctx,
+                           iop_err *err);
 /* Every document, in id order. */
 iop_code store_scan(store *s, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err);
 /* Documents whose expires_day is set and <= day. */

@@ -127,7 +127,7 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
         rc = access_open(path, NULL, &in->access, err);
     }
     if (!rc) {
-        audit_options ao = {.no_wait_durable = o.audit_no_wait, .commit_delay_us = 500};
+        audit_options ao = {.no_wait_durable = o.audit_no_wait, .commit_delay_us = 2000};
         path_in(path, sizeof path, dir, "audit.db");
         rc = audit_open(path, &ao, &in->log, err);
     }

@@ -447,19 +447,17 @@ static iop_code lookup(sys_store *s, search_ctx *c, const char *key, iop_err *er
     return rc;
 }
 
-/* Looks up each token of a name: with a year ("y:tok|year", year 0 = records without
- * a date of birth) or without ("n:tok", surnames only). */
-static iop_code lookup_name(sys_store *s, search_ctx *c, const char *name, int year, bool with_year, iop_err *err) {
+/* Adds the keys of each token of a name: with a year ("y:tok|year", year 0 = records
+ * without a date of birth) or without ("n:tok", surnames only). */
+static void query_keys(keyset *ks, const char *name, int year, bool with_year) {
     char norm[512], key[600];
     sys_name_key(name, norm, sizeof norm);
-    iop_code rc = IOP_OK;
     char *save = NULL;
-    for (char *tok = strtok_r(norm, " ", &save); tok && !rc; tok = strtok_r(NULL, " ", &save)) {
+    for (char *tok = strtok_r(norm, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
         if (with_year) snprintf(key, sizeof key, "y:%s|%d", tok, year);
         else snprintf(key, sizeof key, "n:%s", tok);
-        rc = lookup(s, c, key, err);
+        keys_add(ks, key);
     }
-    return rc;
 }
 
 iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx, iop_err *err) {
@@ -476,18 +474,23 @@ iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx,
         rc = lookup(s, &c, key, err);
         c.limit = c.n_seen + lim;
     }
+    /* every name key in one statement: with a year of birth, the year, its neighbours
+     * (one-digit typos, +-1 year) and records without a date of birth */
+    keyset ks = {0};
     if (q->dob.year) {
-        /* the year of birth, its neighbours (one-digit typos, +-1 year) and records
-         * without a date of birth */
         const int years[] = {q->dob.year, q->dob.year - 1, q->dob.year + 1, 0};
-        for (int k = 0; k < 4 && !rc; k++) {
-            for (size_t i = 0; i < q->n_surnames && !rc; i++) rc = lookup_name(s, &c, q->surnames[i], years[k], true, err);
-            for (size_t i = 0; i < q->n_given_names && !rc; i++)
-                rc = lookup_name(s, &c, q->given_names[i], years[k], true, err);
+        for (int k = 0; k < 4; k++) {
+            for (size_t i = 0; i < q->n_surnames; i++) query_keys(&ks, q->surnames[i], years[k], true);
+            for (size_t i = 0; i < q->n_given_names; i++) query_keys(&ks, q->given_names[i], years[k], true);
         }
     } else {
-        for (size_t i = 0; i < q->n_surnames && !rc; i++) rc = lookup_name(s, &c, q->surnames[i], 0, false, err);
+        for (size_t i = 0; i < q->n_surnames; i++) query_keys(&ks, q->surnames[i], 0, false);
     }
+    if (!rc && ks.n) {
+        rc = store_lookup_many(s->st, (const char *const *)ks.k, ks.n, c.limit, search_cb, &c, err);
+        if (!rc && c.nomem) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    }
+    keys_free(&ks);
     for (size_t i = 0; i < c.n_seen; i++) free(c.seen[i]);
     free(c.seen);
     if (rc) store_rollback(s->st);

@@ -1,2 +1,0 @@
-/* placeholder so the component library exists; replaced by the component's sources. */
-typedef int iop_placeholder_service;

@@ -86,7 +86,10 @@ typedef struct esp esp;
 typedef struct names_engine names_engine;
 typedef struct sbms sbms;
 typedef struct esp_config {
-    sbms *biometrics;          /* answers fingerprint and face queries (sbms.h); NULL: none */
+    /* The biometric matching service for fingerprint and face queries (sbms.h), obtained
+     * on first use (its galleries are built when it opens); NULL: none. */
+    iop_code (*biometrics)(void *ctx, sbms **out, iop_err *err);
+    void *biometrics_ctx;
     const names_engine *names; /* ranks and explains hits (names.h); NULL: token matching only */
     const char *dir;          /* the data directory (systems/, cir.db) */
     int threads;              /* fan-out threads per query (0: one per core, 1: sequential) */

@@ -49,7 +49,8 @@ struct esp {
     char *dir;
     const esp_profiles *profiles;
     const names_engine *names;
-    sbms *bio;
+    iop_code (*get_bio)(void *ctx, sbms **out, iop_err *err);
+    void *bio_ctx;
     audit_log *log;
     bool durable_logs;
     pthread_mutex_t mu;
@@ -194,7 +195,8 @@ iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log
     if (!e || !(e->dir = strdup(cfg->dir))) { free(e); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     e->profiles = profiles;
     e->names = cfg->names;
-    e->bio = cfg->biometrics;
+    e->get_bio = cfg->biometrics;
+    e->bio_ctx = cfg->biometrics_ctx;
     e->log = log;
     e->durable_logs = cfg->durable_query_logs;
     e->readers_max = cfg->readers > 0 ? cfg->readers : 8;
@@ -531,12 +533,14 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
     sbms_hit *bio = NULL;
     size_t n_bio = 0;
     if (q->n_fingers || q->face) {
-        if (!e->bio) { names_ident_free(qid); return iop_fail(err, IOP_EINVAL, "this node has no biometric matching service"); }
+        sbms *bms = NULL;
+        if (!e->get_bio) { names_ident_free(qid); return iop_fail(err, IOP_EINVAL, "this node has no biometric matching service"); }
+        if ((rc = e->get_bio(e->bio_ctx, &bms, err))) { names_ident_free(qid); return rc; }
         size_t k = q->limit * 2;
         bio = calloc(k, sizeof *bio);
         sbms_probe probe = {.fingers = q->fingers, .n_fingers = q->n_fingers, .face = q->face};
         if (!bio) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
-        else rc = sbms_search(e->bio, &probe, systems, n, k, 0.5, bio, &n_bio, err);
+        else rc = sbms_search(bms, &probe, systems, n, k, 0.5, bio, &n_bio, err);
         if (rc) { free(bio); names_ident_free(qid); return rc; }
     }
     reader_set *rs = reader_acquire(e);

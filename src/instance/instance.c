@@ -32,7 +32,8 @@ struct iop_instance {
     access_db *access;
     esp *portal;
     names_engine *names;
-    sbms *bio;
+    sbms *bio;                     /* opened on first use: building its galleries takes time */
+    pthread_mutex_t bio_mu;
     pthread_mutex_t write_mu;      /* one writer at a time */
 };
 
@@ -97,6 +98,7 @@ void iop_close(iop_instance *in) {
     esp_close(in->portal);
     names_engine_free(in->names);
     sbms_close(in->bio);
+    pthread_mutex_destroy(&in->bio_mu);
     for (int s = 0; s < IOP_SYS_COUNT; s++) sys_close(in->sys[s]);
     cir_close(in->cir);
     access_close(in->access);
@@ -105,6 +107,26 @@ void iop_close(iop_instance *in) {
     pthread_mutex_destroy(&in->write_mu);
     free(in->dir);
     free(in);
+}
+
+/* The sBMS, opened (and its galleries built from DIR/sbms.db) on first use, so commands
+ * that never touch biometrics -- user administration, logs -- start at once. */
+static iop_code bio_get(void *ctx, sbms **out, iop_err *err) {
+    iop_instance *in = ctx;
+    iop_code rc = IOP_OK;
+    pthread_mutex_lock(&in->bio_mu);
+    if (!in->bio) rc = sbms_open(in->dir, 0, NULL, &in->bio, err);
+    *out = in->bio;
+    pthread_mutex_unlock(&in->bio_mu);
+    return rc;
+}
+
+/* True when records belong to systems whose templates the sBMS keeps: their templates
+ * are enrolled, or -- for a record sent again without biometrics -- removed. */
+static bool touches_biometrics(const rec_person *recs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (sbms_system_stored(recs[i].system)) return true;
+    return false;
 }
 
 iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out, iop_err *err) {
@@ -117,11 +139,11 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
     iop_instance *in = calloc(1, sizeof *in);
     if (!in || !(in->dir = strdup(dir))) { free(in); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     pthread_mutex_init(&in->write_mu, NULL);
+    pthread_mutex_init(&in->bio_mu, NULL);
     path_in(path, sizeof path, dir, "profiles.json");
     iop_code rc = esp_profiles_load(o.profiles_path ? o.profiles_path : path, &in->profiles, err);
     for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) rc = sys_open((iop_system)s, dir, 0, &in->sys[s], err);
     if (!rc) rc = cir_open(dir, 0, &in->cir, err);
-    if (!rc) rc = sbms_open(dir, 0, NULL, &in->bio, err);
     if (!rc) {
         path_in(path, sizeof path, dir, "access.db");
         rc = access_open(path, NULL, &in->access, err);
@@ -142,7 +164,7 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
         rc = names_engine_new(nick, &in->names, err);
     }
     if (!rc) {
-        esp_config cfg = {.names = in->names, .biometrics = in->bio, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
+        esp_config cfg = {.names = in->names, .biometrics = bio_get, .biometrics_ctx = in, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
                           .durable_query_logs = o.durable_query_logs};
         rc = esp_open(&cfg, in->profiles, in->log, &in->portal, err);
     }
@@ -273,7 +295,10 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
     if (!order || !group) { free(order); free(group); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     /* Art 13(3), Art 37: biometric data enter only after the quality check, and a batch
      * with a bad template writes nothing */
-    iop_code rc = sbms_check(in->bio, recs, n, err);
+    sbms *bms = NULL;
+    iop_code rc = IOP_OK;
+    if (touches_biometrics(recs, n)) rc = bio_get(in, &bms, err);
+    if (!rc && bms) rc = sbms_check(bms, recs, n, err);
     if (rc) { free(order); free(group); return rc; }
     int64_t now = iop_now_ms();
     pthread_mutex_lock(&in->write_mu);
@@ -317,9 +342,9 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
             log_write(in, a, "cir", "follow-write", (iop_system)s, m, group[0].id, group[m - 1].id);
             if (stats) stats->cir_files += m;
         }
-        if (sbms_system_stored((iop_system)s)) {
+        if (bms && sbms_system_stored((iop_system)s)) {
             /* Art 13: the templates of the new records go to the sBMS, per source system */
-            rc = sbms_enrol(in->bio, group, m, err);
+            rc = sbms_enrol(bms, group, m, err);
             if (rc) { iop_err_prefix(err, "%s batch written, biometric matching service not updated", iop_system_name((iop_system)s)); break; }
             log_write(in, a, "sbms", "enrol", (iop_system)s, m, group[0].id, group[m - 1].id);
         }
@@ -393,8 +418,9 @@ iop_code iop_delete(iop_instance *in, const iop_actor *a, iop_system s, const ch
         rc = cir_follow_delete(in->cir, s, id, now, err);
         if (!rc && iop_system_in_cir(s)) log_write(in, a, "cir", "follow-delete", s, 1, id, id);
         /* Art 15: the templates go with the record */
-        if (!rc && sbms_system_stored(s)) {
-            rc = sbms_remove(in->bio, s, id, err);
+        sbms *bms = NULL;
+        if (!rc && sbms_system_stored(s) && !(rc = bio_get(in, &bms, err))) {
+            rc = sbms_remove(bms, s, id, err);
             if (!rc) log_write(in, a, "sbms", "remove", s, 1, id, id);
         }
     }
@@ -428,7 +454,8 @@ typedef struct purge_ctx {
 static void purge_follow(void *ctx, iop_system s, const char *id) {
     purge_ctx *p = ctx;
     cir_follow_delete(p->in->cir, s, id, p->now, NULL);
-    if (sbms_system_stored(s)) sbms_remove(p->in->bio, s, id, NULL);
+    sbms *bms = NULL;
+    if (sbms_system_stored(s) && bio_get(p->in, &bms, NULL) == IOP_OK) sbms_remove(bms, s, id, NULL);
 }
 
 iop_code iop_purge_expired(iop_instance *in, int64_t today, size_t *purged, iop_err *err) {

@@ -60,7 +60,7 @@ struct names_index {
     size_t n_pend;
 };
 
-enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE };
+enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE, K_GIV_DOB };
 
 static uint64_t mkkey(unsigned type, uint64_t a, uint64_t b) {
     uint64_t v[3] = {type, a, b};
@@ -96,6 +96,8 @@ static uint32_t skel2(const names_ident *id, const nm_tok *t) {
     }
     return k ? nm_hash32(buf, k) : 0;
 }
+
+static uint32_t pack_dob(iop_date d);
 
 static void gen_keys(const names_ident *id, bool query, keyset *ks) {
     ks->n = 0;
@@ -140,6 +142,17 @@ static void gen_keys(const names_ident *id, bool query, keyset *ks) {
                 kadd(ks, mkkey(K_SUR_YEAR, any[i]->phon, (uint64_t)years[y]));
                 kadd(ks, mkkey(K_GIV_YEAR, any[i]->phon, (uint64_t)years[y]));
             }
+        }
+        /* given name + full date of birth: survives a surname typo and stays selective */
+        if (id->dob.year && id->dob.month && id->dob.day) {
+            uint64_t d1 = pack_dob(id->dob);
+            uint64_t d2 = pack_dob((iop_date){id->dob.year, id->dob.day, id->dob.month});
+            for (size_t i = 0; i < ng; i++) {
+                kadd(ks, mkkey(K_GIV_DOB, giv[i]->phon, d1));
+                if (query && id->dob.day <= 12) kadd(ks, mkkey(K_GIV_DOB, giv[i]->phon, d2));
+            }
+            if (query)
+                for (size_t i = 0; i < ns; i++) kadd(ks, mkkey(K_GIV_DOB, sur[i]->phon, d1));
         }
         for (size_t i = 0; i < ns; i++)
             for (size_t j = 0; j < ng; j++) {
@@ -401,7 +414,7 @@ size_t names_index_count(const names_index *ix) { return ix->live; }
 /* ---- persistence ---- */
 
 #define IX_MAGIC "IOPNAMIX"
-#define IX_VERSION 3u /* bump when the blocking keys or the signature change */
+#define IX_VERSION 4u /* bump when the blocking keys or the signature change */
 
 typedef struct ix_header {
     char magic[8];

@@ -577,6 +577,11 @@ static int cmp_hit(const void *a, const void *b) {
 }
 
 size_t names_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits) {
+    return nm_index_search(ix, q, k, min_score, hits, CAND_BUDGET);
+}
+
+size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits,
+                       size_t budget) {
     if (!k || !ix->live) return 0;
     keyset ks;
     gen_keys(q, true, &ks);
@@ -614,7 +619,7 @@ size_t names_index_search(const names_index *ix, const names_ident *q, size_t k,
         }
     for (size_t oi = 0; oi < ks.n; oi++) {
         size_t i = order[oi];
-        if (m.n >= CAND_BUDGET && cnt[i] > FREQUENT_KEY) break;
+        if (m.n >= budget && cnt[i] > FREQUENT_KEY) break;
         for (size_t r = 0; r < nr; r++)
             for (size_t p = ranges[i][r][0]; p < ranges[i][r][1]; p++) {
                 uint32_t s = ix->runs[r].slots[p];

@@ -121,6 +121,9 @@ uint64_t nm_hash(const void *p, size_t n, uint64_t seed);
 uint32_t nm_hash32(const char *s, size_t n);
 bool nm_is_particle(const char *s, size_t len);
 
+/* index.c: names_index_search with a candidate budget (resolve uses a smaller one) */
+size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits,
+                       size_t budget);
 /* compare.c: names_compare without the reason sentences when why is false (ranking) */
 void nm_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why);
 /* compare.c: the name part of a comparison (also used by the index's coarse scoring) */

@@ -9,6 +9,7 @@
 #include "names/names_int.h"
 
 #define RESOLVE_K 12
+#define RESOLVE_BUDGET 512 /* candidates before frequent keys are skipped: links need strong keys */
 
 static const names_ident *arr_get(void *user, uint64_t id) { return ((names_ident *const *)user)[id]; }
 
@@ -31,7 +32,7 @@ static void *work(void *arg) {
     worker *w = arg;
     names_hit hits[RESOLVE_K];
     for (size_t i = w->from; i < w->to; i++) {
-        size_t nh = names_index_search(w->ix, w->idents[i], RESOLVE_K, w->threshold, hits);
+        size_t nh = nm_index_search(w->ix, w->idents[i], RESOLVE_K, w->threshold, hits, RESOLVE_BUDGET);
         for (size_t h = 0; h < nh; h++) {
             if (hits[h].id <= i) continue; /* each pair once, from its smaller end */
             if (w->n == w->cap) {

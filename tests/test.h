@@ -1,6 +1,6 @@
 /*
  * test.h -- the test harness: TEST(name) registers a test; CHECK* record failures
- * without stopping the test; REQUIRE* stop it.  The runner (test_main.c) prints one
+ * without stopping the test; REQUIRE* stop it.  The runner (harness.c) prints one
  * line per failure and closes with "N passed, N failed".
  * Name tests after the rule they prove, with the article where the law gives it:
  *   TEST(art26_yellow_link_visible_only_to_verifying_authority)

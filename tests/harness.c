@@ -1,4 +1,4 @@
-/* test_main.c -- runs every TEST registered in the executable, or those whose name
+/* harness.c -- runs every TEST registered in the executable, or those whose name
  * contains argv[1]. */
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -46,5 +46,9 @@ int main(int argc, char **argv) {
         else { passed++; if (getenv("IOP_TEST_VERBOSE")) fprintf(stderr, "ok   %s\n", cur_name); }
     }
     printf("%d passed, %d failed\n", passed, failed);
+    if (passed + failed == 0) {
+        fprintf(stderr, "no test ran%s\n", argc > 1 ? " (no test name contains the filter)" : "");
+        return 1;
+    }
     return failed ? 1 : 0;
 }

@@ -387,13 +387,13 @@ static void run_task(task *t) {
     sys_query sq = {.surnames = (const char *const *)q->surnames, .n_surnames = q->n_surnames,
                     .given_names = (const char *const *)q->given_names, .n_given_names = q->n_given_names,
                     .dob = q->dob, .nationality = q->nationality, .sex = q->sex, .doc_number = q->doc_number,
-                    .doc_country = q->doc_country, .limit = 200};
+                    .doc_country = q->doc_country, .limit = 100};
     prepared pq = {.q = q};
     tokenize(&pq.qt, q->surnames, q->n_surnames);
     tokenize(&pq.qt, q->given_names, q->n_given_names);
     if (q->doc_number) sys_doc_key(q->doc_number, pq.doc, sizeof pq.doc);
-    /* with the names engine: a shortlist twice the reply size, re-ranked below */
-    size_t keep = t->qid ? q->limit * 2 : q->limit;
+    /* the best by token matching, then re-ranked by the names engine */
+    size_t keep = q->limit;
     collect c = {.pq = &pq, .p = t->who->profile, .sys = t->sys, .keep = keep};
     c.items = calloc(keep + 1, sizeof *c.items);
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }

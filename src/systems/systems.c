@@ -478,11 +478,13 @@ iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx,
      * (one-digit typos, +-1 year) and records without a date of birth */
     keyset ks = {0};
     if (q->dob.year) {
+        /* surnames: the year, its neighbours and no date; given names (which catch a
+         * swapped name order) only with the year itself -- a common given name with
+         * neighbouring years would flood the candidates */
         const int years[] = {q->dob.year, q->dob.year - 1, q->dob.year + 1, 0};
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 4; k++)
             for (size_t i = 0; i < q->n_surnames; i++) query_keys(&ks, q->surnames[i], years[k], true);
-            for (size_t i = 0; i < q->n_given_names; i++) query_keys(&ks, q->given_names[i], years[k], true);
-        }
+        for (size_t i = 0; i < q->n_given_names; i++) query_keys(&ks, q->given_names[i], q->dob.year, true);
     } else {
         for (size_t i = 0; i < q->n_surnames; i++) query_keys(&ks, q->surnames[i], 0, false);
     }

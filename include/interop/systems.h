@@ -43,6 +43,8 @@ iop_code sys_delete(sys_store *s, const char *id, iop_err *err);
 /* Reads one record (with biometrics when asked); the caller clears *out. */
 iop_code sys_get(sys_store *s, const char *id, bool with_biometrics, rec_person *out, iop_err *err);
 iop_code sys_count(sys_store *s, int64_t *n, iop_err *err);
+/* A record's JSON without biometrics (caller frees); IOP_ENOTFOUND when absent. */
+iop_code sys_get_json(sys_store *s, const char *id, char **json, iop_err *err);
 /* Deletes every record whose retention ended on or before today; calls fn per deleted id
  * (so the CIR and the sBMS can follow, Reg. 2019/817 Arts 15, 23). */
 typedef void (*sys_id_fn)(void *ctx, iop_system s, const char *id);
@@ -82,7 +84,7 @@ typedef struct sys_candidate {
     const char *doc_keys[SYS_CAND_MAX];      /* normalised document numbers */
     const char *doc_countries[SYS_CAND_MAX]; /* "" when unknown */
     size_t n_docs;
-    const char *body;                        /* record JSON for rec_parse */
+    const char *body;                        /* record JSON, or "" when not read: sys_get_json */
 } sys_candidate;
 typedef int (*sys_cand_fn)(void *ctx, const sys_candidate *c);
 

@@ -316,7 +316,8 @@ static double esp_score(const prepared *pq, const sys_candidate *c, const char *
 typedef struct scored {
     double score;
     const char *match;
-    char *body;
+    char *id;
+    char *body;             /* read for the kept candidates only */
     names_result nr;        /* filled when the names engine re-ranks */
     bool has_nr;
 } scored;
@@ -348,10 +349,12 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
             if (c->items[i].score < c->items[w].score) w = i;
         if (c->items[w].score >= s) return 0;
         free(c->items[w].body);
+        free(c->items[w].id);
         c->n--;
         c->items[w] = c->items[c->n];
     }
-    if (!(c->items[c->n].body = strdup(cand->body))) { c->nomem = true; return 1; }
+    c->items[c->n].body = cand->body && *cand->body ? strdup(cand->body) : NULL;
+    if (!(c->items[c->n].id = strdup(cand->id))) { c->nomem = true; return 1; }
     c->items[c->n].score = s;
     c->items[c->n].match = match;
     c->n++;
@@ -365,6 +368,7 @@ static void rerank(task *t, collect *c) {
     for (size_t i = 0; i < c->n; i++) {
         rec_person r;
         names_ident *id = NULL;
+        if (!c->items[i].body) continue;
         if (rec_parse(c->items[i].body, strlen(c->items[i].body), &r, NULL) != IOP_OK) continue;
         if (names_prepare(t->e->names, &r, &id, NULL) == IOP_OK) {
             names_compare(t->e->names, t->qid, id, &c->items[i].nr);
@@ -399,10 +403,14 @@ static void run_task(task *t) {
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
     if (q->n_surnames || q->n_given_names || q->doc_number) t->rc = sys_search(ss, &sq, collect_cb, &c, &t->err);
     if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
+    /* the kept candidates' records, read now (the ranking needed only their summaries) */
+    for (size_t i = 0; i < c.n && !t->rc; i++)
+        if (!c.items[i].body && sys_get_json(ss, c.items[i].id, &c.items[i].body, &t->err) != IOP_OK)
+            c.items[i].body = NULL; /* deleted meanwhile: not shown */
     if (t->qid && !t->rc) rerank(t, &c);
     qsort(c.items, c.n, sizeof *c.items, cmp_scored);
     if (c.n > q->limit) {
-        for (size_t i = q->limit; i < c.n; i++) free(c.items[i].body);
+        for (size_t i = q->limit; i < c.n; i++) { free(c.items[i].body); free(c.items[i].id); }
         c.n = q->limit;
     }
     int e = iop_buf_printf(&t->out, "{\"system\":\"%s\",\"hits\":[", iop_system_name(t->sys));
@@ -414,14 +422,13 @@ static void run_task(task *t) {
         rec_person r;
         iop_err gerr;
         if (sys_get(ss, h->record_id, false, &r, &gerr) != IOP_OK) continue; /* deleted meanwhile */
-        char cat[64], idpat[160];
-        snprintf(idpat, sizeof idpat, "{\"id\":\"%s\",", h->record_id);
+        char cat[64];
         if (esp_profile_shows_kind(t->who->profile, t->sys, r.kind, esp_sis_category(&r, cat, sizeof cat))) {
             e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"biometric\",\"biometric\":{\"score\":%.4f,"
                                 "\"llr\":%.2f,\"fingerprint_score\":%.2f,\"face_score\":%.4f,\"fingers_matched\":%d},",
                                 shown ? "," : "", h->score, h->score, h->llr, h->fp_score, h->face_score, h->fingers_matched);
             for (size_t i = 0; i < c.n; i++) {
-                if (c.items[i].body && !strncmp(c.items[i].body, idpat, strlen(idpat)) && c.items[i].has_nr) {
+                if (c.items[i].body && !strcmp(c.items[i].id, h->record_id) && c.items[i].has_nr) {
                     e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&c.items[i].nr, &t->out) |
                          iop_buf_puts(&t->out, ",");
                 }
@@ -432,7 +439,7 @@ static void run_task(task *t) {
         }
         /* the same record is not listed again among the alphanumeric hits */
         for (size_t i = 0; i < c.n; i++) {
-            if (c.items[i].body && !strncmp(c.items[i].body, idpat, strlen(idpat))) {
+            if (c.items[i].body && !strcmp(c.items[i].id, h->record_id)) {
                 free(c.items[i].body);
                 c.items[i].body = NULL;
             }
@@ -440,7 +447,7 @@ static void run_task(task *t) {
         rec_person_clear(&r);
     }
     for (size_t i = 0; i < c.n; i++) {
-        if (!c.items[i].body) continue;
+        if (!c.items[i].body) { free(c.items[i].id); continue; }
         /* only the kept hits are decoded, then filtered to the profile's categories */
         if (!t->rc) {
             e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",", shown++ ? "," : "",
@@ -455,6 +462,7 @@ static void run_task(task *t) {
             e |= iop_buf_puts(&t->out, "}");
         }
         free(c.items[i].body);
+        free(c.items[i].id);
     }
     e |= iop_buf_puts(&t->out, "]}");
     if (e && !t->rc) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");

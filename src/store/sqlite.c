@@ -19,7 +19,7 @@ enum { Q_LOOKUP_MANY, Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB
 
 #define LOOKUP_MANY 32
 static const char *const sql_text[Q_N] = {
-    [Q_LOOKUP_MANY] = "SELECT d.id,d.kind,d.body,NULL,d.created,d.updated,d.expires,d.summary FROM docs d WHERE d.id IN "
+    [Q_LOOKUP_MANY] = "SELECT d.id,d.kind,'',NULL,d.created,d.updated,d.expires,d.summary FROM docs d WHERE d.id IN "
                       "(SELECT id FROM doc_keys WHERE key IN (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
                       "?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32)) LIMIT ?33",
     [Q_PUT] = "INSERT INTO docs(id,kind,body,blob,created,updated,expires,keys,summary) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "

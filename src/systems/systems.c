@@ -308,6 +308,18 @@ iop_code sys_get(sys_store *s, const char *id, bool with_biometrics, rec_person 
 
 iop_code sys_count(sys_store *s, int64_t *n, iop_err *err) { return store_count(s->st, n, err); }
 
+static int json_cb(void *ctx, const store_doc *d) {
+    *(char **)ctx = strdup(d->body);
+    return 1;
+}
+
+iop_code sys_get_json(sys_store *s, const char *id, char **json, iop_err *err) {
+    *json = NULL;
+    iop_code rc = store_get(s->st, id, false, json_cb, json, err);
+    if (!rc && !*json) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    return rc;
+}
+
 typedef struct scan_ctx {
     sys_rec_fn fn;
     void *ctx;

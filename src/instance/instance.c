@@ -290,16 +290,15 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
             return iop_fail(err, IOP_EDENIED, "record '%s': profile '%s' may not write to %s", recs[i].id,
                             a->profile ? esp_profile_name(a->profile) : "(none)", iop_system_name(recs[i].system));
     /* group by system, keeping the order within each */
-    size_t *order = malloc((n ? n : 1) * sizeof *order);
     rec_person *group = malloc((n ? n : 1) * sizeof *group);
-    if (!order || !group) { free(order); free(group); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    if (!group) return iop_fail(err, IOP_ENOMEM, "out of memory");
     /* Art 13(3), Art 37: biometric data enter only after the quality check, and a batch
      * with a bad template writes nothing */
     sbms *bms = NULL;
     iop_code rc = IOP_OK;
     if (touches_biometrics(recs, n)) rc = bio_get(in, &bms, err);
     if (!rc && bms) rc = sbms_check(bms, recs, n, err);
-    if (rc) { free(order); free(group); return rc; }
+    if (rc) { free(group); return rc; }
     int64_t now = iop_now_ms();
     pthread_mutex_lock(&in->write_mu);
     for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) {
@@ -350,7 +349,6 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
         }
     }
     pthread_mutex_unlock(&in->write_mu);
-    free(order);
     free(group);
     return rc;
 }

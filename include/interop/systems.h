@@ -92,6 +92,16 @@ typedef int (*sys_cand_fn)(void *ctx, const sys_candidate *c);
  * document number), each passed to fn; the caller ranks, filters and parses. */
 iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx, iop_err *err);
 
+/* A set of distinct search keys (strings), grown as keys are added; used by every store
+ * that indexes documents under keys (the systems, the CIR). */
+typedef struct sys_keys {
+    char **k;
+    size_t n, cap;
+} sys_keys;
+/* Adds a copy of key unless present: 0, or -1 when out of memory. */
+int sys_keys_add(sys_keys *ks, const char *key);
+void sys_keys_free(sys_keys *ks);
+
 /* The normalised form used in search keys: NFKD, diacritics stripped, case folded,
  * punctuation dropped; non-Latin scripts are kept (folded).  Writes at most cap bytes. */
 void sys_name_key(const char *in, char *out, size_t cap);

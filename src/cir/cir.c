@@ -165,31 +165,8 @@ static json_t *identity_of(const rec_person *p) {
     return j;
 }
 
-typedef struct keyset {
-    char **k;
-    size_t n, cap;
-} keyset;
-
-static void keys_add(keyset *ks, const char *key) {
-    for (size_t i = 0; i < ks->n; i++)
-        if (!strcmp(ks->k[i], key)) return;
-    if (ks->n == ks->cap) {
-        size_t cap = ks->cap ? ks->cap * 2 : 16;
-        char **k = realloc(ks->k, cap * sizeof *k);
-        if (!k) return;
-        ks->k = k;
-        ks->cap = cap;
-    }
-    if ((ks->k[ks->n] = strdup(key))) ks->n++;
-}
-
-static void keys_free(keyset *ks) {
-    for (size_t i = 0; i < ks->n; i++) free(ks->k[i]);
-    free(ks->k);
-}
-
 /* The keys of a whole file, from its data sets. */
-static void file_keys(json_t *body, keyset *ks) {
+static void file_keys(json_t *body, sys_keys *ks) {
     const char *sys;
     json_t *sets;
     json_object_foreach(json_object_get(body, "data"), sys, sets) {
@@ -200,19 +177,19 @@ static void file_keys(json_t *body, keyset *ks) {
         json_array_foreach(sets, i, ds) {
             char key[300];
             ref_key(s, json_string_value(json_object_get(ds, "id")), key, sizeof key);
-            keys_add(ks, key);
+            sys_keys_add(ks, key);
             json_array_foreach(json_object_get(ds, "documents"), j, v) {
                 char dk[256];
                 sys_doc_key(json_string_value(json_object_get(v, "number")), dk, sizeof dk);
                 snprintf(key, sizeof key, "d:%s", dk);
-                if (dk[0]) keys_add(ks, key);
+                if (dk[0]) sys_keys_add(ks, key);
             }
         }
     }
 }
 
 static iop_code save_file(cir *c, const char *id, json_t *body, int64_t created, int64_t now_ms, iop_err *err) {
-    keyset ks = {0};
+    sys_keys ks = {0};
     file_keys(body, &ks);
     char *text = json_dumps(body, JSON_COMPACT);
     iop_code rc = IOP_OK;
@@ -222,7 +199,7 @@ static iop_code save_file(cir *c, const char *id, json_t *body, int64_t created,
         rc = store_put(c->st, &d, (const char *const *)ks.k, ks.n, err);
     }
     free(text);
-    keys_free(&ks);
+    sys_keys_free(&ks);
     return rc;
 }
 

@@ -97,12 +97,7 @@ void sys_doc_key(const char *in, char *out, size_t cap) {
 
 /* ---- keys ---- */
 
-typedef struct keyset {
-    char **k;
-    size_t n, cap;
-} keyset;
-
-static int keys_add(keyset *ks, const char *key) {
+int sys_keys_add(sys_keys *ks, const char *key) {
     for (size_t i = 0; i < ks->n; i++)
         if (!strcmp(ks->k[i], key)) return 0;
     if (ks->n == ks->cap) {
@@ -112,29 +107,30 @@ static int keys_add(keyset *ks, const char *key) {
         ks->k = k;
         ks->cap = cap;
     }
-    return (ks->k[ks->n++] = strdup(key)) ? 0 : -1;
+    return (ks->k[ks->n++] = strdup(key)) ? 0 : (ks->n--, -1);
 }
 
-static void keys_free(keyset *ks) {
+void sys_keys_free(sys_keys *ks) {
     for (size_t i = 0; i < ks->n; i++) free(ks->k[i]);
     free(ks->k);
+    memset(ks, 0, sizeof *ks);
 }
 
 /* Adds keys for each token of a name. */
-static int name_keys(keyset *ks, const char *name, bool surname, int year) {
+static int name_keys(sys_keys *ks, const char *name, bool surname, int year) {
     char norm[512], key[600];
     sys_name_key(name, norm, sizeof norm);
     int r = 0;
     char *save = NULL;
     for (char *tok = strtok_r(norm, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        if (surname) { snprintf(key, sizeof key, "n:%s", tok); r |= keys_add(ks, key); }
+        if (surname) { snprintf(key, sizeof key, "n:%s", tok); r |= sys_keys_add(ks, key); }
         snprintf(key, sizeof key, "y:%s|%d", tok, year);
-        r |= keys_add(ks, key);
+        r |= sys_keys_add(ks, key);
     }
     return r;
 }
 
-static int record_keys(const rec_person *p, keyset *ks) {
+static int record_keys(const rec_person *p, sys_keys *ks) {
     int r = 0, y = p->dob.year;
     for (size_t i = 0; i < p->n_surnames; i++) r |= name_keys(ks, p->surnames[i], true, y);
     if (p->surname_at_birth) r |= name_keys(ks, p->surname_at_birth, true, y);
@@ -145,7 +141,7 @@ static int record_keys(const rec_person *p, keyset *ks) {
         sys_doc_key(p->documents[i].number, dk, sizeof dk);
         if (!dk[0]) continue;
         snprintf(key, sizeof key, "d:%s", dk);
-        r |= keys_add(ks, key);
+        r |= sys_keys_add(ks, key);
     }
     return r;
 }
@@ -243,10 +239,10 @@ iop_code sys_put_batch_prepare(sys_store *s, const rec_person *recs, size_t n, i
         iop_buf_reset(&body);
         iop_buf_reset(&bio);
         iop_buf_reset(&sum);
-        keyset ks = {0};
+        sys_keys ks = {0};
         if ((rc = rec_to_json(p, false, &body)) || (rc = biometrics_json(p, &bio)) || record_keys(p, &ks) ||
             record_summary(p, &sum)) {
-            keys_free(&ks);
+            sys_keys_free(&ks);
             rc = iop_fail(err, rc ? rc : IOP_ENOMEM, "record '%s': out of memory", p->id);
             break;
         }
@@ -254,7 +250,7 @@ iop_code sys_put_batch_prepare(sys_store *s, const rec_person *recs, size_t n, i
                        .blob_len = bio.len, .created_ms = now_ms, .updated_ms = now_ms, .summary = sum.data,
                        .expires_day = pol->expiry_day(p, today)};
         rc = store_put(s->st, &d, (const char *const *)ks.k, ks.n, err);
-        keys_free(&ks);
+        sys_keys_free(&ks);
     }
     if (rc) store_rollback(s->st);
     iop_buf_free(&body);
@@ -461,14 +457,14 @@ static iop_code lookup(sys_store *s, search_ctx *c, const char *key, iop_err *er
 
 /* Adds the keys of each token of a name: with a year ("y:tok|year", year 0 = records
  * without a date of birth) or without ("n:tok", surnames only). */
-static void query_keys(keyset *ks, const char *name, int year, bool with_year) {
+static void query_keys(sys_keys *ks, const char *name, int year, bool with_year) {
     char norm[512], key[600];
     sys_name_key(name, norm, sizeof norm);
     char *save = NULL;
     for (char *tok = strtok_r(norm, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
         if (with_year) snprintf(key, sizeof key, "y:%s|%d", tok, year);
         else snprintf(key, sizeof key, "n:%s", tok);
-        keys_add(ks, key);
+        sys_keys_add(ks, key);
     }
 }
 
@@ -488,7 +484,7 @@ iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx,
     }
     /* every name key in one statement: with a year of birth, the year, its neighbours
      * (one-digit typos, +-1 year) and records without a date of birth */
-    keyset ks = {0};
+    sys_keys ks = {0};
     if (q->dob.year) {
         /* surnames: the year, its neighbours and no date; given names (which catch a
          * swapped name order) only with the year itself -- a common given name with
@@ -504,7 +500,7 @@ iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx,
         rc = store_lookup_many(s->st, (const char *const *)ks.k, ks.n, c.limit, search_cb, &c, err);
         if (!rc && c.nomem) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
     }
-    keys_free(&ks);
+    sys_keys_free(&ks);
     for (size_t i = 0; i < c.n_seen; i++) free(c.seen[i]);
     free(c.seen);
     if (rc) store_rollback(s->st);

@@ -48,6 +48,49 @@ void names_engine_free(names_engine *eng);
 /* Number of name forms known to the nickname table. */
 size_t names_engine_nickname_count(const names_engine *eng);
 
+/* ---- learned transliteration model (docs/names.md, "Learned transliteration") ----
+ *
+ * For every native-script character (Cyrillic, Greek, Arabic, Hebrew, Han, Kana, ...)
+ * the distribution of the Latin letter groups that render it, learned from name pairs
+ * by EM over all monotone alignments.  An engine with a model (a) indexes native-script
+ * names under the skeletons and sound classes of their most likely romanisations and
+ * (b) scores a Latin token against a native-script token by the model (at most
+ * "similar", never "same").  Without a model the engine uses its rule-based readings
+ * only.  A model is read-only after training or loading and may be shared by threads. */
+typedef struct names_tlm names_tlm;
+
+typedef struct names_tl_pair {
+    const char *native; /* UTF-8, e.g. "Щеглова" */
+    const char *latin;  /* e.g. "Shcheglova" */
+} names_tl_pair;
+
+/* Trains a model from pairs (strings are read, not kept).  eng, when not NULL, gives
+ * the Han characters their ICU pinyin as a prior.  Pairs without native or Latin
+ * letters, or longer than 32 / 48 of them, are skipped; IOP_EINVAL when none is left.
+ * The score calibration is fitted on a tenth of the pairs held out from a second
+ * model, per script class. */
+iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, size_t n, names_tlm **out,
+                         iop_err *err);
+/* Text file (format in docs/names.md), written atomically; provenance lines become
+ * comments at its head. */
+iop_code names_tlm_save(const names_tlm *m, const char *path, const char *provenance, iop_err *err);
+/* IOP_ECORRUPT with file:line for a malformed, truncated or inconsistent file. */
+iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err);
+void names_tlm_free(names_tlm *m);
+size_t names_tlm_entries(const names_tlm *m);    /* (character, letters) entries */
+size_t names_tlm_characters(const names_tlm *m); /* native characters known */
+/* Calibrated probability in [0,1] that latin renders native; -1 when the model knows
+ * none of the native characters (or either side has no letters). */
+double names_tlm_probability(const names_tlm *m, const char *native, const char *latin);
+/* The k most likely romanisations of native, best first; returns how many. */
+size_t names_tlm_romanise(const names_tlm *m, const char *native, size_t k, char (*out)[49]);
+
+/* The engine takes ownership of m (freed with the engine or when replaced; NULL
+ * removes the model).  Set it before preparing identities: identities prepared under
+ * another model keep that model's blocking keys. */
+void names_engine_set_model(names_engine *eng, names_tlm *m);
+const names_tlm *names_engine_model(const names_engine *eng);
+
 /* ---- identities ---- */
 
 /* A generic identifier beyond the common identity fields, e.g. {"ssn", "1804974"} or
@@ -212,6 +255,8 @@ typedef struct names_xscript_result {
     size_t pairs, found_top10, found_top1;
     size_t shuffled, false_same;
     double recall_top10, false_same_rate;
+    int folds;            /* 0: not cross-validated */
+    double train_seconds; /* CPU time spent training models */
 } names_xscript_result;
 
 /* Wikidata cross-script pairs (latin<TAB>native chars<TAB>n): index every native
@@ -220,5 +265,19 @@ typedef struct names_xscript_result {
  * all lines. */
 iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_t limit,
                             names_xscript_result *out, iop_err *err);
+
+/* The same with a learned model, honestly: folds >= 2 splits the pairs into folds; for
+ * each fold a model is trained on the other folds (plus the pairs of extra_train, a
+ * "native<TAB>latin" file, when not NULL), every native form is indexed, and only the
+ * held-out fold's Latin forms are searched; the figures are summed over the folds, so
+ * no pair is ever evaluated by a model trained on it.  out->folds records the folds.
+ * folds == 0 uses eng as it is (with its own model, if any: then not cross-validated). */
+iop_code names_eval_xscript_cv(const names_engine *eng, const char *tsv_path, const char *extra_train, int folds,
+                               size_t limit, names_xscript_result *out, iop_err *err);
+/* Reads training pairs: "latin<TAB>spaced native<TAB>n" (the Wikidata files) when
+ * wikidata is true, else "native<TAB>latin" (the Google transliteration set).  The
+ * strings live in *buf (caller frees it and *pairs). */
+iop_code names_tl_read_pairs(const char *path, bool wikidata, char **buf, names_tl_pair **pairs, size_t *n,
+                             iop_err *err);
 
 #endif

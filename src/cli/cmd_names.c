@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "cli/cli.h"
 #include "interop/names.h"
 #include "interop/record.h"
@@ -13,25 +14,36 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: interop names compare A.json B.json [--data DIR] [--json]\n"
-            "       interop names show RECORD.json [--data DIR]\n"
-            "       interop names eval febrl [DIR] [--threshold T] [--data DIR]\n"
-            "       interop names eval xscript [FILE.tsv ...] [--limit N] [--data DIR]\n\n"
+            "usage: interop names compare A.json B.json [--data DIR] [--model FILE] [--json]\n"
+            "       interop names show RECORD.json [--data DIR] [--model FILE]\n"
+            "       interop names train --out FILE [--data DIR]\n"
+            "       interop names eval febrl [DIR] [--threshold T] [--data DIR] [--model FILE]\n"
+            "       interop names eval xscript [FILE.tsv ...] [--limit N] [--folds K | --rules | --model FILE]\n"
+            "                                  [--data DIR]\n\n"
             "compare  reads one person record (interchange format) per file and prints the\n"
             "         verdict (same / similar / different), the score in [0,1] and the\n"
             "         evidence per field; --json prints the same as one JSON object.\n"
             "show     prints how a record is read: transliterated variants, phonetic keys.\n"
             "eval febrl    pairwise precision, recall and F1 on FEBRL dataset 3 (de-duplication)\n"
             "              and 4a<->4b (linkage); DIR defaults to <data>/febrl.\n"
-            "eval xscript  Latin -> native-script search (top-10 recall) and false 'same'\n"
+            "train    learns the transliteration model (native characters -> Latin letters)\n"
+            "         from <data>/names/wikidata_*_dev.tsv and google_ar2en_train.txt and\n"
+            "         writes it to FILE; use it with --model FILE (or IOP_NAMES_MODEL=FILE).\n"
+            "eval xscript  Latin -> native-script search (top-1, top-10) and false 'same'\n"
             "              verdicts on shuffled pairs, per script; default files: the\n"
             "              <data>/names/wikidata_{russian,arabic,hebrew,chinese}_dev.tsv.\n"
+            "              Default: K-fold cross-validation of the learned model (K = 5: a\n"
+            "              model trained on the other folds, plus google_ar2en_train.txt for\n"
+            "              Arabic, searches each held-out fold); --rules: rule-based\n"
+            "              readings only; --model FILE: that model as it is (not\n"
+            "              cross-validated: figures on its own training pairs are optimistic).\n"
+            "--model FILE  a model from 'names train' (default: $IOP_NAMES_MODEL if set).\n"
             "--data DIR    the shared data directory (default %s);\n"
             "              the nickname table is DIR/names/nicknames.csv.\n",
             IOP_DEFAULT_SHARED_DATA);
 }
 
-static int open_engine(const char *data, names_engine **eng) {
+static int open_engine(const char *data, const char *model, names_engine **eng) {
     char path[4096];
     snprintf(path, sizeof path, "%s/names/nicknames.csv", data);
     iop_err err;
@@ -39,7 +51,72 @@ static int open_engine(const char *data, names_engine **eng) {
         fprintf(stderr, "interop names: %s\n", err.msg);
         return 1;
     }
+    if (model && *model) {
+        names_tlm *m;
+        if (names_tlm_load(model, &m, &err)) {
+            fprintf(stderr, "interop names: %s\n", err.msg);
+            names_engine_free(*eng);
+            *eng = NULL;
+            return 1;
+        }
+        names_engine_set_model(*eng, m);
+    }
     return 0;
+}
+
+static int do_train(int argc, char **argv) {
+    const char *data = IOP_DEFAULT_SHARED_DATA, *outp = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--data") || !strcmp(argv[i], "--out")) {
+            if (i + 1 >= argc) return cli_usage_error("names", "%s needs a value", argv[i]);
+            if (!strcmp(argv[i], "--data")) data = argv[++i]; else outp = argv[++i];
+        } else return cli_usage_error("names", "train: unknown argument '%s'", argv[i]);
+    }
+    if (!outp) return cli_usage_error("names", "train needs --out FILE");
+    static const char *scripts[] = {"russian", "arabic", "hebrew", "chinese"};
+    char *bufs[5] = {0};
+    names_tl_pair *ps[5] = {0};
+    size_t ns[5] = {0}, total = 0;
+    iop_err err;
+    int rc = 0;
+    iop_buf prov;
+    iop_buf_init(&prov);
+    iop_buf_puts(&prov, "trained by 'interop names train' from (file, pairs, licence):");
+    for (int s = 0; s < 5 && !rc; s++) {
+        char path[4096];
+        if (s < 4) snprintf(path, sizeof path, "%s/names/wikidata_%s_dev.tsv", data, scripts[s]);
+        else snprintf(path, sizeof path, "%s/names/google_ar2en_train.txt", data);
+        if (names_tl_read_pairs(path, s < 4, &bufs[s], &ps[s], &ns[s], &err)) {
+            fprintf(stderr, "interop names: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        const char *base = strrchr(path, '/');
+        iop_buf_printf(&prov, "\n  %s %zu %s", base ? base + 1 : path, ns[s],
+                       s < 4 ? "CC0-1.0 (LICENSE.wikidata-pairs)" : "Apache-2.0 (LICENSE.google-transliteration)");
+        total += ns[s];
+    }
+    names_tl_pair *all = rc ? NULL : malloc((total + 1) * sizeof *all);
+    if (!rc && !all) { fprintf(stderr, "interop names: out of memory\n"); rc = 1; }
+    size_t k = 0;
+    for (int s = 0; s < 5 && !rc; s++)
+        for (size_t i = 0; i < ns[s]; i++) all[k++] = ps[s][i];
+    names_engine *eng = NULL;
+    if (!rc) rc = open_engine(data, NULL, &eng);
+    names_tlm *m = NULL;
+    uint64_t t0 = iop_mono_ns();
+    if (!rc && names_tlm_train(eng, all, k, &m, &err)) { fprintf(stderr, "interop names: %s\n", err.msg); rc = 1; }
+    if (!rc && names_tlm_save(m, outp, prov.data, &err)) { fprintf(stderr, "interop names: %s\n", err.msg); rc = 1; }
+    if (!rc)
+        printf("model: %zu pairs, %zu native characters, %zu entries, %.1f s; written to %s\n", k,
+               names_tlm_characters(m), names_tlm_entries(m), (double)(iop_mono_ns() - t0) / 1e9, outp);
+    names_tlm_free(m);
+    names_engine_free(eng);
+    free(all);
+    for (int s = 0; s < 5; s++) { free(ps[s]); free(bufs[s]); }
+    iop_buf_free(&prov);
+    return rc;
 }
 
 static int load_ident(const names_engine *eng, const char *file, names_ident **out) {
@@ -67,14 +144,25 @@ static int load_ident(const names_engine *eng, const char *file, names_ident **o
     return 0;
 }
 
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *env_model(void) { return getenv("IOP_NAMES_MODEL"); }
+
 static int do_compare(int argc, char **argv) {
-    const char *data = IOP_DEFAULT_SHARED_DATA, *files[2] = {0};
+    const char *data = IOP_DEFAULT_SHARED_DATA, *files[2] = {0}, *model = env_model();
     int nf = 0;
     bool json = false;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(argv[i], "--data")) {
+        else if (!strcmp(argv[i], "--model")) {
+            if (++i >= argc) return cli_usage_error("names", "--model needs a file");
+            model = argv[i];
+        } else if (!strcmp(argv[i], "--data")) {
             if (++i >= argc) return cli_usage_error("names", "--data needs a directory");
             data = argv[i];
         } else if (argv[i][0] == '-') return cli_usage_error("names", "unknown option '%s'", argv[i]);
@@ -83,7 +171,7 @@ static int do_compare(int argc, char **argv) {
     }
     if (nf != 2) return cli_usage_error("names", "compare needs two record files");
     names_engine *eng;
-    if (open_engine(data, &eng)) return 1;
+    if (open_engine(data, model, &eng)) return 1;
     names_ident *a = NULL, *b = NULL;
     int rc = load_ident(eng, files[0], &a);
     if (!rc) rc = load_ident(eng, files[1], &b);
@@ -110,10 +198,13 @@ static int do_compare(int argc, char **argv) {
 }
 
 static int do_show(int argc, char **argv) {
-    const char *data = IOP_DEFAULT_SHARED_DATA, *file = NULL;
+    const char *data = IOP_DEFAULT_SHARED_DATA, *file = NULL, *model = env_model();
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--data")) {
+        if (!strcmp(argv[i], "--model")) {
+            if (++i >= argc) return cli_usage_error("names", "--model needs a file");
+            model = argv[i];
+        } else if (!strcmp(argv[i], "--data")) {
             if (++i >= argc) return cli_usage_error("names", "--data needs a directory");
             data = argv[i];
         } else if (argv[i][0] == '-') return cli_usage_error("names", "unknown option '%s'", argv[i]);
@@ -122,7 +213,7 @@ static int do_show(int argc, char **argv) {
     }
     if (!file) return cli_usage_error("names", "show needs a record file");
     names_engine *eng;
-    if (open_engine(data, &eng)) return 1;
+    if (open_engine(data, model, &eng)) return 1;
     names_ident *a = NULL;
     int rc = load_ident(eng, file, &a);
     if (!rc) {
@@ -140,18 +231,27 @@ static int do_show(int argc, char **argv) {
 static int do_eval(int argc, char **argv) {
     if (argc < 3) return cli_usage_error("names", "eval needs 'febrl' or 'xscript'");
     if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) { usage(stdout); return 0; }
-    const char *data = IOP_DEFAULT_SHARED_DATA;
+    const char *data = IOP_DEFAULT_SHARED_DATA, *model = env_model();
     const char *files[16];
-    int nf = 0;
+    int nf = 0, folds = 5;
+    bool rules = false, model_given = false;
     double threshold = 0;
     size_t limit = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--data") || !strcmp(argv[i], "--threshold") || !strcmp(argv[i], "--limit")) {
+        if (!strcmp(argv[i], "--rules")) { rules = true; continue; }
+        if (!strcmp(argv[i], "--data") || !strcmp(argv[i], "--threshold") || !strcmp(argv[i], "--limit") ||
+            !strcmp(argv[i], "--model") || !strcmp(argv[i], "--folds")) {
             if (i + 1 >= argc) return cli_usage_error("names", "%s needs a value", argv[i]);
             const char *v = argv[++i];
             if (!strcmp(argv[i - 1], "--data")) data = v;
-            else {
+            else if (!strcmp(argv[i - 1], "--model")) { model = v; model_given = true; }
+            else if (!strcmp(argv[i - 1], "--folds")) {
+                char *end;
+                long k = strtol(v, &end, 10);
+                if (*end || k < 2 || k > 20) return cli_usage_error("names", "--folds must be 2..20, not '%s'", v);
+                folds = (int)k;
+            } else {
                 char *end;
                 double d = strtod(v, &end);
                 if (*end || d < 0 || (!strcmp(argv[i - 1], "--threshold") && d > 1))
@@ -162,8 +262,12 @@ static int do_eval(int argc, char **argv) {
         else if (nf < 16) files[nf++] = argv[i];
         else return cli_usage_error("names", "too many files");
     }
+    bool xs = !strcmp(argv[2], "xscript");
+    if (xs && rules && model_given) return cli_usage_error("names", "--rules and --model exclude each other");
+    /* eval xscript: a model only with --model (the default is cross-validation) */
+    if (xs && !model_given) model = NULL;
     names_engine *eng;
-    if (open_engine(data, &eng)) return 1;
+    if (open_engine(data, model, &eng)) return 1;
     int rc = 0;
     iop_err err;
     if (!strcmp(argv[2], "febrl")) {
@@ -205,18 +309,32 @@ static int do_eval(int argc, char **argv) {
             }
             nf = 4;
         }
+        const char *mode = model ? "given model, not cross-validated" : rules ? "rule-based readings, no model" : NULL;
+        if (mode) printf("cross-script search (%s)\n", mode);
+        else printf("cross-script search (learned model, %d-fold cross-validation: each fold searched with a model "
+                    "trained on the other folds%s)\n", folds, " + google_ar2en_train.txt for Arabic");
         for (int s = 0; s < nf; s++) {
             names_xscript_result r;
-            if (names_eval_xscript(eng, files[s], limit, &r, &err)) {
+            const char *base = strrchr(files[s], '/');
+            base = base ? base + 1 : files[s];
+            char extra[4096];
+            snprintf(extra, sizeof extra, "%s/names/google_ar2en_train.txt", data);
+            FILE *ef = strstr(base, "arabic") ? fopen(extra, "r") : NULL;
+            if (ef) fclose(ef);
+            double c0 = cpu_now();
+            uint64_t w0 = iop_mono_ns();
+            iop_code e = names_eval_xscript_cv(eng, files[s], ef ? extra : NULL, mode ? 0 : folds, limit, &r, &err);
+            if (e) {
                 fprintf(stderr, "interop names: %s\n", err.msg);
                 rc = 1;
                 break;
             }
-            const char *base = strrchr(files[s], '/');
-            printf("%s: %zu pairs, top-10 recall %.4f (target >= 0.95, ratio %.3f), top-1 %.4f; "
-                   "false same %zu / %zu shuffled = %.5f (target < 0.001)\n",
-                   base ? base + 1 : files[s], r.pairs, r.recall_top10, r.recall_top10 / 0.95,
-                   r.pairs ? (double)r.found_top1 / (double)r.pairs : 0, r.false_same, r.shuffled, r.false_same_rate);
+            printf("%s: %zu pairs, top-1 %.4f, top-10 %.4f (target >= 0.95, ratio %.3f); "
+                   "false same %zu / %zu shuffled = %.5f (target < 0.001); %s; %.1f s wall, %.1f s CPU\n",
+                   base, r.pairs, r.pairs ? (double)r.found_top1 / (double)r.pairs : 0, r.recall_top10,
+                   r.recall_top10 / 0.95, r.false_same, r.shuffled, r.false_same_rate,
+                   r.folds ? "cross-validated" : "not cross-validated", (double)(iop_mono_ns() - w0) / 1e9,
+                   cpu_now() - c0);
         }
     } else {
         rc = cli_usage_error("names", "unknown evaluation '%s' (febrl or xscript)", argv[2]);
@@ -231,5 +349,6 @@ int cmd_names(int argc, char **argv) {
     if (!strcmp(argv[1], "compare")) return do_compare(argc, argv);
     if (!strcmp(argv[1], "show")) return do_show(argc, argv);
     if (!strcmp(argv[1], "eval")) return do_eval(argc, argv);
+    if (!strcmp(argv[1], "train")) return do_train(argc, argv);
     return cli_usage_error("names", "unknown subcommand '%s'", argv[1]);
 }

@@ -20,7 +20,15 @@
 #define WHY(e, ...) do { if (why) snprintf((e)->reason, sizeof (e)->reason, __VA_ARGS__); } while (0)
 
 enum { HOW_EXACT = 1, HOW_NICK = 2, HOW_INITIAL = 4, HOW_PHON = 8, HOW_FUZZY = 16, HOW_SKEL = 32,
-       HOW_MISSING = 64, HOW_CONCAT = 128, HOW_SWAP = 256, HOW_BAG = 512, HOW_ALIAS = 1024, HOW_BIRTH = 2048 };
+       HOW_MISSING = 64, HOW_CONCAT = 128, HOW_SWAP = 256, HOW_BAG = 512, HOW_ALIAS = 1024, HOW_BIRTH = 2048,
+       HOW_LEARNED = 4096 };
+/* the learned model's probability p maps to a token similarity LO + (HI - LO) p: at
+ * most "similar", never "same" */
+#define NM_TL_SIM_LO 0.70
+#define NM_TL_SIM_HI 0.96
+#ifndef NM_TL_ONLY
+#define NM_TL_ONLY 1
+#endif
 
 double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *ta, const names_ident *b,
                   const nm_tok *tb, int *how) {
@@ -45,6 +53,20 @@ double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *t
             (ta->coarse[1] && (ta->coarse[1] == tb->coarse[0] || ta->coarse[1] == tb->coarse[1])))
             if (k < cap - 0.02) k = cap - 0.02;
         if (k > s) { s = k; h = HOW_SKEL; }
+    }
+    if (eng->tlm && ((ta->flags ^ tb->flags) & NM_TF_NONLATIN)) {
+        /* a Latin token against a native-script one: the learned model's probability */
+        const nm_tok *tn = (ta->flags & NM_TF_NONLATIN) ? ta : tb, *tl = tn == ta ? tb : ta;
+        const names_ident *in = tn == ta ? a : b, *il = tn == ta ? b : a;
+        if (tn->nat_len) {
+            uint32_t cp[32];
+            size_t n = nm_tl_native(nm_str(in, tn->nat_off), tn->nat_len, cp, 32);
+            double p = nm_tl_prob(eng->tlm, cp, n, nm_str(il, tl->off), tl->len);
+            if (p >= 0) {
+                double k = NM_TL_SIM_LO + (NM_TL_SIM_HI - NM_TL_SIM_LO) * p;
+                if (k > s || NM_TL_ONLY) { s = k; h = HOW_LEARNED; }
+            }
+        }
     }
     *how |= h;
     return s;
@@ -226,6 +248,7 @@ static void cmp_variants(const names_engine *eng, const names_ident *a, const nm
 
 static void describe(char *out, size_t cap, const char *what, double sim, int how) {
     const char *kind = how & HOW_NICK ? "nickname" : how & HOW_INITIAL ? "initial" : how & HOW_SKEL ? "consonant skeleton"
+                     : how & HOW_LEARNED ? "learned transliteration"
                      : how & HOW_PHON ? "phonetic (NYSIIS)" : how & HOW_CONCAT ? "joined parts" : "spelling";
     size_t l = strlen(out);
     if (sim >= 0.9999) snprintf(out + l, cap - l, "%s%s same", l ? "; " : "", what);

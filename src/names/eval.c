@@ -10,6 +10,7 @@
  * ("street"), address_2 ("locality"), suburb, postcode, state (fuzzy text evidence).
  */
 #include <string.h>
+#include <time.h>
 #include "names/names_int.h"
 
 typedef struct febrl_rec {
@@ -267,9 +268,9 @@ typedef struct xs_store {
 
 static const names_ident *xs_get(void *user, uint64_t id) { return ((xs_store *)user)->ids[id]; }
 
-iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_t limit, names_xscript_result *out,
-                            iop_err *err) {
-    memset(out, 0, sizeof *out);
+/* the Wikidata file: Latin and native forms (spaces between native characters removed) */
+static iop_code xs_read(const char *tsv_path, size_t limit, char **data_out, char ***lat_out, char ***nat_out,
+                        size_t *n_out, iop_err *err) {
     char *data;
     size_t len;
     iop_code rc = iop_read_file(tsv_path, &data, &len, err);
@@ -277,17 +278,20 @@ iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_
     size_t cap = 1024, n = 0;
     char **lat = malloc(cap * sizeof *lat), **nat = malloc(cap * sizeof *nat);
     if (!lat || !nat) { free(lat); free(nat); free(data); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
-    char *save = NULL;
     size_t lineno = 0;
-    for (char *line = strtok_r(data, "\n", &save); line && (!limit || n < limit); line = strtok_r(NULL, "\n", &save)) {
+    char *next = data;
+    while (next && *next && (!limit || n < limit)) {
+        char *line = next, *nl = strchr(line, '\n');
+        if (nl) { *nl = 0; next = nl + 1; } else next = NULL;
         lineno++;
+        if (!*line || *line == '\r') continue;
         char *t1 = strchr(line, '\t');
         char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
         if (!t1) { rc = iop_fail(err, IOP_EINVAL, "%s:%zu: expected latin<TAB>native<TAB>n", tsv_path, lineno); break; }
         *t1 = 0;
         if (t2) *t2 = 0;
         char *w = t1 + 1, *o = t1 + 1;
-        for (; *w; w++) if (*w != ' ') *o++ = *w; /* the native form is given as spaced characters */
+        for (; *w; w++) if (*w != ' ' && *w != '\r') *o++ = *w; /* the native form is given as spaced characters */
         *o = 0;
         if (!*line || !t1[1]) continue;
         if (n == cap) {
@@ -303,21 +307,30 @@ iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_
         nat[n] = t1 + 1;
         n++;
     }
-    names_ident **qi = NULL, **ni = NULL;
-    if (!rc) {
-        qi = calloc(n ? n : 1, sizeof *qi);
-        ni = calloc(n ? n : 1, sizeof *ni);
-        if (!qi || !ni) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
-    }
+    if (rc) { free(lat); free(nat); free(data); return rc; }
+    *data_out = data;
+    *lat_out = lat;
+    *nat_out = nat;
+    *n_out = n;
+    return IOP_OK;
+}
+
+/* Indexes every native form with eng, searches the Latin forms i with i % folds ==
+ * fold, compares them with a shuffled native form; adds to out. */
+static iop_code xs_run(const names_engine *eng, const char *tsv_path, char **lat, char **nat, size_t n, int fold,
+                       int folds, names_xscript_result *out, iop_err *err) {
+    iop_code rc = IOP_OK;
+    names_ident **qi = calloc(n ? n : 1, sizeof *qi), **ni = calloc(n ? n : 1, sizeof *ni);
+    if (!qi || !ni) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < n; i++) {
         names_fields f = {0};
-        const char *s = lat[i];
+        const char *s = nat[i];
         f.surnames = &s;
         f.n_surnames = 1;
-        rc = names_prepare_fields(eng, &f, &qi[i], err);
-        if (!rc) {
-            s = nat[i];
-            rc = names_prepare_fields(eng, &f, &ni[i], err);
+        rc = names_prepare_fields(eng, &f, &ni[i], err);
+        if (!rc && (int)(i % (size_t)folds) == fold) {
+            s = lat[i];
+            rc = names_prepare_fields(eng, &f, &qi[i], err);
         }
         if (rc) iop_err_prefix(err, "%s:%zu", tsv_path, i + 1);
     }
@@ -330,6 +343,7 @@ iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_
     if (!rc) {
         names_hit hits[10];
         for (size_t i = 0; i < n; i++) {
+            if (!qi[i]) continue;
             size_t nh = names_index_search(ix, qi[i], 10, 0, hits);
             out->pairs++;
             for (size_t h = 0; h < nh; h++)
@@ -341,6 +355,7 @@ iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_
         }
         /* shuffled pairs: Latin i against native j, a fixed derangement */
         for (size_t i = 0; n > 1 && i < n; i++) {
+            if (!qi[i]) continue;
             size_t j = (i + n / 2 + 1) % n;
             if (j == i || !strcmp(nat[j], nat[i]) || !strcmp(lat[j], lat[i])) continue;
             names_result r;
@@ -348,14 +363,130 @@ iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_
             out->shuffled++;
             out->false_same += r.verdict == NAMES_SAME;
         }
-        out->recall_top10 = out->pairs ? (double)out->found_top10 / (double)out->pairs : 0;
-        out->false_same_rate = out->shuffled ? (double)out->false_same / (double)out->shuffled : 0;
     }
     names_index_free(ix);
     for (size_t i = 0; qi && i < n; i++) names_ident_free(qi[i]);
     for (size_t i = 0; ni && i < n; i++) names_ident_free(ni[i]);
     free(qi);
     free(ni);
+    return rc;
+}
+
+static void xs_finish(names_xscript_result *out) {
+    out->recall_top10 = out->pairs ? (double)out->found_top10 / (double)out->pairs : 0;
+    out->false_same_rate = out->shuffled ? (double)out->false_same / (double)out->shuffled : 0;
+}
+
+iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_t limit, names_xscript_result *out,
+                            iop_err *err) {
+    memset(out, 0, sizeof *out);
+    char *data, **lat, **nat;
+    size_t n;
+    iop_code rc = xs_read(tsv_path, limit, &data, &lat, &nat, &n, err);
+    if (rc) return rc;
+    rc = xs_run(eng, tsv_path, lat, nat, n, 0, 1, out, err);
+    xs_finish(out);
+    free(lat);
+    free(nat);
+    free(data);
+    return rc;
+}
+
+iop_code names_tl_read_pairs(const char *path, bool wikidata, char **buf, names_tl_pair **pairs, size_t *n,
+                             iop_err *err) {
+    char **lat, **nat;
+    size_t k;
+    iop_code rc;
+    if (wikidata) {
+        rc = xs_read(path, 0, buf, &lat, &nat, &k, err);
+        if (rc) return rc;
+    } else {
+        /* native<TAB>latin */
+        size_t len;
+        rc = iop_read_file(path, buf, &len, err);
+        if (rc) return rc;
+        size_t cap = 1024, lineno = 0;
+        k = 0;
+        lat = malloc(cap * sizeof *lat);
+        nat = malloc(cap * sizeof *nat);
+        if (!lat || !nat) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        char *next = rc ? NULL : *buf;
+        while (next && *next && !rc) {
+            char *line = next, *nl = strchr(line, '\n');
+            if (nl) { *nl = 0; next = nl + 1; } else next = NULL;
+            lineno++;
+            size_t ll = strlen(line);
+            if (ll && line[ll - 1] == '\r') line[--ll] = 0;
+            if (!ll) continue;
+            char *t = strchr(line, '\t');
+            if (!t || !t[1] || t == line) { rc = iop_fail(err, IOP_EINVAL, "%s:%zu: expected native<TAB>latin", path, lineno); break; }
+            *t = 0;
+            if (k == cap) {
+                cap *= 2;
+                char **l2 = realloc(lat, cap * sizeof *l2);
+                if (!l2) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                lat = l2;
+                char **n2 = realloc(nat, cap * sizeof *n2);
+                if (!n2) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                nat = n2;
+            }
+            nat[k] = line;
+            lat[k] = t + 1;
+            k++;
+        }
+        if (rc) { free(lat); free(nat); free(*buf); *buf = NULL; return rc; }
+    }
+    names_tl_pair *p = malloc((k ? k : 1) * sizeof *p);
+    if (!p) { free(lat); free(nat); free(*buf); *buf = NULL; return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    for (size_t i = 0; i < k; i++) p[i] = (names_tl_pair){nat[i], lat[i]};
+    free(lat);
+    free(nat);
+    *pairs = p;
+    *n = k;
+    return IOP_OK;
+}
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+iop_code names_eval_xscript_cv(const names_engine *eng, const char *tsv_path, const char *extra_train, int folds,
+                               size_t limit, names_xscript_result *out, iop_err *err) {
+    if (folds <= 0) return names_eval_xscript(eng, tsv_path, limit, out, err);
+    if (folds < 2 || folds > 20) return iop_fail(err, IOP_EINVAL, "folds must be 2..20, not %d", folds);
+    memset(out, 0, sizeof *out);
+    char *data, **lat, **nat, *xbuf = NULL;
+    size_t n, nx = 0;
+    names_tl_pair *xp = NULL;
+    iop_code rc = xs_read(tsv_path, limit, &data, &lat, &nat, &n, err);
+    if (rc) return rc;
+    if (extra_train) rc = names_tl_read_pairs(extra_train, false, &xbuf, &xp, &nx, err);
+    names_tl_pair *tp = rc ? NULL : malloc((n + nx + 1) * sizeof *tp);
+    if (!rc && !tp) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    for (int f = 0; !rc && f < folds; f++) {
+        size_t nt = 0;
+        for (size_t i = 0; i < n; i++)
+            if ((int)(i % (size_t)folds) != f) tp[nt++] = (names_tl_pair){nat[i], lat[i]};
+        for (size_t i = 0; i < nx; i++) tp[nt++] = xp[i];
+        double c0 = cpu_seconds();
+        names_tlm *m = NULL;
+        rc = names_tlm_train(eng, tp, nt, &m, err);
+        out->train_seconds += cpu_seconds() - c0;
+        if (rc) break;
+        names_engine *fe = NULL;
+        rc = names_engine_new(NULL, &fe, err);
+        if (rc) { names_tlm_free(m); break; }
+        names_engine_set_model(fe, m);
+        rc = xs_run(fe, tsv_path, lat, nat, n, f, folds, out, err);
+        names_engine_free(fe);
+    }
+    out->folds = folds;
+    xs_finish(out);
+    free(tp);
+    free(xp);
+    free(xbuf);
     free(lat);
     free(nat);
     free(data);

@@ -164,6 +164,9 @@ static void gen_keys(const names_ident *id, bool query, keyset *ks) {
             kadd(ks, mkkey(K_PAIR, any[0]->phon, any[na - 1]->phon));
         }
     }
+    /* learned romanisations of native-script names (engine with a model) */
+    for (size_t i = 0; i < id->n_lkeys; i++)
+        kadd(ks, mkkey((id->lkeys[i] >> 32) == NM_LK_SKEL ? K_SKEL : K_COARSE, (uint32_t)id->lkeys[i], 0));
     for (size_t i = 0; i < id->n_docs; i++) {
         const char *o = nm_str(id, id->docs[i].ocr_off);
         kadd(ks, mkkey(K_DOC, nm_hash(o, strlen(o), 5), 0));

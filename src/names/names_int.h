@@ -33,6 +33,8 @@ typedef struct nm_tok {
     int32_t nick;      /* index into the engine's nickname root lists, -1 none */
     uint32_t coarse[2]; /* hashes of the two coarse sound-class readings (0 empty) */
     uint8_t len, skel_len, role, flags;
+    uint32_t nat_off;  /* into pool: the native-script piece (UTF-8) of a non-Latin token, 0 none */
+    uint8_t nat_len;
 } nm_tok;
 
 typedef struct nm_variant {
@@ -69,7 +71,11 @@ struct names_ident {
     nm_extra *extras;
     size_t n_extras;
     uint32_t display_off; /* "SURNAME, Given" of the primary variant */
+    uint64_t *lkeys;      /* blocking keys from the learned romanisations: kind << 32 | hash */
+    size_t n_lkeys;       /* (kind NM_LK_SKEL, NM_LK_COARSE) */
 };
+enum { NM_LK_SKEL = 1, NM_LK_COARSE = 2 };
+#define NM_MAX_LKEYS 24
 
 static inline const char *nm_str(const names_ident *id, uint32_t off) { return id->pool + off; }
 
@@ -86,6 +92,7 @@ typedef struct nm_nick {
 
 struct names_engine {
     nm_nick nick;
+    names_tlm *tlm; /* learned transliteration model, NULL = rule-based readings only */
     UTransliterator *icu;
     pthread_mutex_t icu_lock;
 };
@@ -120,6 +127,16 @@ int nm_damerau(const char *a, size_t la, const char *b, size_t lb, int max);
 uint64_t nm_hash(const void *p, size_t n, uint64_t seed);
 uint32_t nm_hash32(const char *s, size_t n);
 bool nm_is_particle(const char *s, size_t len);
+
+/* translit.c */
+#define NM_TL_CLASSES 5
+int nm_tl_class(uint32_t cp);
+/* native token -> code points used by the model (marks, separators dropped) */
+size_t nm_tl_native(const char *s, size_t len, uint32_t *out, size_t cap);
+size_t nm_tl_latin(const char *s, size_t len, char *out, size_t cap);
+double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml);
+size_t nm_tl_romanise(const names_tlm *m, const uint32_t *cp, size_t n, size_t k, char (*out)[NM_MAX_TOK + 1],
+                      double *lp_out);
 
 /* index.c: names_index_search with a candidate budget (resolve uses a smaller one) */
 size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits,

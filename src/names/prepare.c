@@ -30,8 +30,16 @@ iop_code names_engine_new(const char *nicknames_csv, names_engine **out, iop_err
     return IOP_OK;
 }
 
+void names_engine_set_model(names_engine *eng, names_tlm *m) {
+    if (eng->tlm != m) names_tlm_free(eng->tlm);
+    eng->tlm = m;
+}
+
+const names_tlm *names_engine_model(const names_engine *eng) { return eng->tlm; }
+
 void names_engine_free(names_engine *eng) {
     if (!eng) return;
+    names_tlm_free(eng->tlm);
     nm_nick_free(&eng->nick);
     utrans_close(eng->icu);
     pthread_mutex_destroy(&eng->icu_lock);
@@ -47,6 +55,7 @@ void names_ident_free(names_ident *id) {
     free(id->vars);
     free(id->docs);
     free(id->extras);
+    free(id->lkeys);
     free(id);
 }
 
@@ -61,6 +70,8 @@ typedef struct builder {
     size_t n_vars, cap_vars;
     iop_err *err;
     bool oom;
+    uint64_t lkeys[NM_MAX_LKEYS];
+    size_t n_lkeys;
 } builder;
 
 static uint32_t pool_add(builder *b, const char *s, size_t n) {
@@ -74,6 +85,8 @@ typedef struct piece {
     char *t[3]; /* ICAO, BGN, ICU: lower-case ASCII (may be empty) */
     unsigned flags;
     uint8_t role;
+    uint32_t nat_off; /* the native piece in the pool (non-Latin pieces), 0 none */
+    uint8_t nat_len;
 } piece;
 
 typedef struct pieces {
@@ -138,6 +151,31 @@ static void hebrew_geresh(char *s, size_t *len) {
     *len = o;
 }
 
+static void lkey_add(builder *b, uint64_t k) {
+    for (size_t i = 0; i < b->n_lkeys; i++) if (b->lkeys[i] == k) return;
+    if (b->n_lkeys < NM_MAX_LKEYS) b->lkeys[b->n_lkeys++] = k;
+}
+
+/* Blocking keys of a native piece from the learned model's most likely romanisations:
+ * their consonant skeletons and coarse sound classes (the Latin query's own keys). */
+static void learned_keys(builder *b, const char *s, size_t len) {
+    const names_tlm *m = b->eng->tlm;
+    if (!m) return;
+    uint32_t cp[32];
+    size_t n = nm_tl_native(s, len, cp, 32);
+    char r[8][NM_MAX_TOK + 1];
+    size_t nr = nm_tl_romanise(m, cp, n, 8, r, NULL);
+    size_t sk_added = 0, co_added = 0;
+    for (size_t i = 0; i < nr; i++) {
+        size_t rl = strlen(r[i]);
+        char sk[NM_MAX_TOK + 1], co[2 * NM_MAX_TOK + 1];
+        size_t skl = nm_skeleton(r[i], rl, sk);
+        if (skl && sk_added < 4) { size_t before = b->n_lkeys; lkey_add(b, (uint64_t)NM_LK_SKEL << 32 | nm_hash32(sk, skl)); sk_added += b->n_lkeys > before; }
+        size_t col = nm_coarse(r[i], rl, 0, co);
+        if (col && co_added < 4) { size_t before = b->n_lkeys; lkey_add(b, (uint64_t)NM_LK_COARSE << 32 | nm_hash32(co, col)); co_added += b->n_lkeys > before; }
+    }
+}
+
 /* Splits one name (already validated) into pieces with their three transliterations. */
 static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *out) {
     size_t len = strlen(name);
@@ -187,6 +225,11 @@ static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *o
                         ((char *)ps)[q + 1] = (char)0x87;
                     }
                 hebrew_geresh((char *)ps, &pl);
+            }
+            if ((p->flags & NM_TF_NONLATIN) && pl < 256) {
+                p->nat_off = pool_add(b, ps, pl);
+                p->nat_len = (uint8_t)pl;
+                learned_keys(b, ps, pl);
             }
             iop_buf icu;
             iop_buf_init(&icu);
@@ -291,6 +334,8 @@ static void add_variants(builder *b, const pieces *ps, uint8_t kind) {
             size_t nyl = nm_nysiis(t, tl, ny);
             tk->phon = nyl ? nm_hash32(ny, nyl) : 0;
             tk->flags = (uint8_t)(ps->v[i].flags & (NM_TF_ABJAD | NM_TF_NONLATIN));
+            tk->nat_off = ps->v[i].nat_off;
+            tk->nat_len = ps->v[i].nat_len;
             if (tl == 1 && t[0] >= 'a' && t[0] <= 'z') tk->flags |= NM_TF_INITIAL;
             if (content[tk->role] > 0 && nm_is_particle(t, tl)) tk->flags |= NM_TF_PARTICLE;
             tk->nick = tk->role != NM_ROLE_SURNAME ? nm_nick_lookup(&b->eng->nick, t, tl) : -1;
@@ -497,6 +542,11 @@ iop_code names_prepare_fields(const names_engine *eng, const names_fields *f, na
         }
         id->display_off = pool_add(&b, d.data ? d.data : "", d.len);
         iop_buf_free(&d);
+    }
+    if (b.n_lkeys) {
+        id->lkeys = malloc(b.n_lkeys * sizeof *id->lkeys);
+        if (!id->lkeys) b.oom = true;
+        else { memcpy(id->lkeys, b.lkeys, b.n_lkeys * sizeof *id->lkeys); id->n_lkeys = b.n_lkeys; }
     }
     if (b.oom) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto fail; }
     id->pool = b.pool.data;

@@ -1,0 +1,859 @@
+/*
+ * translit.c -- the learned transliteration model of the names engine: for every
+ * native-script character it holds the distribution of the Latin letter groups
+ * ("chunks", 0 to 4 letters; 0 to 6 for Han characters) that renders it, learned from
+ * name pairs by expectation-maximisation over all monotone alignments (a one-to-many
+ * joint-sequence alignment in the style of Jiampojamarn et al. 2007, m2m-aligner with
+ * one native character per step).  Used at run time
+ *   (a) to score a Latin token against a native-script token: the log-likelihood of
+ *       the Latin spelling under the model against a letter-unigram background,
+ *       turned into a probability by a logistic calibration fitted on held-out pairs
+ *       of each script (Cyrillic/Greek, Arabic, Hebrew, Han/Kana, other);
+ *   (b) to generate the most likely romanisations of a native token (beam search),
+ *       whose consonant skeletons and coarse sound classes become extra blocking keys.
+ * Han characters get their ICU pinyin as a prior (pseudo-counts) when an engine is
+ * given to the trainer.  The model file is line-based text, documented in
+ * docs/names.md; every load error names the file and line.
+ */
+#include <math.h>
+#include <string.h>
+#include <utf8proc.h>
+#include "names/names_int.h"
+
+#define TL_MAGIC "interop-names-translit 1"
+#define TL_MAX_N 32  /* native characters of one token used */
+#define TL_MAX_M 48  /* Latin letters of one token used */
+#define TL_FLOOR_SEEN 1e-4
+#define TL_ITERS 12
+
+/* ---- chunks: up to 6 letters a-z packed 5 bits each (0 = empty chunk) ---- */
+
+static uint32_t chunk_pack(const char *s, size_t n) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; i++) v |= (uint32_t)(s[i] - 'a' + 1) << (5 * i);
+    return v;
+}
+
+static size_t chunk_unpack(uint32_t v, char *out /* >= 7 */) {
+    size_t n = 0;
+    while (v && n < 6) { out[n++] = (char)('a' + (v & 31) - 1); v >>= 5; }
+    out[n] = 0;
+    return n;
+}
+
+static int max_chunk(uint32_t cp) {
+    return (cp >= 0x3040 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || cp >= 0x20000 ? 6 : 4;
+}
+
+int nm_tl_class(uint32_t cp) {
+    if (cp >= 0x370 && cp <= 0x52F) return 0;                                       /* Greek, Cyrillic */
+    if ((cp >= 0x600 && cp <= 0x6FF) || (cp >= 0x750 && cp <= 0x77F) || (cp >= 0xFB50 && cp <= 0xFEFF)) return 1;
+    if (cp >= 0x590 && cp <= 0x5FF) return 2;                                        /* Hebrew */
+    if ((cp >= 0x3040 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || cp >= 0x20000) return 3;
+    return 4;
+}
+
+static const char *CLASS_NAME[NM_TL_CLASSES] = {"cyrillic-greek", "arabic", "hebrew", "han-kana", "other"};
+
+/* ---- hash table (cp, chunk) -> slot ---- */
+
+typedef struct tl_tab {
+    uint64_t *key; /* 0 empty */
+    uint32_t *val;
+    size_t cap, n;
+} tl_tab;
+
+static uint64_t tkey(uint32_t cp, uint32_t chunk) { return (uint64_t)cp << 32 | chunk; }
+
+static size_t thash(uint64_t k) {
+    k ^= k >> 31; k *= 0x9e3779b97f4a7c15ull; k ^= k >> 29;
+    return (size_t)k;
+}
+
+static bool tab_grow(tl_tab *t) {
+    size_t nc = t->cap ? t->cap * 2 : 4096;
+    uint64_t *k = calloc(nc, sizeof *k);
+    uint32_t *v = malloc(nc * sizeof *v);
+    if (!k || !v) { free(k); free(v); return false; }
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->key[i]) continue;
+        size_t h = thash(t->key[i]) & (nc - 1);
+        while (k[h]) h = (h + 1) & (nc - 1);
+        k[h] = t->key[i];
+        v[h] = t->val[i];
+    }
+    free(t->key);
+    free(t->val);
+    t->key = k;
+    t->val = v;
+    t->cap = nc;
+    return true;
+}
+
+static long tab_find(const tl_tab *t, uint64_t key) {
+    if (!t->cap) return -1;
+    size_t h = thash(key) & (t->cap - 1);
+    while (t->key[h]) {
+        if (t->key[h] == key) return (long)t->val[h];
+        h = (h + 1) & (t->cap - 1);
+    }
+    return -1;
+}
+
+/* returns the slot of key, inserting it with value *next when absent; -1 on ENOMEM */
+static long tab_put(tl_tab *t, uint64_t key, uint32_t next) {
+    if ((t->n + 1) * 2 > t->cap && !tab_grow(t)) return -1;
+    size_t h = thash(key) & (t->cap - 1);
+    while (t->key[h]) {
+        if (t->key[h] == key) return (long)t->val[h];
+        h = (h + 1) & (t->cap - 1);
+    }
+    t->key[h] = key;
+    t->val[h] = next;
+    t->n++;
+    return (long)next;
+}
+
+static void tab_free(tl_tab *t) {
+    free(t->key);
+    free(t->val);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- the model ---- */
+
+typedef struct tl_ent {
+    uint32_t cp, chunk;
+    float lp; /* log P(chunk | cp) */
+} tl_ent;
+
+struct names_tlm {
+    tl_ent *ent; /* sorted by cp, then by lp descending */
+    size_t n_ent;
+    tl_tab tab;  /* (cp, chunk) -> index into ent */
+    uint32_t *cps; /* distinct cps, with first entry index */
+    uint32_t *cp_first;
+    size_t n_cps;
+    double bg[26];  /* log letter unigram of the Latin side */
+    double bg_stop; /* log P(end of word) */
+    double cal[NM_TL_CLASSES][3]; /* logistic calibration: bias, per-letter LLR, length-normalised LLR */
+    size_t trained_pairs[NM_TL_CLASSES];
+};
+
+static void tlm_index(names_tlm *m) {
+    /* entries are sorted; build the per-cp directory */
+    m->n_cps = 0;
+    for (size_t i = 0; i < m->n_ent; i++)
+        if (!i || m->ent[i].cp != m->ent[i - 1].cp) {
+            m->cps[m->n_cps] = m->ent[i].cp;
+            m->cp_first[m->n_cps++] = (uint32_t)i;
+        }
+    m->cp_first[m->n_cps] = (uint32_t)m->n_ent;
+}
+
+static long cp_dir(const names_tlm *m, uint32_t cp) {
+    size_t lo = 0, hi = m->n_cps;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->cps[mid] < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < m->n_cps && m->cps[lo] == cp ? (long)lo : -1;
+}
+
+void names_tlm_free(names_tlm *m) {
+    if (!m) return;
+    free(m->ent);
+    tab_free(&m->tab);
+    free(m->cps);
+    free(m->cp_first);
+    free(m);
+}
+
+/* ---- normalisation shared with prepare.c ---- */
+
+size_t nm_tl_native(const char *s, size_t len, uint32_t *out, size_t cap) {
+    size_t n = 0, i = 0;
+    while (i < len && n < cap) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &c);
+        if (k <= 0) break;
+        i += (size_t)k;
+        if (c < 0x80) continue; /* separators, apostrophes, Latin letters mixed in */
+        utf8proc_category_t cat = utf8proc_category(c);
+        if (c == 0x5F3 && n) { /* Hebrew geresh: foreign sounds, as prepare.c rewrites them */
+            if (out[n - 1] == 0x5D2) out[n - 1] = 0x62C;
+            else if (out[n - 1] == 0x5D6) out[n - 1] = 0x436;
+            else if (out[n - 1] == 0x5E6 || out[n - 1] == 0x5E5) out[n - 1] = 0x447;
+            continue;
+        }
+        if (cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC || cat == UTF8PROC_CATEGORY_ME ||
+            cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_PD || cat == UTF8PROC_CATEGORY_PO ||
+            cat == UTF8PROC_CATEGORY_CF || c == 0x30FB || c == 0xB7 || c == 0x640 /* tatweel */)
+            continue;
+        if (c == 0x629) c = 0x647; /* ta marbuta reads -a/-ah */
+        out[n++] = (uint32_t)c;
+    }
+    return n;
+}
+
+size_t nm_tl_latin(const char *s, size_t len, char *out, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 1 < cap; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c >= 'a' && c <= 'z') out[n++] = c;
+    }
+    out[n] = 0;
+    return n;
+}
+
+/* ---- scoring ---- */
+
+static double bg_logp(const names_tlm *m, const char *l, size_t ml) {
+    double s = m->bg_stop + (double)ml * log1p(-exp(m->bg_stop));
+    for (size_t j = 0; j < ml; j++) s += m->bg[l[j] - 'a'];
+    return s;
+}
+
+/* log P(chunk | cp); unseen pairs get a floor below the background */
+static double theta(const names_tlm *m, uint32_t cp, const char *l, size_t b, bool seen_cp) {
+    long e = tab_find(&m->tab, tkey(cp, chunk_pack(l, b)));
+    if (e >= 0) return m->ent[e].lp;
+    double s = 0;
+    for (size_t j = 0; j < b; j++) s += m->bg[l[j] - 'a'];
+    static const double lenp[7] = {-2.3, -0.7, -1.2, -2.3, -3.5, -4.5, -5.5};
+    s += lenp[b];
+    return seen_cp ? s + log(TL_FLOOR_SEEN) : s;
+}
+
+static double lse(double a, double b) {
+    if (a == -INFINITY) return b;
+    if (b == -INFINITY) return a;
+    return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
+}
+
+/* log P(latin | native) summed over all alignments; -inf when impossible */
+static double forward_logp(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml) {
+    double a[TL_MAX_N + 1][TL_MAX_M + 1];
+    for (size_t i = 0; i <= n; i++)
+        for (size_t j = 0; j <= ml; j++) a[i][j] = -INFINITY;
+    a[0][0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        int K = max_chunk(cp[i]);
+        bool seen = cp_dir(m, cp[i]) >= 0;
+        for (size_t j = 0; j <= ml; j++) {
+            if (a[i][j] == -INFINITY) continue;
+            for (int b = 0; b <= K && j + (size_t)b <= ml; b++)
+                a[i + 1][j + (size_t)b] = lse(a[i + 1][j + (size_t)b], a[i][j] + theta(m, cp[i], l + j, (size_t)b, seen));
+        }
+    }
+    return a[n][ml];
+}
+
+/* features of a pair: per-letter and per-unit log-likelihood ratios */
+static bool pair_features(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml, double f[2]) {
+    if (!n || !ml || n > TL_MAX_N || ml > TL_MAX_M) return false;
+    double lp = forward_logp(m, cp, n, l, ml);
+    if (lp == -INFINITY) { f[0] = -8; f[1] = -8; return true; }
+    double llr = lp - bg_logp(m, l, ml);
+    f[0] = llr / (double)(ml + 1);
+    f[1] = llr / (double)(n + ml);
+    if (f[0] < -8) f[0] = -8;
+    if (f[1] < -8) f[1] = -8;
+    return true;
+}
+
+static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml) {
+    if (!m || !n) return -1;
+    bool known = false;
+    for (size_t i = 0; i < n && !known; i++) known = cp_dir(m, cp[i]) >= 0;
+    if (!known) return -1;
+    double f[2];
+    if (!pair_features(m, cp, n, l, ml, f)) return -1;
+    const double *c = m->cal[nm_tl_class(cp[0])];
+    return sigm(c[0] + c[1] * f[0] + c[2] * f[1]);
+}
+
+double names_tlm_probability(const names_tlm *m, const char *native, const char *latin) {
+    if (!m || !native || !latin) return -1;
+    char *f = nm_fold(native, strlen(native));
+    if (!f) return -1;
+    uint32_t cp[TL_MAX_N];
+    size_t n = nm_tl_native(f, strlen(f), cp, TL_MAX_N);
+    free(f);
+    char l[TL_MAX_M + 2];
+    size_t ml = nm_tl_latin(latin, strlen(latin), l, sizeof l);
+    return nm_tl_prob(m, cp, n, l, ml);
+}
+
+/* ---- romanisation (beam search) ---- */
+
+typedef struct beam_st {
+    char s[NM_MAX_TOK + 1];
+    uint8_t len;
+    double lp;
+} beam_st;
+
+static int beam_cmp(const void *x, const void *y) {
+    const beam_st *a = x, *b = y;
+    return a->lp < b->lp ? 1 : a->lp > b->lp ? -1 : 0;
+}
+
+static int beam_str_cmp(const void *x, const void *y) {
+    const beam_st *a = x, *b = y;
+    if (a->len != b->len) return a->len < b->len ? -1 : 1;
+    return memcmp(a->s, b->s, a->len);
+}
+
+size_t nm_tl_romanise(const names_tlm *m, const uint32_t *cp, size_t n, size_t k, char (*out)[NM_MAX_TOK + 1],
+                      double *lp_out) {
+    enum { W = 32, PER = 5 };
+    if (!m || !n || !k) return 0;
+    beam_st cur[W], nxt[W * PER];
+    size_t nc = 1;
+    cur[0].len = 0;
+    cur[0].s[0] = 0;
+    cur[0].lp = 0;
+    for (size_t i = 0; i < n; i++) {
+        long d = cp_dir(m, cp[i]);
+        if (d < 0) continue; /* an unknown character is skipped */
+        size_t nn = 0;
+        for (size_t c = 0; c < nc; c++)
+            for (uint32_t e = m->cp_first[d], q = 0; e < m->cp_first[d + 1] && q < PER; e++, q++) {
+                char ch[8];
+                size_t cl = chunk_unpack(m->ent[e].chunk, ch);
+                if (cur[c].len + cl > NM_MAX_TOK) continue;
+                beam_st *t = &nxt[nn++];
+                *t = cur[c];
+                memcpy(t->s + t->len, ch, cl);
+                t->len = (uint8_t)(t->len + cl);
+                t->s[t->len] = 0;
+                t->lp += m->ent[e].lp;
+            }
+        /* the same string by other segmentations: add the probabilities */
+        qsort(nxt, nn, sizeof *nxt, beam_str_cmp);
+        size_t u = 0;
+        for (size_t x = 0; x < nn; x++) {
+            if (u && !beam_str_cmp(&nxt[u - 1], &nxt[x])) nxt[u - 1].lp = lse(nxt[u - 1].lp, nxt[x].lp);
+            else nxt[u++] = nxt[x];
+        }
+        qsort(nxt, u, sizeof *nxt, beam_cmp);
+        nc = u < W ? u : W;
+        memcpy(cur, nxt, nc * sizeof *cur);
+    }
+    size_t r = 0;
+    for (size_t c = 0; c < nc && r < k; c++) {
+        if (!cur[c].len) continue;
+        memcpy(out[r], cur[c].s, (size_t)cur[c].len + 1);
+        if (lp_out) lp_out[r] = cur[c].lp;
+        r++;
+    }
+    return r;
+}
+
+size_t names_tlm_romanise(const names_tlm *m, const char *native, size_t k, char (*out)[NM_MAX_TOK + 1]) {
+    if (!m || !native) return 0;
+    char *f = nm_fold(native, strlen(native));
+    if (!f) return 0;
+    uint32_t cp[TL_MAX_N];
+    size_t n = nm_tl_native(f, strlen(f), cp, TL_MAX_N);
+    free(f);
+    return nm_tl_romanise(m, cp, n, k, out, NULL);
+}
+
+/* ---- training ---- */
+
+typedef struct tpair {
+    uint32_t cp[TL_MAX_N];
+    char l[TL_MAX_M + 2];
+    uint8_t n, ml;
+} tpair;
+
+typedef struct trainer {
+    tl_tab tab;
+    uint32_t *cp_of;   /* per parameter */
+    uint32_t *chunk_of;
+    double *th, *cnt, *prior;
+    size_t n, cap;
+} trainer;
+
+static long tr_param(trainer *t, uint32_t cp, uint32_t chunk) {
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 8192;
+        uint32_t *a = realloc(t->cp_of, nc * sizeof *a);
+        if (a) t->cp_of = a;
+        uint32_t *b = realloc(t->chunk_of, nc * sizeof *b);
+        if (b) t->chunk_of = b;
+        double *c = realloc(t->th, nc * sizeof *c);
+        if (c) t->th = c;
+        double *d = realloc(t->cnt, nc * sizeof *d);
+        if (d) t->cnt = d;
+        double *e = realloc(t->prior, nc * sizeof *e);
+        if (e) t->prior = e;
+        if (!a || !b || !c || !d || !e) return -1;
+        t->cap = nc;
+    }
+    long s = tab_put(&t->tab, tkey(cp, chunk), (uint32_t)t->n);
+    if (s < 0) return -1;
+    if ((size_t)s == t->n) {
+        t->cp_of[t->n] = cp;
+        t->chunk_of[t->n] = chunk;
+        t->th[t->n] = 0;
+        t->cnt[t->n] = 0;
+        t->prior[t->n] = 0;
+        t->n++;
+    }
+    return s;
+}
+
+static void trainer_free(trainer *t) {
+    tab_free(&t->tab);
+    free(t->cp_of);
+    free(t->chunk_of);
+    free(t->th);
+    free(t->cnt);
+    free(t->prior);
+}
+
+/* the edges of one pair: param index per (i, j, b), -1 when not allowed */
+static bool edge_ok(const tpair *p, size_t i, size_t j, int b) {
+    /* what is left must still be coverable: (n - i - 1) characters for (ml - j - b) letters */
+    size_t rest = (size_t)p->ml - j - (size_t)b, left = (size_t)p->n - i - 1;
+    return rest <= left * 6;
+}
+
+
+static iop_code em_train(trainer *t, const tpair *ps, size_t np, int iters, iop_err *err) {
+    enum { E = TL_MAX_N * (TL_MAX_M + 1) * 7, A = (TL_MAX_N + 1) * (TL_MAX_M + 1) };
+    iop_code rc = IOP_OK;
+    /* parameters: every chunk any pair could align to a character */
+    for (size_t p = 0; p < np && !rc; p++)
+        for (size_t i = 0; i < ps[p].n && !rc; i++) {
+            int K = max_chunk(ps[p].cp[i]);
+            for (size_t j = 0; j <= ps[p].ml && !rc; j++)
+                for (int b = 0; b <= K && j + (size_t)b <= ps[p].ml; b++)
+                    if (edge_ok(&ps[p], i, j, b) && tr_param(t, ps[p].cp[i], chunk_pack(ps[p].l + j, (size_t)b)) < 0) {
+                        rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+                        break;
+                    }
+        }
+    if (rc) return rc;
+    /* per-character sums through a cp -> slot table */
+    tl_tab cpt = {0};
+    uint32_t *cslot = malloc((t->n ? t->n : 1) * sizeof *cslot);
+    double *sum = calloc(t->n ? t->n : 1, sizeof *sum);
+    long *edge = malloc(E * sizeof *edge);
+    double *al = malloc(A * sizeof *al), *be = malloc(A * sizeof *be);
+    if (!cslot || !sum || !edge || !al || !be) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    uint32_t ncp = 0;
+    for (size_t q = 0; q < t->n && !rc; q++) {
+        long s = tab_put(&cpt, tkey(t->cp_of[q], 0), ncp);
+        if (s < 0) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+        if ((uint32_t)s == ncp) ncp++;
+        cslot[q] = (uint32_t)s;
+    }
+    /* start: one letter most likely, longer chunks less, plus the priors */
+    static const double init[7] = {0.3, 1.0, 0.6, 0.25, 0.1, 0.05, 0.02};
+    for (size_t q = 0; q < t->n && !rc; q++) {
+        char ch[8];
+        t->cnt[q] = init[chunk_unpack(t->chunk_of[q], ch)] + t->prior[q];
+    }
+    for (int it = 0; it <= iters && !rc; it++) {
+        /* M step (the first pass only normalises the start values) */
+        memset(sum, 0, ncp * sizeof *sum);
+        for (size_t q = 0; q < t->n; q++) sum[cslot[q]] += t->cnt[q];
+        for (size_t q = 0; q < t->n; q++) {
+            double s = sum[cslot[q]];
+            t->th[q] = s > 0 ? t->cnt[q] / s : 0;
+            t->cnt[q] = t->prior[q];
+        }
+        if (it == iters) break;
+        /* E step */
+        for (size_t p = 0; p < np; p++) {
+            const tpair *pp = &ps[p];
+            size_t n = pp->n, ml = pp->ml, W = ml + 1;
+            for (size_t i = 0; i < n; i++) {
+                int K = max_chunk(pp->cp[i]);
+                for (size_t j = 0; j <= ml; j++)
+                    for (int b = 0; b < 7; b++)
+                        edge[(i * W + j) * 7 + (size_t)b] =
+                            b <= K && j + (size_t)b <= ml && edge_ok(pp, i, j, b)
+                                ? tab_find(&t->tab, tkey(pp->cp[i], chunk_pack(pp->l + j, (size_t)b)))
+                                : -1;
+            }
+            for (size_t x = 0; x < (n + 1) * W; x++) al[x] = be[x] = 0;
+            al[0] = 1;
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j <= ml; j++) {
+                    double a = al[i * W + j];
+                    if (a == 0) continue;
+                    for (int b = 0; b < 7; b++) {
+                        long e = edge[(i * W + j) * 7 + (size_t)b];
+                        if (e >= 0) al[(i + 1) * W + j + (size_t)b] += a * t->th[e];
+                    }
+                }
+            double P = al[n * W + ml];
+            if (!(P > 1e-300) || !isfinite(P)) continue;
+            be[n * W + ml] = 1;
+            for (size_t i = n; i-- > 0;)
+                for (size_t j = 0; j <= ml; j++) {
+                    double s = 0;
+                    for (int b = 0; b < 7; b++) {
+                        long e = edge[(i * W + j) * 7 + (size_t)b];
+                        if (e >= 0) s += t->th[e] * be[(i + 1) * W + j + (size_t)b];
+                    }
+                    be[i * W + j] = s;
+                }
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j <= ml; j++) {
+                    double a = al[i * W + j];
+                    if (a == 0) continue;
+                    for (int b = 0; b < 7; b++) {
+                        long e = edge[(i * W + j) * 7 + (size_t)b];
+                        if (e >= 0) t->cnt[e] += a * t->th[e] * be[(i + 1) * W + j + (size_t)b] / P;
+                    }
+                }
+        }
+    }
+    tab_free(&cpt);
+    free(cslot);
+    free(sum);
+    free(edge);
+    free(al);
+    free(be);
+    return rc;
+}
+
+static int ent_cmp(const void *x, const void *y) {
+    const tl_ent *a = x, *b = y;
+    if (a->cp != b->cp) return a->cp < b->cp ? -1 : 1;
+    if (a->lp != b->lp) return a->lp > b->lp ? -1 : 1;
+    return a->chunk < b->chunk ? -1 : a->chunk > b->chunk;
+}
+
+/* builds the directory and lookup table of m->ent (sorted here) */
+static iop_code tlm_finish(names_tlm *m, iop_err *err) {
+    qsort(m->ent, m->n_ent, sizeof *m->ent, ent_cmp);
+    m->cps = malloc((m->n_ent + 1) * sizeof *m->cps);
+    m->cp_first = malloc((m->n_ent + 1) * sizeof *m->cp_first);
+    if (!m->cps || !m->cp_first) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    tlm_index(m);
+    for (size_t i = 0; i < m->n_ent; i++)
+        if (tab_put(&m->tab, tkey(m->ent[i].cp, m->ent[i].chunk), (uint32_t)i) < 0)
+            return iop_fail(err, IOP_ENOMEM, "out of memory");
+    return IOP_OK;
+}
+
+/* logistic regression (Newton) of label on (1, f0, f1), per class */
+static void fit_logistic(const double (*x)[2], const uint8_t *y, size_t n, double w[3]) {
+    w[0] = 0; w[1] = 1; w[2] = 0;
+    for (int it = 0; it < 25; it++) {
+        double g[3] = {0}, H[3][3] = {{1e-3, 0, 0}, {0, 1e-3, 0}, {0, 0, 1e-3}};
+        for (size_t i = 0; i < n; i++) {
+            double v[3] = {1, x[i][0], x[i][1]};
+            double p = sigm(w[0] + w[1] * v[1] + w[2] * v[2]);
+            for (int a = 0; a < 3; a++) {
+                g[a] += (y[i] - p) * v[a];
+                for (int b = 0; b < 3; b++) H[a][b] += p * (1 - p) * v[a] * v[b];
+            }
+        }
+        /* solve H d = g (3x3, Gaussian elimination) */
+        double M[3][4];
+        for (int a = 0; a < 3; a++) { for (int b = 0; b < 3; b++) M[a][b] = H[a][b]; M[a][3] = g[a]; }
+        for (int c = 0; c < 3; c++) {
+            int piv = c;
+            for (int r = c + 1; r < 3; r++) if (fabs(M[r][c]) > fabs(M[piv][c])) piv = r;
+            if (fabs(M[piv][c]) < 1e-12) return;
+            if (piv != c) for (int k = 0; k < 4; k++) { double tmp = M[c][k]; M[c][k] = M[piv][k]; M[piv][k] = tmp; }
+            for (int r = 0; r < 3; r++) {
+                if (r == c) continue;
+                double f = M[r][c] / M[c][c];
+                for (int k = c; k < 4; k++) M[r][k] -= f * M[c][k];
+            }
+        }
+        double step = 0;
+        for (int a = 0; a < 3; a++) { double d = M[a][3] / M[a][a]; w[a] += d; step += fabs(d); }
+        if (step < 1e-6) break;
+    }
+}
+
+static bool prep_pair(const names_tl_pair *in, tpair *out) {
+    memset(out, 0, sizeof *out);
+    if (!in->native || !in->latin) return false;
+    char *f = nm_fold(in->native, strlen(in->native));
+    if (!f) return false;
+    uint32_t cp[TL_MAX_N + 1];
+    size_t n = nm_tl_native(f, strlen(f), cp, TL_MAX_N + 1);
+    free(f);
+    char *lf = nm_fold(in->latin, strlen(in->latin));
+    if (!lf) return false;
+    iop_buf lb;
+    iop_buf_init(&lb);
+    if (!nm_translit_table(NM_SCH_BGN, lf, strlen(lf), &lb)) iop_buf_reset(&lb);
+    char l[TL_MAX_M + 3];
+    size_t ml = lb.len ? nm_tl_latin(lb.data, lb.len, l, sizeof l) : 0;
+    iop_buf_free(&lb);
+    free(lf);
+    if (!n || n > TL_MAX_N || !ml || ml > TL_MAX_M) return false;
+    memcpy(out->cp, cp, n * sizeof *cp);
+    memcpy(out->l, l, ml + 1);
+    out->n = (uint8_t)n;
+    out->ml = (uint8_t)ml;
+    return true;
+}
+
+/* fills m (entries, background) from the pairs; priors from ICU pinyin for Han when eng is given */
+static iop_code tlm_fit(const names_engine *eng, const tpair *ps, size_t np, names_tlm *m, iop_err *err) {
+    trainer t;
+    memset(&t, 0, sizeof t);
+    iop_code rc = IOP_OK;
+    /* background letters */
+    double lc[26], tot = 0, words = 0;
+    for (int c = 0; c < 26; c++) lc[c] = 1;
+    for (size_t p = 0; p < np; p++) {
+        for (size_t j = 0; j < ps[p].ml; j++) lc[ps[p].l[j] - 'a'] += 1;
+        words += 1;
+    }
+    for (int c = 0; c < 26; c++) tot += lc[c];
+    for (int c = 0; c < 26; c++) m->bg[c] = log(lc[c] / tot);
+    m->bg_stop = log((words + 1) / (tot + words + 1));
+    /* Han priors: the ICU reading (pinyin) of each character seen */
+    if (eng) {
+        for (size_t p = 0; p < np && !rc; p++)
+            for (size_t i = 0; i < ps[p].n; i++) {
+                uint32_t c = ps[p].cp[i];
+                if (max_chunk(c) != 6) continue;
+                char u8[8];
+                utf8proc_ssize_t k = utf8proc_encode_char((utf8proc_int32_t)c, (utf8proc_uint8_t *)u8);
+                if (k <= 0) continue;
+                long probe = tab_find(&t.tab, tkey(c, 0xFFFFFFFFu)); /* already done for c? */
+                if (probe >= 0) continue;
+                if (tr_param(&t, c, 0xFFFFFFFFu) < 0) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                t.n--; /* the marker key stays in the table, its slot is reused */
+                iop_buf o;
+                iop_buf_init(&o);
+                nm_translit_icu(eng, u8, (size_t)k, &o);
+                char l[16];
+                size_t ll = o.len ? nm_tl_latin(o.data, o.len, l, sizeof l) : 0;
+                iop_buf_free(&o);
+                if (!ll || ll > 6) continue;
+                long q = tr_param(&t, c, chunk_pack(l, ll));
+                if (q < 0) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                t.prior[q] += 1.0;
+            }
+    }
+    if (!rc) rc = em_train(&t, ps, np, TL_ITERS, err);
+    if (!rc) {
+        size_t keep = 0;
+        for (size_t q = 0; q < t.n; q++) keep += t.th[q] >= 1e-4;
+        m->ent = malloc((keep ? keep : 1) * sizeof *m->ent);
+        if (!m->ent) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        for (size_t q = 0; !rc && q < t.n; q++)
+            if (t.th[q] >= 1e-4) m->ent[m->n_ent++] = (tl_ent){t.cp_of[q], t.chunk_of[q], (float)log(t.th[q])};
+    }
+    trainer_free(&t);
+    if (!rc) rc = tlm_finish(m, err);
+    return rc;
+}
+
+iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, size_t n, names_tlm **out,
+                         iop_err *err) {
+    tpair *ps = malloc((n ? n : 1) * sizeof *ps);
+    if (!ps) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++)
+        if (prep_pair(&pairs[i], &ps[np])) np++;
+    if (!np) { free(ps); return iop_fail(err, IOP_EINVAL, "no usable training pair (native and Latin letters, at most %d and %d)", TL_MAX_N, TL_MAX_M); }
+    /* calibration on held-out pairs: a model from 9/10 of the pairs scores the other
+     * tenth (true pairs) and shuffled pairs of that tenth (false pairs) */
+    iop_code rc = IOP_OK;
+    names_tlm *cal = calloc(1, sizeof *cal), *m = calloc(1, sizeof *m);
+    tpair *tr = malloc(np * sizeof *tr), *ho = malloc(np * sizeof *ho);
+    if (!cal || !m || !tr || !ho) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    size_t ntr = 0, nho = 0;
+    for (size_t i = 0; !rc && i < np; i++) {
+        if (i % 10 == 7) ho[nho++] = ps[i];
+        else tr[ntr++] = ps[i];
+    }
+    if (!rc) rc = tlm_fit(eng, nho >= 20 ? tr : ps, nho >= 20 ? ntr : np, cal, err);
+    if (!rc) rc = tlm_fit(eng, ps, np, m, err);
+    if (!rc) {
+        if (nho < 20) { ho = memcpy(ho, ps, np * sizeof *ps); nho = np; } /* tiny sets: calibrate on the pairs */
+        double (*x)[2] = malloc(2 * nho * sizeof *x);
+        uint8_t *y = malloc(2 * nho);
+        size_t *cls = malloc(2 * nho * sizeof *cls);
+        if (!x || !y || !cls) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        size_t nx = 0;
+        for (size_t i = 0; !rc && i < nho; i++)
+            for (int neg = 0; neg < 2; neg++) {
+                const tpair *a = &ho[i], *b = neg ? &ho[(i + nho / 2 + 1) % nho] : a;
+                if (neg && (b == a || (b->ml == a->ml && !memcmp(b->l, a->l, a->ml)))) continue;
+                if (!pair_features(cal, a->cp, a->n, b->l, b->ml, x[nx])) continue;
+                y[nx] = (uint8_t)!neg;
+                cls[nx] = (size_t)nm_tl_class(a->cp[0]);
+                nx++;
+            }
+        double (*xc)[2] = rc ? NULL : malloc((nx ? nx : 1) * sizeof *xc);
+        uint8_t *yc = rc ? NULL : malloc(nx ? nx : 1);
+        if (!rc && (!xc || !yc)) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        double all[3] = {-2, 1.5, 0};
+        if (!rc && nx) fit_logistic((const double (*)[2])x, y, nx, all);
+        for (int c = 0; !rc && c < NM_TL_CLASSES; c++) {
+            size_t k = 0, pos = 0;
+            for (size_t i = 0; i < nx; i++)
+                if (cls[i] == (size_t)c) { xc[k][0] = x[i][0]; xc[k][1] = x[i][1]; yc[k] = y[i]; pos += y[i]; k++; }
+            memcpy(m->cal[c], all, sizeof all);
+            if (pos >= 10 && k - pos >= 10) fit_logistic((const double (*)[2])xc, yc, k, m->cal[c]);
+        }
+        free(xc);
+        free(yc);
+        free(x);
+        free(y);
+        free(cls);
+    }
+    if (!rc) {
+        for (size_t i = 0; i < np; i++) m->trained_pairs[nm_tl_class(ps[i].cp[0])]++;
+    }
+    names_tlm_free(cal);
+    free(tr);
+    free(ho);
+    free(ps);
+    if (rc) { names_tlm_free(m); return rc; }
+    *out = m;
+    return IOP_OK;
+}
+
+/* ---- model file ---- */
+
+iop_code names_tlm_save(const names_tlm *m, const char *path, const char *provenance, iop_err *err) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return iop_fail(err, IOP_EIO, "%s: cannot write", tmp);
+    fprintf(f, "%s\n", TL_MAGIC);
+    if (provenance)
+        for (const char *p = provenance; *p;) {
+            const char *e = strchr(p, '\n');
+            size_t l = e ? (size_t)(e - p) : strlen(p);
+            fprintf(f, "# %.*s\n", (int)l, p);
+            p += l + (e ? 1 : 0);
+        }
+    fprintf(f, "bg");
+    for (int c = 0; c < 26; c++) fprintf(f, " %.6f", m->bg[c]);
+    fprintf(f, " %.6f\n", m->bg_stop);
+    for (int c = 0; c < NM_TL_CLASSES; c++)
+        fprintf(f, "cal %s %.6f %.6f %.6f %zu\n", CLASS_NAME[c], m->cal[c][0], m->cal[c][1], m->cal[c][2],
+                m->trained_pairs[c]);
+    for (size_t i = 0; i < m->n_ent; i++) {
+        char ch[8];
+        size_t cl = chunk_unpack(m->ent[i].chunk, ch);
+        fprintf(f, "e %X %s %.5f\n", m->ent[i].cp, cl ? ch : "-", (double)m->ent[i].lp);
+    }
+    fprintf(f, "end %zu\n", m->n_ent);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) || bad) { remove(tmp); return iop_fail(err, IOP_EIO, "%s: write failed", tmp); }
+    if (rename(tmp, path)) { remove(tmp); return iop_fail(err, IOP_EIO, "%s: cannot rename into place", path); }
+    return IOP_OK;
+}
+
+iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
+    char *data;
+    size_t len;
+    iop_code rc = iop_read_file(path, &data, &len, err);
+    if (rc) return rc;
+    names_tlm *m = calloc(1, sizeof *m);
+    size_t cap = 0, lineno = 0;
+    bool have_bg = false, ended = false, have_cal[NM_TL_CLASSES] = {0};
+    if (!m) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    char *next = rc ? NULL : data;
+    while (next && *next && !rc) {
+        char *line = next, *nl = strchr(line, '\n');
+        if (nl) { *nl = 0; next = nl + 1; } else next = NULL;
+        if (nl && nl > line && nl[-1] == '\r') nl[-1] = 0;
+        lineno++;
+        if (lineno == 1) {
+            if (strcmp(line, TL_MAGIC)) rc = iop_fail(err, IOP_ECORRUPT, "%s:1: not a transliteration model (expected '%s')", path, TL_MAGIC);
+            continue;
+        }
+        if (ended) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: data after 'end'", path, lineno); break; }
+        if (line[0] == '#' || !line[0]) continue;
+        int used = 0;
+        if (!strncmp(line, "bg ", 3)) {
+            const char *p = line + 2;
+            for (int c = 0; c <= 26 && !rc; c++) {
+                double v;
+                if (sscanf(p, " %lf%n", &v, &used) != 1 || !(v <= 0) || !isfinite(v))
+                    rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: bg: expected 27 log-probabilities (<= 0)", path, lineno);
+                else { if (c < 26) m->bg[c] = v; else m->bg_stop = v; p += used; }
+            }
+            have_bg = true;
+        } else if (!strncmp(line, "cal ", 4)) {
+            char name[32];
+            double w[3];
+            size_t np;
+            if (sscanf(line, "cal %31s %lf %lf %lf %zu%n", name, &w[0], &w[1], &w[2], &np, &used) != 5 || line[used] ||
+                !isfinite(w[0]) || !isfinite(w[1]) || !isfinite(w[2])) {
+                rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: cal: expected '<class> <bias> <w1> <w2> <pairs>'", path, lineno);
+                break;
+            }
+            int c = -1;
+            for (int k = 0; k < NM_TL_CLASSES; k++) if (!strcmp(name, CLASS_NAME[k])) c = k;
+            if (c < 0) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: cal: unknown script class '%s'", path, lineno, name); break; }
+            memcpy(m->cal[c], w, sizeof w);
+            m->trained_pairs[c] = np;
+            have_cal[c] = true;
+        } else if (!strncmp(line, "e ", 2)) {
+            unsigned cp;
+            char ch[16];
+            double lp;
+            if (sscanf(line, "e %X %15s %lf%n", &cp, ch, &lp, &used) != 3 || line[used]) {
+                rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: expected '<hex code point> <letters or -> <log-prob>'", path, lineno);
+                break;
+            }
+            size_t cl = strcmp(ch, "-") ? strlen(ch) : 0;
+            bool ok = cp >= 0x80 && cp <= 0x10FFFF && cl <= (size_t)max_chunk(cp) && lp <= 0 && isfinite(lp);
+            for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
+            if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad entry (code point, letters a-z up to the chunk limit, log-prob <= 0)", path, lineno); break; }
+            if (m->n_ent == cap) {
+                size_t nc = cap ? cap * 2 : 4096;
+                tl_ent *ne = realloc(m->ent, nc * sizeof *ne);
+                if (!ne) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                m->ent = ne;
+                cap = nc;
+            }
+            m->ent[m->n_ent++] = (tl_ent){cp, chunk_pack(ch, cl), (float)lp};
+        } else if (!strncmp(line, "end ", 4)) {
+            size_t cnt;
+            if (sscanf(line, "end %zu%n", &cnt, &used) != 1 || line[used] || cnt != m->n_ent) {
+                rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: end: entry count does not match (%zu entries read)", path, lineno, m->n_ent);
+                break;
+            }
+            ended = true;
+        } else {
+            rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: unknown line kind", path, lineno);
+        }
+    }
+    if (!rc && lineno == 0) rc = iop_fail(err, IOP_ECORRUPT, "%s: empty file", path);
+    if (!rc && !ended) rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: truncated (no 'end' line)", path, lineno);
+    if (!rc && !have_bg) rc = iop_fail(err, IOP_ECORRUPT, "%s: no 'bg' line", path);
+    for (int c = 0; !rc && c < NM_TL_CLASSES; c++)
+        if (!have_cal[c]) rc = iop_fail(err, IOP_ECORRUPT, "%s: no 'cal %s' line", path, CLASS_NAME[c]);
+    if (!rc) {
+        qsort(m->ent, m->n_ent, sizeof *m->ent, ent_cmp);
+        for (size_t i = 1; i < m->n_ent && !rc; i++)
+            if (m->ent[i].cp == m->ent[i - 1].cp && m->ent[i].chunk == m->ent[i - 1].chunk)
+                rc = iop_fail(err, IOP_ECORRUPT, "%s: duplicate entry for U+%04X", path, m->ent[i].cp);
+    }
+    if (!rc) rc = tlm_finish(m, err);
+    free(data);
+    if (rc) { names_tlm_free(m); return rc; }
+    *out = m;
+    return IOP_OK;
+}
+
+size_t names_tlm_entries(const names_tlm *m) { return m ? m->n_ent : 0; }
+
+size_t names_tlm_characters(const names_tlm *m) { return m ? m->n_cps : 0; }

@@ -5,9 +5,10 @@
  * the error names the field (with its index inside arrays) and what is wrong.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
+#include "interop/json.h"
 #include "interop/record.h"
 #include "record/schema.h"
 
@@ -34,11 +35,11 @@ static iop_code list_error(iop_err *err, const char *field, const char *value, c
     return iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not one of: %s", field, value, allowed);
 }
 
-static iop_code get_string(json_t *v, const char *field, bool allow_empty, const char **out, iop_err *err) {
-    if (!json_is_string(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected a string", field);
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v);
-    if (n != strlen(s)) return iop_fail(err, IOP_EINVAL, "field '%s': contains a NUL character", field);
+static iop_code get_string(const iop_json *v, const char *field, bool allow_empty, const char **out, iop_err *err) {
+    if (!iop_json_is_string(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected a string", field);
+    const char *s = v->v.s;
+    size_t n = v->len;
+    if (memchr(s, 0, n)) return iop_fail(err, IOP_EINVAL, "field '%s': contains a NUL character", field);
     if (n > MAX_STR) return iop_fail(err, IOP_EINVAL, "field '%s': longer than %d bytes", field, MAX_STR);
     if (!allow_empty && n == 0) return iop_fail(err, IOP_EINVAL, "field '%s': must not be empty", field);
     for (size_t i = 0; i < n; i++)
@@ -53,26 +54,34 @@ static bool is_country(const char *s) {
            isupper((unsigned char)s[2]);
 }
 
-static iop_code dup_string(json_t *v, const char *field, char **out, iop_err *err) {
+static iop_code dup_string(const iop_json *v, const char *field, char **out, iop_err *err) {
     const char *s;
     iop_code rc = get_string(v, field, false, &s, err);
     if (rc) return rc;
-    if (!(*out = strdup(s))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (!(*out = malloc(v->len + 1))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    memcpy(*out, s, v->len + 1);
     return IOP_OK;
 }
 
-static iop_code string_list(json_t *v, const char *field, bool countries, char ***out, size_t *n, iop_err *err) {
-    if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of strings", field);
-    size_t len = json_array_size(v);
+static iop_code string_list(const iop_json *v, const char *field, bool countries, char ***out, size_t *n, iop_err *err) {
+    if (!iop_json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of strings", field);
+    size_t len = v->len;
     if (len > MAX_LIST) return iop_fail(err, IOP_EINVAL, "field '%s': more than %d entries", field, MAX_LIST);
     char **list = calloc(len ? len : 1, sizeof *list);
     if (!list) return iop_fail(err, IOP_ENOMEM, "out of memory");
-    for (size_t i = 0; i < len; i++) {
+    size_t i = 0;
+    for (const iop_json *x = iop_json_first(v); x; x = iop_json_next(x), i++) {
         char name[96];
-        snprintf(name, sizeof name, "%s[%zu]", field, i);
-        iop_code rc = dup_string(json_array_get(v, i), name, &list[i], err);
-        if (!rc && countries && !is_country(list[i]))
+        /* the indexed name is written only when an error needs it */
+        iop_code rc = dup_string(x, field, &list[i], NULL);
+        if (rc == IOP_EINVAL) {
+            snprintf(name, sizeof name, "%s[%zu]", field, i);
+            rc = dup_string(x, name, &list[i], err);
+        } else if (rc) rc = iop_fail(err, rc, "out of memory");
+        if (!rc && countries && !is_country(list[i])) {
+            snprintf(name, sizeof name, "%s[%zu]", field, i);
             rc = iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not an ISO 3166-1 alpha-3 code", name, list[i]);
+        }
         if (rc) {
             for (size_t j = 0; j <= i; j++) free(list[j]);
             free(list);
@@ -84,7 +93,7 @@ static iop_code string_list(json_t *v, const char *field, bool countries, char *
     return IOP_OK;
 }
 
-static iop_code parse_date(json_t *v, const char *field, iop_date *out, iop_err *err) {
+static iop_code parse_date(const iop_json *v, const char *field, iop_date *out, iop_err *err) {
     const char *s;
     iop_code rc = get_string(v, field, false, &s, err);
     if (rc) return rc;
@@ -92,104 +101,102 @@ static iop_code parse_date(json_t *v, const char *field, iop_date *out, iop_err 
     return rc;
 }
 
-static iop_code check_keys(json_t *obj, const char *where, const char *const *known, iop_err *err) {
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        if (!in_list(known, key)) return iop_fail(err, IOP_EINVAL, "field '%s.%s': unknown field", where, key);
-    }
+static iop_code check_keys(const iop_json *obj, const char *where, const char *const *known, iop_err *err) {
+    for (const iop_json *m = iop_json_first(obj); m; m = iop_json_next(m))
+        if (!in_list(known, m->key)) return iop_fail(err, IOP_EINVAL, "field '%s.%s': unknown field", where, m->key);
     return IOP_OK;
 }
 
-static iop_code parse_documents(json_t *v, rec_person *p, iop_err *err) {
+static iop_code parse_documents(const iop_json *v, rec_person *p, iop_err *err) {
     static const char *const keys[] = {"type", "number", "country", "expiry", NULL};
-    if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field 'documents': expected an array of objects");
-    size_t len = json_array_size(v);
+    if (!iop_json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field 'documents': expected an array of objects");
+    size_t len = v->len;
     if (len > MAX_LIST) return iop_fail(err, IOP_EINVAL, "field 'documents': more than %d entries", MAX_LIST);
     p->documents = calloc(len ? len : 1, sizeof *p->documents);
     if (!p->documents) return iop_fail(err, IOP_ENOMEM, "out of memory");
-    for (size_t i = 0; i < len; i++) {
-        json_t *d = json_array_get(v, i);
+    size_t i = 0;
+    for (const iop_json *d = iop_json_first(v); d; d = iop_json_next(d), i++) {
         char where[64], f[96];
         snprintf(where, sizeof where, "documents[%zu]", i);
-        if (!json_is_object(d)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", where);
+        if (!iop_json_is_object(d)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", where);
         iop_code rc = check_keys(d, where, keys, err);
         if (rc) return rc;
         rec_document *doc = &p->documents[i];
         p->n_documents = i + 1;
-        json_t *x;
+        const iop_json *x;
         snprintf(f, sizeof f, "%s.number", where);
-        if (!(x = json_object_get(d, "number"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
+        if (!(x = iop_json_get(d, "number"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
         if ((rc = dup_string(x, f, &doc->number, err))) return rc;
-        snprintf(f, sizeof f, "%s.type", where);
-        if ((x = json_object_get(d, "type"))) {
+        if ((x = iop_json_get(d, "type"))) {
+            snprintf(f, sizeof f, "%s.type", where);
             if ((rc = dup_string(x, f, &doc->type, err))) return rc;
             if (!in_list(doc_types, doc->type)) return list_error(err, f, doc->type, doc_types);
         }
-        snprintf(f, sizeof f, "%s.country", where);
-        if ((x = json_object_get(d, "country"))) {
+        if ((x = iop_json_get(d, "country"))) {
+            snprintf(f, sizeof f, "%s.country", where);
             if ((rc = dup_string(x, f, &doc->country, err))) return rc;
             if (!is_country(doc->country))
                 return iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not an ISO 3166-1 alpha-3 code", f, doc->country);
         }
-        snprintf(f, sizeof f, "%s.expiry", where);
-        if ((x = json_object_get(d, "expiry")) && (rc = parse_date(x, f, &doc->expiry, err))) return rc;
+        if ((x = iop_json_get(d, "expiry"))) {
+            snprintf(f, sizeof f, "%s.expiry", where);
+            if ((rc = parse_date(x, f, &doc->expiry, err))) return rc;
+        }
     }
     return IOP_OK;
 }
 
-static iop_code parse_blob(json_t *o, const char *where, const char *const *formats, size_t max, rec_blob *b,
+static iop_code parse_blob(const iop_json *o, const char *where, const char *const *formats, size_t max, rec_blob *b,
                            iop_err *err) {
     char f[96];
-    json_t *x;
+    const iop_json *x;
     iop_code rc;
     snprintf(f, sizeof f, "%s.format", where);
-    if (!(x = json_object_get(o, "format"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
+    if (!(x = iop_json_get(o, "format"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
     if ((rc = dup_string(x, f, &b->format, err))) return rc;
     if (!in_list(formats, b->format)) return list_error(err, f, b->format, formats);
     snprintf(f, sizeof f, "%s.data", where);
-    if (!(x = json_object_get(o, "data"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
-    if (!json_is_string(x) || json_string_length(x) == 0)
+    if (!(x = iop_json_get(o, "data"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
+    if (!iop_json_is_string(x) || x->len == 0)
         return iop_fail(err, IOP_EINVAL, "field '%s': expected a non-empty base64 string", f);
-    const char *s = json_string_value(x);
-    if (json_string_length(x) / 4 * 3 > max) return iop_fail(err, IOP_ELIMIT, "field '%s': larger than %zu bytes", f, max);
-    if ((rc = iop_base64_decode(s, &b->data, &b->len, err))) iop_err_prefix(err, "field '%s'", f);
+    if (x->len / 4 * 3 > max) return iop_fail(err, IOP_ELIMIT, "field '%s': larger than %zu bytes", f, max);
+    if ((rc = iop_base64_decode(x->v.s, &b->data, &b->len, err))) iop_err_prefix(err, "field '%s'", f);
     return rc;
 }
 
-static iop_code parse_biometrics(json_t *v, rec_person *p, iop_err *err) {
+static iop_code parse_biometrics(const iop_json *v, rec_person *p, iop_err *err) {
     static const char *const keys[] = {"fingerprints", "face", NULL};
     static const char *const fkeys[] = {"position", "format", "data", NULL};
     static const char *const face_keys[] = {"format", "data", NULL};
     static const char *const face_formats[] = {"f32", NULL};
-    if (!json_is_object(v)) return iop_fail(err, IOP_EINVAL, "field 'biometrics': expected an object");
+    if (!iop_json_is_object(v)) return iop_fail(err, IOP_EINVAL, "field 'biometrics': expected an object");
     iop_code rc = check_keys(v, "biometrics", keys, err);
     if (rc) return rc;
-    json_t *fps = json_object_get(v, "fingerprints");
+    const iop_json *fps = iop_json_get(v, "fingerprints");
     if (fps) {
-        if (!json_is_array(fps)) return iop_fail(err, IOP_EINVAL, "field 'biometrics.fingerprints': expected an array");
-        size_t len = json_array_size(fps);
+        if (!iop_json_is_array(fps)) return iop_fail(err, IOP_EINVAL, "field 'biometrics.fingerprints': expected an array");
+        size_t len = fps->len;
         if (len > MAX_FINGERS)
             return iop_fail(err, IOP_EINVAL, "field 'biometrics.fingerprints': more than %d entries", MAX_FINGERS);
         p->fingers = calloc(len ? len : 1, sizeof *p->fingers);
         if (!p->fingers) return iop_fail(err, IOP_ENOMEM, "out of memory");
-        for (size_t i = 0; i < len; i++) {
-            json_t *o = json_array_get(fps, i);
+        size_t i = 0;
+        for (const iop_json *o = iop_json_first(fps); o; o = iop_json_next(o), i++) {
             char where[64];
             snprintf(where, sizeof where, "biometrics.fingerprints[%zu]", i);
-            if (!json_is_object(o)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", where);
+            if (!iop_json_is_object(o)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", where);
             if ((rc = check_keys(o, where, fkeys, err))) return rc;
             p->n_fingers = i + 1;
-            json_t *pos = json_object_get(o, "position");
-            if (!json_is_integer(pos) || json_integer_value(pos) < 0 || json_integer_value(pos) > 10)
+            const iop_json *pos = iop_json_get(o, "position");
+            if (!iop_json_is(pos, IOP_JSON_INT) || pos->v.i < 0 || pos->v.i > 10)
                 return iop_fail(err, IOP_EINVAL, "field '%s.position': expected an integer 0..10", where);
-            p->fingers[i].position = (int)json_integer_value(pos);
+            p->fingers[i].position = (int)pos->v.i;
             if ((rc = parse_blob(o, where, fp_formats, MAX_TEMPLATE, &p->fingers[i].tpl, err))) return rc;
         }
     }
-    json_t *face = json_object_get(v, "face");
+    const iop_json *face = iop_json_get(v, "face");
     if (face) {
-        if (!json_is_object(face)) return iop_fail(err, IOP_EINVAL, "field 'biometrics.face': expected an object");
+        if (!iop_json_is_object(face)) return iop_fail(err, IOP_EINVAL, "field 'biometrics.face': expected an object");
         if ((rc = check_keys(face, "biometrics.face", face_keys, err))) return rc;
         if (!(p->face = calloc(1, sizeof *p->face))) return iop_fail(err, IOP_ENOMEM, "out of memory");
         if ((rc = parse_blob(face, "biometrics.face", face_formats, MAX_FACE, p->face, err))) return rc;
@@ -201,7 +208,7 @@ static iop_code parse_biometrics(json_t *v, rec_person *p, iop_err *err) {
 }
 
 /* Validates one system-specific value against its schema entry. */
-static iop_code check_ext(const rec_field *f, json_t *v, const char *where, iop_err *err) {
+static iop_code check_ext(const rec_field *f, const iop_json *v, const char *where, iop_err *err) {
     const char *s;
     iop_date d;
     iop_code rc;
@@ -209,7 +216,7 @@ static iop_code check_ext(const rec_field *f, json_t *v, const char *where, iop_
     case RF_STRING: return get_string(v, where, false, &s, err);
     case RF_DATE: return parse_date(v, where, &d, err);
     case RF_BOOL:
-        return json_is_boolean(v) ? IOP_OK : iop_fail(err, IOP_EINVAL, "field '%s': expected true or false", where);
+        return iop_json_is_bool(v) ? IOP_OK : iop_fail(err, IOP_EINVAL, "field '%s': expected true or false", where);
     case RF_ENUM:
         if ((rc = get_string(v, where, false, &s, err))) return rc;
         return in_list(f->values, s) ? IOP_OK : list_error(err, where, s, f->values);
@@ -218,35 +225,44 @@ static iop_code check_ext(const rec_field *f, json_t *v, const char *where, iop_
         return is_country(s) ? IOP_OK
                              : iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not an ISO 3166-1 alpha-3 code", where, s);
     case RF_STRINGS: {
-        if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of strings", where);
-        if (json_array_size(v) > MAX_LIST) return iop_fail(err, IOP_EINVAL, "field '%s': more than %d entries", where, MAX_LIST);
-        for (size_t i = 0; i < json_array_size(v); i++) {
+        if (!iop_json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of strings", where);
+        if (v->len > MAX_LIST) return iop_fail(err, IOP_EINVAL, "field '%s': more than %d entries", where, MAX_LIST);
+        size_t i = 0;
+        for (const iop_json *x = iop_json_first(v); x; x = iop_json_next(x), i++) {
             char w[128];
             snprintf(w, sizeof w, "%s[%zu]", where, i);
-            if ((rc = get_string(json_array_get(v, i), w, false, &s, err))) return rc;
+            if ((rc = get_string(x, w, false, &s, err))) return rc;
         }
         return IOP_OK;
     }
     case RF_OBJECTS: {
-        if (!json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of objects", where);
-        if (json_array_size(v) > 4096) return iop_fail(err, IOP_EINVAL, "field '%s': more than 4096 entries", where);
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            json_t *o = json_array_get(v, i);
+        if (!iop_json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an array of objects", where);
+        if (v->len > 4096) return iop_fail(err, IOP_EINVAL, "field '%s': more than 4096 entries", where);
+        size_t i = 0;
+        for (const iop_json *o = iop_json_first(v); o; o = iop_json_next(o), i++) {
             char w[128];
-            snprintf(w, sizeof w, "%s[%zu]", where, i);
-            if (!json_is_object(o)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", w);
-            const char *key;
-            json_t *x;
-            json_object_foreach(o, key, x) {
-                const rec_field *sf = rec_field_find(f->sub, key);
+            /* the indexed names are written only when an error needs them */
+            if (!iop_json_is_object(o)) {
+                snprintf(w, sizeof w, "%s[%zu]", where, i);
+                return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", w);
+            }
+            for (const iop_json *x = iop_json_first(o); x; x = iop_json_next(x)) {
+                const rec_field *sf = rec_field_find(f->sub, x->key);
                 char w2[192];
-                snprintf(w2, sizeof w2, "%s.%s", w, key);
-                if (!sf) return iop_fail(err, IOP_EINVAL, "field '%s': unknown field", w2);
-                if ((rc = check_ext(sf, x, w2, err))) return rc;
+                if (!sf) {
+                    snprintf(w2, sizeof w2, "%s[%zu].%s", where, i, x->key);
+                    return iop_fail(err, IOP_EINVAL, "field '%s': unknown field", w2);
+                }
+                if (check_ext(sf, x, where, NULL)) {
+                    snprintf(w2, sizeof w2, "%s[%zu].%s", where, i, x->key);
+                    return check_ext(sf, x, w2, err);
+                }
             }
             for (const rec_field *sf = f->sub; sf->name; sf++)
-                if (sf->required && !json_object_get(o, sf->name))
+                if (sf->required && !iop_json_get(o, sf->name)) {
+                    snprintf(w, sizeof w, "%s[%zu]", where, i);
                     return iop_fail(err, IOP_EINVAL, "field '%s.%s': required", w, sf->name);
+                }
         }
         return IOP_OK;
     }
@@ -254,96 +270,145 @@ static iop_code check_ext(const rec_field *f, json_t *v, const char *where, iop_
     return iop_fail(err, IOP_EINTERNAL, "field '%s': unknown schema type", where);
 }
 
+/* The common members, in the order of the slots below. */
+enum { K_ID, K_SYSTEM, K_KIND, K_SURNAMES, K_GIVEN_NAMES, K_SURNAME_AT_BIRTH, K_ALIASES, K_DOB, K_SEX,
+       K_NATIONALITIES, K_PLACE_OF_BIRTH, K_DOCUMENTS, K_BIOMETRICS, K_COUNT };
 static const char *const common_keys[] = {"id", "system", "kind", "surnames", "given_names", "surname_at_birth",
                                           "aliases", "dob", "sex", "nationalities", "place_of_birth", "documents",
                                           "biometrics", NULL};
 
-static iop_code parse_object(json_t *root, rec_person *p, iop_err *err) {
+static int common_slot(const iop_json *m) {
+    for (int k = 0; k < K_COUNT; k++)
+        if (iop_json_key_is(m, common_keys[k])) return k;
+    return -1;
+}
+
+static bool is_null(const iop_json *v) { return v->type == IOP_JSON_NULL; }
+
+static int cmp_key(const void *a, const void *b) {
+    const iop_json *x = *(const iop_json *const *)a, *y = *(const iop_json *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+/* The system-specific members as canonical JSON: compact, keys sorted at every depth
+ * (the bytes jansson's JSON_COMPACT | JSON_SORT_KEYS wrote, which stored records keep). */
+static char *ext_canonical(const iop_json **m, size_t n) {
+    qsort(m, n, sizeof *m, cmp_key);
+    iop_buf b;
+    iop_buf_init(&b);
+    int r = iop_buf_append(&b, "{", 1);
+    for (size_t i = 0; i < n && !r; i++) {
+        if (i) r |= iop_buf_append(&b, ",", 1);
+        r |= iop_json_write_str(&b, m[i]->key, m[i]->key_len) | iop_buf_append(&b, ":", 1) |
+             iop_json_write_canonical(&b, m[i]);
+    }
+    r |= iop_buf_append(&b, "}", 1);
+    if (r) { iop_buf_free(&b); return NULL; }
+    return iop_buf_steal(&b);
+}
+
+static iop_code parse_object(const iop_json *root, rec_person *p, iop_err *err) {
     iop_code rc;
-    json_t *v;
-    if (!json_is_object(root)) return iop_fail(err, IOP_EINVAL, "a record must be a JSON object");
-    if (!(v = json_object_get(root, "id"))) return iop_fail(err, IOP_EINVAL, "field 'id': required");
-    if ((rc = dup_string(v, "id", &p->id, err))) return rc;
-    if (strlen(p->id) > 128) return iop_fail(err, IOP_EINVAL, "field 'id': longer than 128 bytes");
+    if (!iop_json_is_object(root)) return iop_fail(err, IOP_EINVAL, "a record must be a JSON object");
+    const iop_json *slot[K_COUNT] = {0};
+    const iop_json *ext_stack[32], **ext = ext_stack;
+    size_t n_ext = 0;
+    if (root->len > 32 && !(ext = malloc(root->len * sizeof *ext))) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    for (const iop_json *m = iop_json_first(root); m; m = iop_json_next(m)) {
+        int k = common_slot(m);
+        if (k >= 0) slot[k] = m;
+        else ext[n_ext++] = m;
+    }
+    const iop_json *v;
+    if (!(v = slot[K_ID])) { rc = iop_fail(err, IOP_EINVAL, "field 'id': required"); goto out; }
+    if ((rc = dup_string(v, "id", &p->id, err))) goto out;
+    if (v->len > 128) { rc = iop_fail(err, IOP_EINVAL, "field 'id': longer than 128 bytes"); goto out; }
     const char *s;
-    if (!(v = json_object_get(root, "system"))) return iop_fail(err, IOP_EINVAL, "field 'system': required");
-    if ((rc = get_string(v, "system", false, &s, err))) return rc;
+    if (!(v = slot[K_SYSTEM])) { rc = iop_fail(err, IOP_EINVAL, "field 'system': required"); goto out; }
+    if ((rc = get_string(v, "system", false, &s, err))) goto out;
     if ((rc = iop_system_parse(s, &p->system, err))) {
         iop_err_prefix(err, "field 'system'");
-        return IOP_EINVAL;
+        rc = IOP_EINVAL;
+        goto out;
     }
-    if (!(v = json_object_get(root, "kind"))) return iop_fail(err, IOP_EINVAL, "field 'kind': required");
-    if ((rc = dup_string(v, "kind", &p->kind, err))) return rc;
-    if (!in_list(rec_system_kinds(p->system), p->kind)) return list_error(err, "kind", p->kind, rec_system_kinds(p->system));
+    if (!(v = slot[K_KIND])) { rc = iop_fail(err, IOP_EINVAL, "field 'kind': required"); goto out; }
+    if ((rc = dup_string(v, "kind", &p->kind, err))) goto out;
+    if (!in_list(rec_system_kinds(p->system), p->kind)) {
+        rc = list_error(err, "kind", p->kind, rec_system_kinds(p->system));
+        goto out;
+    }
 
     const rec_field *fields = rec_system_fields(p->system);
-    json_t *ext = json_object();
-    if (!ext) return iop_fail(err, IOP_ENOMEM, "out of memory");
-    const char *key;
-    json_object_foreach(root, key, v) {
-        if (in_list(common_keys, key)) continue;
-        const rec_field *f = rec_field_find(fields, key);
+    for (size_t i = 0; i < n_ext; i++) {
+        const rec_field *f = rec_field_find(fields, ext[i]->key);
         if (!f) {
-            json_decref(ext);
-            return iop_fail(err, IOP_EINVAL, "field '%s': unknown field for a %s %s record", key,
-                            iop_system_name(p->system), p->kind);
+            rc = iop_fail(err, IOP_EINVAL, "field '%s': unknown field for a %s %s record", ext[i]->key,
+                          iop_system_name(p->system), p->kind);
+            goto out;
         }
-        if ((rc = check_ext(f, v, key, err))) { json_decref(ext); return rc; }
-        json_object_set(ext, key, v);
+        if ((rc = check_ext(f, ext[i], ext[i]->key, err))) goto out;
     }
     for (const rec_field *f = fields; f->name; f++) {
-        if (f->required && !json_object_get(ext, f->name)) {
-            json_decref(ext);
-            return iop_fail(err, IOP_EINVAL, "field '%s': required for a %s %s record", f->name,
-                            iop_system_name(p->system), p->kind);
+        if (!f->required) continue;
+        bool have = false;
+        for (size_t i = 0; i < n_ext && !have; i++) have = !strcmp(ext[i]->key, f->name);
+        if (!have) {
+            rc = iop_fail(err, IOP_EINVAL, "field '%s': required for a %s %s record", f->name,
+                          iop_system_name(p->system), p->kind);
+            goto out;
         }
     }
-    p->ext = json_dumps(ext, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(ext);
-    if (!p->ext) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (!(p->ext = ext_canonical(ext, n_ext))) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
 
-    if ((v = json_object_get(root, "surnames")) && (rc = string_list(v, "surnames", false, &p->surnames, &p->n_surnames, err)))
-        return rc;
-    if ((v = json_object_get(root, "given_names")) &&
+    if ((v = slot[K_SURNAMES]) && (rc = string_list(v, "surnames", false, &p->surnames, &p->n_surnames, err))) goto out;
+    if ((v = slot[K_GIVEN_NAMES]) &&
         (rc = string_list(v, "given_names", false, &p->given_names, &p->n_given_names, err)))
-        return rc;
-    if ((v = json_object_get(root, "aliases")) && (rc = string_list(v, "aliases", false, &p->aliases, &p->n_aliases, err)))
-        return rc;
-    if ((v = json_object_get(root, "nationalities")) &&
+        goto out;
+    if ((v = slot[K_ALIASES]) && (rc = string_list(v, "aliases", false, &p->aliases, &p->n_aliases, err))) goto out;
+    if ((v = slot[K_NATIONALITIES]) &&
         (rc = string_list(v, "nationalities", true, &p->nationalities, &p->n_nationalities, err)))
-        return rc;
-    if ((v = json_object_get(root, "surname_at_birth")) && !json_is_null(v) &&
+        goto out;
+    if ((v = slot[K_SURNAME_AT_BIRTH]) && !is_null(v) &&
         (rc = dup_string(v, "surname_at_birth", &p->surname_at_birth, err)))
-        return rc;
-    if ((v = json_object_get(root, "place_of_birth")) && !json_is_null(v) &&
-        (rc = dup_string(v, "place_of_birth", &p->place_of_birth, err)))
-        return rc;
-    if ((v = json_object_get(root, "dob")) && !json_is_null(v) && (rc = parse_date(v, "dob", &p->dob, err))) return rc;
+        goto out;
+    if ((v = slot[K_PLACE_OF_BIRTH]) && !is_null(v) && (rc = dup_string(v, "place_of_birth", &p->place_of_birth, err)))
+        goto out;
+    if ((v = slot[K_DOB]) && !is_null(v) && (rc = parse_date(v, "dob", &p->dob, err))) goto out;
     p->sex = 'U';
-    if ((v = json_object_get(root, "sex")) && !json_is_null(v)) {
-        if ((rc = get_string(v, "sex", false, &s, err))) return rc;
-        if (strlen(s) != 1 || !strchr("MFXU", s[0]))
-            return iop_fail(err, IOP_EINVAL, "field 'sex': '%s' is not one of: M, F, X, U", s);
+    if ((v = slot[K_SEX]) && !is_null(v)) {
+        if ((rc = get_string(v, "sex", false, &s, err))) goto out;
+        if (strlen(s) != 1 || !strchr("MFXU", s[0])) {
+            rc = iop_fail(err, IOP_EINVAL, "field 'sex': '%s' is not one of: M, F, X, U", s);
+            goto out;
+        }
         p->sex = s[0];
     }
-    if ((v = json_object_get(root, "documents")) && (rc = parse_documents(v, p, err))) return rc;
-    if ((v = json_object_get(root, "biometrics")) && (rc = parse_biometrics(v, p, err))) return rc;
-    if (!rec_kind_is_document_only(p->system, p->kind) && p->n_surnames == 0 && p->n_given_names == 0)
-        return iop_fail(err, IOP_EINVAL, "fields 'surnames'/'given_names': a person record needs at least one name");
-    if (rec_kind_is_document_only(p->system, p->kind) && p->n_documents == 0)
-        return iop_fail(err, IOP_EINVAL, "field 'documents': a %s %s record needs at least one document",
-                        iop_system_name(p->system), p->kind);
-    return IOP_OK;
+    if ((v = slot[K_DOCUMENTS]) && (rc = parse_documents(v, p, err))) goto out;
+    if ((v = slot[K_BIOMETRICS]) && (rc = parse_biometrics(v, p, err))) goto out;
+    if (!rec_kind_is_document_only(p->system, p->kind) && p->n_surnames == 0 && p->n_given_names == 0) {
+        rc = iop_fail(err, IOP_EINVAL, "fields 'surnames'/'given_names': a person record needs at least one name");
+        goto out;
+    }
+    if (rec_kind_is_document_only(p->system, p->kind) && p->n_documents == 0) {
+        rc = iop_fail(err, IOP_EINVAL, "field 'documents': a %s %s record needs at least one document",
+                      iop_system_name(p->system), p->kind);
+        goto out;
+    }
+out:
+    if (ext != ext_stack) free(ext);
+    return rc;
 }
 
 iop_code rec_parse(const char *json, size_t len, rec_person *out, iop_err *err) {
-    json_error_t je;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return iop_fail(err, IOP_EINVAL, "malformed JSON at column %d: %s", je.column, je.text);
+    iop_json_parser *jp = iop_json_parser_new();
+    if (!jp) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    const iop_json *root;
+    iop_code rc = iop_json_parse(jp, json, len, 0, &root, err);
+    if (rc) { iop_json_parser_free(jp); return rc; }
     rec_person p;
     memset(&p, 0, sizeof p);
-    iop_code rc = parse_object(root, &p, err);
-    json_decref(root);
+    rc = parse_object(root, &p, err);
+    iop_json_parser_free(jp);
     if (rc) { rec_person_clear(&p); return rc; }
     *out = p;
     return IOP_OK;

@@ -1,0 +1,558 @@
+/*
+ * json.c -- a strict RFC 8259 JSON parser into an arena DOM, and a compact and a
+ * canonical (sorted keys) writer.  The contract is include/interop/json.h.
+ *
+ * The parser is iterative (an explicit stack of open containers, no recursion), so
+ * a deeply nested input costs an error, never the C stack.  Nodes are appended to one
+ * array in document order; strings are unescaped into an arena of len + 1 bytes, which
+ * always suffices: a string of n source bytes between its quotes never unescapes to
+ * more than n bytes, and its NUL takes the place of a quote.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "interop/json.h"
+
+#define NONE UINT32_MAX
+#define DUP_LINEAR 32 /* objects up to this many members are checked for duplicates as keys arrive */
+
+struct iop_json_parser {
+    iop_json *nodes;
+    size_t ncap, n;
+    char *str;
+    size_t scap, spos;
+    size_t err_off;
+    uint32_t open[IOP_JSON_MAX_DEPTH];  /* node index of each open container */
+    uint32_t last[IOP_JSON_MAX_DEPTH];  /* its last child so far (NONE before the first) */
+};
+
+iop_json_parser *iop_json_parser_new(void) { return calloc(1, sizeof(iop_json_parser)); }
+
+void iop_json_parser_free(iop_json_parser *p) {
+    if (!p) return;
+    free(p->nodes);
+    free(p->str);
+    free(p);
+}
+
+size_t iop_json_error_offset(const iop_json_parser *p) { return p->err_off; }
+
+/* ---- errors ---- */
+
+static iop_code perr(iop_json_parser *p, const char *text, size_t len, size_t off, iop_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static iop_code perr(iop_json_parser *p, const char *text, size_t len, size_t off, iop_err *err, const char *fmt, ...) {
+    if (off > len) off = len;
+    p->err_off = off;
+    unsigned line = 1, col = 1;
+    for (size_t i = 0; i < off; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n') { line++; col = 1; }
+        else if ((c & 0xC0) != 0x80) col++;
+    }
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return iop_fail(err, IOP_EINVAL, "malformed JSON at line %u, column %u (byte %zu): %s", line, col, off, what);
+}
+
+/* A printable description of the byte at off, for messages. */
+static const char *byte_desc(const char *text, size_t len, size_t off, char *buf, size_t cap) {
+    if (off >= len) return "end of input";
+    unsigned char c = (unsigned char)text[off];
+    if (c >= 0x21 && c < 0x7F) snprintf(buf, cap, "'%c'", c);
+    else snprintf(buf, cap, "byte 0x%02x", c);
+    return buf;
+}
+
+/* ---- parsing ---- */
+
+static const uint8_t ws_tab[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
+/* A byte that stands for itself inside a string: printable ASCII but " and \. */
+static inline bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+static inline size_t skip_ws(const char *s, size_t len, size_t pos) {
+    while (pos < len && ws_tab[(unsigned char)s[pos]]) pos++;
+    return pos;
+}
+
+static int grow_nodes(iop_json_parser *p) {
+    size_t cap = p->ncap ? p->ncap * 2 : 256;
+    if (cap > NONE) return -1;
+    iop_json *n = realloc(p->nodes, cap * sizeof *n);
+    if (!n) return -1;
+    p->nodes = n;
+    p->ncap = cap;
+    return 0;
+}
+
+static int hexval(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static long hex4(const char *s, size_t len, size_t pos) {
+    if (pos + 4 > len) return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval((unsigned char)s[pos + (size_t)i]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* The length of a valid UTF-8 sequence at s[pos] (lead byte >= 0x80), 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, size_t len, size_t pos) {
+    unsigned char c = s[pos];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;       /* overlong */
+        else if (c == 0xED) hi = 0x9F;  /* UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;       /* overlong */
+        else if (c == 0xF4) hi = 0x8F;  /* above U+10FFFF */
+    } else return 0;
+    if (pos + n > len) return 0;
+    if (s[pos + 1] < lo || s[pos + 1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[pos + i] < 0x80 || s[pos + i] > 0xBF) return 0;
+    return n;
+}
+
+static size_t put_utf8(char *d, unsigned long cp) {
+    if (cp < 0x80) { d[0] = (char)cp; return 1; }
+    if (cp < 0x800) { d[0] = (char)(0xC0 | (cp >> 6)); d[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        d[0] = (char)(0xE0 | (cp >> 12)); d[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); d[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    d[0] = (char)(0xF0 | (cp >> 18)); d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    d[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); d[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Parses the string whose opening quote is at *pos into the arena. */
+static iop_code parse_string(iop_json_parser *p, const char *text, size_t len, size_t *pos, unsigned flags,
+                             const char **out, uint32_t *out_len, iop_err *err) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = *pos + 1, open = *pos;
+    char *d = p->str + p->spos, *d0 = d;
+    for (;;) {
+        size_t st = i;
+        while (i < len && plain(s[i])) i++;
+        if (i > st) { memcpy(d, s + st, i - st); d += i - st; }
+        if (i >= len) return perr(p, text, len, open, err, "unterminated string");
+        unsigned char c = s[i];
+        if (c == '"') { i++; break; }
+        if (c == '\\') {
+            if (i + 1 >= len) return perr(p, text, len, open, err, "unterminated string");
+            unsigned char e = s[i + 1];
+            switch (e) {
+            case '"': *d++ = '"'; i += 2; continue;
+            case '\\': *d++ = '\\'; i += 2; continue;
+            case '/': *d++ = '/'; i += 2; continue;
+            case 'b': *d++ = '\b'; i += 2; continue;
+            case 'f': *d++ = '\f'; i += 2; continue;
+            case 'n': *d++ = '\n'; i += 2; continue;
+            case 'r': *d++ = '\r'; i += 2; continue;
+            case 't': *d++ = '\t'; i += 2; continue;
+            case 'u': break;
+            default: {
+                char b[16];
+                return perr(p, text, len, i, err, "invalid escape '\\%s' in a string",
+                            e >= 0x21 && e < 0x7F ? (b[0] = (char)e, b[1] = 0, b) : "?");
+            }
+            }
+            long u = hex4(text, len, i + 2);
+            if (u < 0) return perr(p, text, len, i, err, "\\u must be followed by 4 hex digits");
+            unsigned long cp = (unsigned long)u;
+            size_t at = i;
+            i += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return perr(p, text, len, at, err, "lone UTF-16 low surrogate \\u%04lX", cp);
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                long lo = (i + 1 < len && s[i] == '\\' && s[i + 1] == 'u') ? hex4(text, len, i + 2) : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return perr(p, text, len, at, err, "lone UTF-16 high surrogate \\u%04lX", cp);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned long)lo - 0xDC00);
+                i += 6;
+            }
+            if (cp == 0 && !(flags & IOP_JSON_ALLOW_NUL))
+                return perr(p, text, len, at, err, "\\u0000 is not allowed in a string");
+            d += put_utf8(d, cp);
+            continue;
+        }
+        if (c < 0x20) return perr(p, text, len, i, err, "control character 0x%02x in a string must be escaped", c);
+        size_t n = utf8_len(s, len, i);
+        if (!n) return perr(p, text, len, i, err, "invalid UTF-8 in a string");
+        memcpy(d, s + i, n);
+        d += n;
+        i += n;
+    }
+    *d = 0;
+    *out = d0;
+    *out_len = (uint32_t)(d - d0);
+    p->spos += (size_t)(d - d0) + 1;
+    *pos = i;
+    return IOP_OK;
+}
+
+static iop_code parse_number(iop_json_parser *p, const char *text, size_t len, size_t *pos, iop_json *v, iop_err *err) {
+    size_t i = *pos, st = i;
+    bool neg = false, integral = true, big = false;
+    uint64_t u = 0;
+    if (text[i] == '-') { neg = true; i++; }
+    if (i >= len || text[i] < '0' || text[i] > '9')
+        return perr(p, text, len, i, err, "expected a digit in a number");
+    if (text[i] == '0') {
+        i++;
+        if (i < len && text[i] >= '0' && text[i] <= '9') return perr(p, text, len, st, err, "leading zero in a number");
+    } else {
+        while (i < len && text[i] >= '0' && text[i] <= '9') {
+            unsigned dgt = (unsigned)(text[i] - '0');
+            if (u > (UINT64_MAX - dgt) / 10) big = true;
+            else u = u * 10 + dgt;
+            i++;
+        }
+    }
+    if (i < len && text[i] == '.') {
+        integral = false;
+        i++;
+        if (i >= len || text[i] < '0' || text[i] > '9')
+            return perr(p, text, len, i, err, "expected a digit after the decimal point");
+        while (i < len && text[i] >= '0' && text[i] <= '9') i++;
+    }
+    if (i < len && (text[i] == 'e' || text[i] == 'E')) {
+        integral = false;
+        i++;
+        if (i < len && (text[i] == '+' || text[i] == '-')) i++;
+        if (i >= len || text[i] < '0' || text[i] > '9')
+            return perr(p, text, len, i, err, "expected a digit in the exponent");
+        while (i < len && text[i] >= '0' && text[i] <= '9') i++;
+    }
+    *pos = i;
+    if (integral && !big && (u <= (uint64_t)INT64_MAX || (neg && u == (uint64_t)INT64_MAX + 1))) {
+        v->type = IOP_JSON_INT;
+        v->v.i = neg ? (int64_t)(0 - u) : (int64_t)u;
+        return IOP_OK;
+    }
+    /* strtod needs a terminated copy: the arena's free tail has room for it (the
+     * number's bytes are input that no string uses) */
+    char *tmp = p->str + p->spos;
+    memcpy(tmp, text + st, i - st);
+    tmp[i - st] = 0;
+    errno = 0;
+    double d = strtod(tmp, NULL);
+    if (isinf(d)) return perr(p, text, len, st, err, "number out of range");
+    v->type = IOP_JSON_REAL;
+    v->v.d = d;
+    return IOP_OK;
+}
+
+static bool same_key(const iop_json *a, const char *k, uint32_t kl) {
+    return a->key_len == kl && !memcmp(a->key, k, kl);
+}
+
+static int cmp_member(const void *a, const void *b) {
+    const iop_json *x = *(const iop_json *const *)a, *y = *(const iop_json *const *)b;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(x->key, y->key, n);
+    if (c) return c;
+    return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+}
+
+/* Duplicate check of a large object at its closing brace; returns a duplicate or NULL. */
+static const iop_json *large_dup(const iop_json *obj, bool *oom) {
+    const iop_json **m = malloc(obj->len * sizeof *m);
+    if (!m) { *oom = true; return NULL; }
+    size_t n = 0;
+    for (const iop_json *c = iop_json_first(obj); c; c = iop_json_next(c)) m[n++] = c;
+    qsort(m, n, sizeof *m, cmp_member);
+    const iop_json *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (!cmp_member(&m[i - 1], &m[i])) dup = m[i];
+    free(m);
+    return dup;
+}
+
+iop_code iop_json_parse(iop_json_parser *p, const char *text, size_t len, unsigned flags, const iop_json **root,
+                        iop_err *err) {
+    p->n = 0;
+    p->spos = 0;
+    p->err_off = 0;
+    if (len >= NONE) return perr(p, text, len, 0, err, "document larger than 4 GiB");
+    if (p->scap < len + 1) {
+        char *s = realloc(p->str, len + 1);
+        if (!s) return iop_fail(err, IOP_ENOMEM, "out of memory for a JSON document of %zu bytes", len);
+        p->str = s;
+        p->scap = len + 1;
+    }
+    if (!p->ncap && grow_nodes(p)) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    char b[16];
+    if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB && (unsigned char)text[2] == 0xBF)
+        return perr(p, text, len, 0, err, "a byte order mark is not allowed");
+    size_t pos = skip_ws(text, len, 0);
+    int depth = 0;
+    const char *key = NULL;
+    uint32_t key_len = 0;
+    iop_code rc;
+
+value:
+    if (pos >= len) return perr(p, text, len, pos, err, "unexpected end of input, expected a value");
+    if (p->n == p->ncap && grow_nodes(p)) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    {
+        uint32_t idx = (uint32_t)p->n++;
+        iop_json *v = &p->nodes[idx];
+        memset(v, 0, sizeof *v);
+        v->key = key;
+        v->key_len = key_len;
+        key = NULL;
+        key_len = 0;
+        if (depth > 0) {
+            uint32_t last = p->last[depth - 1];
+            if (last != NONE) p->nodes[last].next = idx - last;
+            p->last[depth - 1] = idx;
+            p->nodes[p->open[depth - 1]].len++;
+        }
+        char c = text[pos];
+        switch (c) {
+        case '{':
+        case '[':
+            if (depth == IOP_JSON_MAX_DEPTH)
+                return perr(p, text, len, pos, err, "nesting deeper than %d levels", IOP_JSON_MAX_DEPTH);
+            v->type = c == '{' ? IOP_JSON_OBJECT : IOP_JSON_ARRAY;
+            p->open[depth] = idx;
+            p->last[depth] = NONE;
+            depth++;
+            pos = skip_ws(text, len, pos + 1);
+            if (pos < len && text[pos] == (c == '{' ? '}' : ']')) {
+                pos++;
+                depth--;
+                goto after;
+            }
+            if (c == '{') goto member;
+            goto value;
+        case '"':
+            v->type = IOP_JSON_STRING;
+            {
+                const char *s;
+                uint32_t sl;
+                if ((rc = parse_string(p, text, len, &pos, flags, &s, &sl, err))) return rc;
+                v = &p->nodes[idx];
+                v->v.s = s;
+                v->len = sl;
+            }
+            goto after;
+        case 't':
+            if (len - pos >= 4 && !memcmp(text + pos, "true", 4)) { v->type = IOP_JSON_TRUE; pos += 4; goto after; }
+            break;
+        case 'f':
+            if (len - pos >= 5 && !memcmp(text + pos, "false", 5)) { v->type = IOP_JSON_FALSE; pos += 5; goto after; }
+            break;
+        case 'n':
+            if (len - pos >= 4 && !memcmp(text + pos, "null", 4)) { v->type = IOP_JSON_NULL; pos += 4; goto after; }
+            break;
+        default:
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                if ((rc = parse_number(p, text, len, &pos, v, err))) return rc;
+                goto after;
+            }
+            if (c == ']' && depth > 0 && p->nodes[p->open[depth - 1]].type == IOP_JSON_ARRAY)
+                return perr(p, text, len, pos, err, "trailing comma before ']'");
+        }
+        return perr(p, text, len, pos, err, "unexpected %s, expected a value", byte_desc(text, len, pos, b, sizeof b));
+    }
+
+member:
+    /* pos is at the key's opening quote (whitespace skipped) */
+    if (pos >= len || text[pos] != '"') {
+        if (pos < len && text[pos] == '}') return perr(p, text, len, pos, err, "trailing comma before '}'");
+        return perr(p, text, len, pos, err, "unexpected %s, expected a string key", byte_desc(text, len, pos, b, sizeof b));
+    }
+    {
+        size_t kpos = pos;
+        if ((rc = parse_string(p, text, len, &pos, flags, &key, &key_len, err))) return rc;
+        const iop_json *obj = &p->nodes[p->open[depth - 1]];
+        if (!(flags & IOP_JSON_ALLOW_DUPLICATES) && obj->len < DUP_LINEAR)
+            for (const iop_json *m = iop_json_first(obj); m; m = iop_json_next(m))
+                if (same_key(m, key, key_len)) return perr(p, text, len, kpos, err, "duplicate key \"%.64s\"", key);
+        pos = skip_ws(text, len, pos);
+        if (pos >= len || text[pos] != ':')
+            return perr(p, text, len, pos, err, "unexpected %s, expected ':' after a key", byte_desc(text, len, pos, b, sizeof b));
+        pos = skip_ws(text, len, pos + 1);
+        goto value;
+    }
+
+after:
+    pos = skip_ws(text, len, pos);
+    if (depth == 0) {
+        if (pos != len) return perr(p, text, len, pos, err, "unexpected data after the JSON value");
+        *root = p->nodes;
+        return IOP_OK;
+    }
+    {
+        iop_json *parent = &p->nodes[p->open[depth - 1]];
+        bool obj = parent->type == IOP_JSON_OBJECT;
+        char close = obj ? '}' : ']';
+        if (pos < len && text[pos] == ',') {
+            pos = skip_ws(text, len, pos + 1);
+            if (obj) goto member;
+            goto value;
+        }
+        if (pos < len && text[pos] == close) {
+            pos++;
+            if (obj && parent->len >= DUP_LINEAR && !(flags & IOP_JSON_ALLOW_DUPLICATES)) {
+                bool oom = false;
+                const iop_json *dup = large_dup(parent, &oom);
+                if (oom) return iop_fail(err, IOP_ENOMEM, "out of memory");
+                if (dup) return perr(p, text, len, pos - 1, err, "duplicate key \"%.64s\" in the object closing here", dup->key);
+            }
+            depth--;
+            goto after;
+        }
+        return perr(p, text, len, pos, err, "unexpected %s, expected ',' or '%c'", byte_desc(text, len, pos, b, sizeof b),
+                    close);
+    }
+}
+
+/* ---- navigation ---- */
+
+const iop_json *iop_json_get(const iop_json *obj, const char *key) {
+    if (!iop_json_is_object(obj)) return NULL;
+    size_t kl = strlen(key);
+    for (const iop_json *m = iop_json_first(obj); m; m = iop_json_next(m))
+        if (m->key_len == kl && !memcmp(m->key, key, kl)) return m;
+    return NULL;
+}
+
+const iop_json *iop_json_at(const iop_json *arr, size_t i) {
+    if (!iop_json_is_array(arr) || i >= arr->len) return NULL;
+    const iop_json *c = iop_json_first(arr);
+    while (i--) c = iop_json_next(c);
+    return c;
+}
+
+bool iop_json_key_is(const iop_json *m, const char *key) {
+    if (!m->key) return false;
+    size_t kl = strlen(key);
+    return m->key_len == kl && !memcmp(m->key, key, kl);
+}
+
+/* ---- writing ---- */
+
+int iop_json_write_str(iop_buf *b, const char *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    if (iop_buf_reserve(b, len + 2)) return -1;
+    b->data[b->len++] = '"';
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t st = i;
+        while (i < len && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\') i++;
+        if (i > st && iop_buf_append(b, u + st, i - st)) return -1;
+        if (i >= len) break;
+        char esc[7];
+        size_t n = 2;
+        esc[0] = '\\';
+        switch (u[i]) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0'; esc[4] = hex[u[i] >> 4]; esc[5] = hex[u[i] & 15];
+            n = 6;
+        }
+        if (iop_buf_append(b, esc, n)) return -1;
+        i++;
+    }
+    return iop_buf_append(b, "\"", 1);
+}
+
+static int write_real(iop_buf *b, double d) {
+    char t[40];
+    int n = snprintf(t, sizeof t, "%.17g", d);
+    if (n <= 0 || (size_t)n >= sizeof t) return -1;
+    if (!strpbrk(t, ".eE")) memcpy(t + n, ".0", 3);
+    return iop_buf_puts(b, t);
+}
+
+static int write_value(iop_buf *b, const iop_json *v, bool sorted, int depth);
+
+static int write_member(iop_buf *b, const iop_json *m, bool sorted, int depth) {
+    if (iop_json_write_str(b, m->key, m->key_len) || iop_buf_append(b, ":", 1)) return -1;
+    return write_value(b, m, sorted, depth);
+}
+
+static int write_value(iop_buf *b, const iop_json *v, bool sorted, int depth) {
+    if (depth > IOP_JSON_MAX_DEPTH) return -1;
+    switch ((iop_json_type)v->type) {
+    case IOP_JSON_NULL: return iop_buf_append(b, "null", 4);
+    case IOP_JSON_FALSE: return iop_buf_append(b, "false", 5);
+    case IOP_JSON_TRUE: return iop_buf_append(b, "true", 4);
+    case IOP_JSON_INT: {
+        char t[24];
+        int n = snprintf(t, sizeof t, "%lld", (long long)v->v.i);
+        return iop_buf_append(b, t, (size_t)n);
+    }
+    case IOP_JSON_REAL: return write_real(b, v->v.d);
+    case IOP_JSON_STRING: return iop_json_write_str(b, v->v.s, v->len);
+    case IOP_JSON_ARRAY: {
+        if (iop_buf_append(b, "[", 1)) return -1;
+        for (const iop_json *c = iop_json_first(v); c; c = iop_json_next(c)) {
+            if (c != v + 1 && iop_buf_append(b, ",", 1)) return -1;
+            if (write_value(b, c, sorted, depth + 1)) return -1;
+        }
+        return iop_buf_append(b, "]", 1);
+    }
+    case IOP_JSON_OBJECT: {
+        if (iop_buf_append(b, "{", 1)) return -1;
+        if (!sorted || v->len < 2) {
+            for (const iop_json *c = iop_json_first(v); c; c = iop_json_next(c)) {
+                if (c != v + 1 && iop_buf_append(b, ",", 1)) return -1;
+                if (write_member(b, c, sorted, depth + 1)) return -1;
+            }
+        } else {
+            const iop_json *stack_m[32], **m = v->len <= 32 ? stack_m : malloc(v->len * sizeof *m);
+            if (!m) return -1;
+            size_t n = 0;
+            for (const iop_json *c = iop_json_first(v); c; c = iop_json_next(c)) m[n++] = c;
+            if (n <= 32) { /* insertion sort: the usual object is small */
+                for (size_t i = 1; i < n; i++) {
+                    const iop_json *x = m[i];
+                    size_t j = i;
+                    while (j > 0 && cmp_member(&m[j - 1], &x) > 0) { m[j] = m[j - 1]; j--; }
+                    m[j] = x;
+                }
+            } else qsort(m, n, sizeof *m, cmp_member);
+            int r = 0;
+            for (size_t i = 0; i < n && !r; i++) {
+                if (i) r = iop_buf_append(b, ",", 1);
+                if (!r) r = write_member(b, m[i], sorted, depth + 1);
+            }
+            if (m != stack_m) free(m);
+            if (r) return -1;
+        }
+        return iop_buf_append(b, "}", 1);
+    }
+    }
+    return -1;
+}
+
+int iop_json_write(iop_buf *b, const iop_json *v) { return write_value(b, v, false, 0); }
+
+int iop_json_write_canonical(iop_buf *b, const iop_json *v) { return write_value(b, v, true, 0); }

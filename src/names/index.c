@@ -60,7 +60,7 @@ struct names_index {
     size_t n_pend;
 };
 
-enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE, K_GIV_DOB };
+enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE, K_GIV_DOB, K_CDEL };
 
 static uint64_t mkkey(unsigned type, uint64_t a, uint64_t b) {
     uint64_t v[3] = {type, a, b};
@@ -99,7 +99,34 @@ static uint32_t skel2(const names_ident *id, const nm_tok *t) {
 
 static uint32_t pack_dob(iop_date d);
 
-static void gen_keys(const names_ident *id, bool query, keyset *ks) {
+/* A Latin query token's canonical spellings under the learned query normaliser, per
+ * script class: their skeletons and sound classes meet the native records' keys. */
+static void cdel_keys(const char *s, size_t len, keyset *ks) {
+    char co[2 * NM_MAX_TOK + 1];
+    uint32_t dh[NM_MAX_TOK + 1];
+    size_t col = nm_coarse(s, len, 0, co);
+    size_t nd = nm_coarse_dels(co, col, dh);
+    for (size_t d = 0; d < nd; d++) kadd(ks, mkkey(K_CDEL, dh[d], 0));
+}
+
+static void normalised_keys(const names_engine *eng, const names_ident *id, const nm_tok *t, keyset *ks) {
+    cdel_keys(nm_str(id, t->off), t->len, ks);
+    for (int cls = 0; cls < 4; cls++) {
+        char r[3][NM_MAX_TOK + 1];
+        size_t nr = nm_tl_normalise(eng->tlm, cls, nm_str(id, t->off), t->len, 3, r);
+        for (size_t i = 0; i < nr; i++) {
+            size_t rl = strlen(r[i]);
+            char sk[NM_MAX_TOK + 1], co[2 * NM_MAX_TOK + 1];
+            size_t skl = nm_skeleton(r[i], rl, sk);
+            if (skl) kadd(ks, mkkey(K_SKEL, nm_hash32(sk, skl), 0));
+            size_t col = nm_coarse(r[i], rl, 0, co);
+            if (col) kadd(ks, mkkey(K_COARSE, nm_hash32(co, col), 0));
+            if (i == 0) cdel_keys(r[i], rl, ks);
+        }
+    }
+}
+
+static void gen_keys(const names_engine *eng, const names_ident *id, bool query, keyset *ks) {
     ks->n = 0;
     int years[4], ny = 0;
     if (id->dob.year) {
@@ -119,6 +146,7 @@ static void gen_keys(const names_ident *id, bool query, keyset *ks) {
             if (t->role == NM_ROLE_SURNAME && ns < 8) sur[ns++] = t;
             else if (t->role == NM_ROLE_GIVEN && ng < 8 && !(t->flags & NM_TF_INITIAL)) giv[ng++] = t;
             else if (t->role == NM_ROLE_ANY && na < 8 && !(t->flags & NM_TF_INITIAL)) any[na++] = t;
+            if (query && eng && eng->tlm && !(t->flags & NM_TF_NONLATIN) && v == 0) normalised_keys(eng, id, t, ks);
             if (t->skel_len && (query || (t->flags & NM_TF_NONLATIN))) {
                 kadd(ks, mkkey(K_SKEL, t->skelh, 0));
                 uint32_t s2 = skel2(id, t);
@@ -166,7 +194,8 @@ static void gen_keys(const names_ident *id, bool query, keyset *ks) {
     }
     /* learned romanisations of native-script names (engine with a model) */
     for (size_t i = 0; i < id->n_lkeys; i++)
-        kadd(ks, mkkey((id->lkeys[i] >> 32) == NM_LK_SKEL ? K_SKEL : K_COARSE, (uint32_t)id->lkeys[i], 0));
+        kadd(ks, mkkey((id->lkeys[i] >> 32) == NM_LK_SKEL ? K_SKEL : (id->lkeys[i] >> 32) == NM_LK_CDEL ? K_CDEL : K_COARSE,
+                       (uint32_t)id->lkeys[i], 0));
     for (size_t i = 0; i < id->n_docs; i++) {
         const char *o = nm_str(id, id->docs[i].ocr_off);
         kadd(ks, mkkey(K_DOC, nm_hash(o, strlen(o), 5), 0));
@@ -372,7 +401,7 @@ iop_code names_index_add(names_index *ix, uint64_t id, const names_ident *ident,
     ix->n_sigs++;
     if (idmap_put(ix, id, slot)) { ix->n_sigs--; return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     keyset ks;
-    gen_keys(ident, false, &ks);
+    gen_keys(ix->eng, ident, false, &ks);
     if (ix->n_pend + ks.n > PENDING_MAX && flush_pending(ix)) return iop_fail(err, IOP_ENOMEM, "out of memory");
     for (size_t i = 0; i < ks.n; i++) {
         ix->pend[ix->n_pend].key = ks.k[i];
@@ -587,7 +616,7 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
                        size_t budget) {
     if (!k || !ix->live) return 0;
     keyset ks;
-    gen_keys(q, true, &ks);
+    gen_keys(ix->eng, q, true, &ks);
     /* size the candidate map from the posting counts */
     size_t ranges[MAX_KEYS][16][2];
     size_t total = 0;

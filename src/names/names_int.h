@@ -74,8 +74,12 @@ struct names_ident {
     uint64_t *lkeys;      /* blocking keys from the learned romanisations: kind << 32 | hash */
     size_t n_lkeys;       /* (kind NM_LK_SKEL, NM_LK_COARSE) */
 };
-enum { NM_LK_SKEL = 1, NM_LK_COARSE = 2 };
-#define NM_MAX_LKEYS 24
+enum { NM_LK_SKEL = 1, NM_LK_COARSE = 2, NM_LK_CDEL = 3 };
+#define NM_MAX_LKEYS 40
+/* index.c / prepare.c: the deletion neighbourhood of a coarse sound-class code (the code
+ * and, when it has >= 3 classes, each code with one class left out): two codes one
+ * edit apart share a hash.  Writes at most NM_MAX_TOK + 1 hashes, returns how many. */
+size_t nm_coarse_dels(const char *code, size_t len, uint32_t *out);
 
 static inline const char *nm_str(const names_ident *id, uint32_t off) { return id->pool + off; }
 
@@ -130,6 +134,9 @@ bool nm_is_particle(const char *s, size_t len);
 
 /* translit.c */
 #define NM_TL_CLASSES 5
+#define NM_TL_LAT_BASE 0x110000u /* units of the query normaliser: base + 1024 * class + 32 * letter + next letter */
+/* the k most likely canonical spellings of a Latin token for script class cls */
+size_t nm_tl_normalise(const names_tlm *m, int cls, const char *l, size_t ml, size_t k, char (*out)[NM_MAX_TOK + 1]);
 int nm_tl_class(uint32_t cp);
 /* native token -> code points used by the model (marks, separators dropped) */
 size_t nm_tl_native(const char *s, size_t len, uint32_t *out, size_t cap);

@@ -173,6 +173,11 @@ static void learned_keys(builder *b, const char *s, size_t len) {
         if (skl && sk_added < 4) { size_t before = b->n_lkeys; lkey_add(b, (uint64_t)NM_LK_SKEL << 32 | nm_hash32(sk, skl)); sk_added += b->n_lkeys > before; }
         size_t col = nm_coarse(r[i], rl, 0, co);
         if (col && co_added < 4) { size_t before = b->n_lkeys; lkey_add(b, (uint64_t)NM_LK_COARSE << 32 | nm_hash32(co, col)); co_added += b->n_lkeys > before; }
+        if (col && i < 2) {
+            uint32_t dh[NM_MAX_TOK + 1];
+            size_t nd = nm_coarse_dels(co, col, dh);
+            for (size_t d = 0; d < nd; d++) lkey_add(b, (uint64_t)NM_LK_CDEL << 32 | dh[d]);
+        }
     }
 }
 

@@ -42,10 +42,12 @@ static size_t chunk_unpack(uint32_t v, char *out /* >= 7 */) {
 }
 
 static int max_chunk(uint32_t cp) {
+    if (cp >= NM_TL_LAT_BASE) return 4;
     return (cp >= 0x3040 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || cp >= 0x20000 ? 6 : 4;
 }
 
 int nm_tl_class(uint32_t cp) {
+    if (cp >= NM_TL_LAT_BASE) return (int)((cp - NM_TL_LAT_BASE) / 1024) % NM_TL_CLASSES;
     if (cp >= 0x370 && cp <= 0x52F) return 0;                                       /* Greek, Cyrillic */
     if ((cp >= 0x600 && cp <= 0x6FF) || (cp >= 0x750 && cp <= 0x77F) || (cp >= 0xFB50 && cp <= 0xFEFF)) return 1;
     if (cp >= 0x590 && cp <= 0x5FF) return 2;                                        /* Hebrew */
@@ -659,6 +661,68 @@ static iop_code tlm_fit(const names_engine *eng, const tpair *ps, size_t np, nam
     return rc;
 }
 
+/* The query normaliser: Latin letters (as units NM_TL_LAT_BASE + 32 * class + letter)
+ * -> the letters of the model's best romanisation of the native form, learned by the
+ * same EM from (Latin form, best romanisation) of every pair.  A Latin query's most
+ * likely "canonical" spellings then meet the native records' romanisations in the
+ * blocking keys (tch ~ ch, gi ~ dzh, sch ~ sh, ...), per script class. */
+/* a Latin letter in the context of the next one (26 = end of the word) */
+static uint32_t lat_unit(const char *l, size_t n, size_t j) {
+    uint32_t nx = j + 1 < n ? (uint32_t)(l[j + 1] - 'a') : 26u;
+    return (uint32_t)(l[j] - 'a') * 32u + nx;
+}
+
+static iop_code fit_normaliser(const tpair *ps, size_t np, names_tlm *m, iop_err *err) {
+    tpair *q = malloc((np ? np : 1) * sizeof *q);
+    if (!q) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    size_t nq = 0;
+    for (size_t i = 0; i < np; i++) {
+        char r[1][NM_MAX_TOK + 1];
+        if (!nm_tl_romanise(m, ps[i].cp, ps[i].n, 1, r, NULL)) continue;
+        size_t rl = strlen(r[0]);
+        if (!rl || rl > TL_MAX_M || ps[i].ml > TL_MAX_N) continue;
+        tpair *t = &q[nq];
+        memset(t, 0, sizeof *t);
+        uint32_t base = NM_TL_LAT_BASE + 1024u * (uint32_t)nm_tl_class(ps[i].cp[0]);
+        for (size_t j = 0; j < ps[i].ml; j++) t->cp[j] = base + lat_unit(ps[i].l, ps[i].ml, j);
+        t->n = ps[i].ml;
+        memcpy(t->l, r[0], rl + 1);
+        t->ml = (uint8_t)rl;
+        nq++;
+    }
+    names_tlm *z = calloc(1, sizeof *z);
+    iop_code rc = z ? IOP_OK : iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (!rc && nq) rc = tlm_fit(NULL, q, nq, z, err);
+    free(q);
+    if (!rc && z->n_ent) {
+        tl_ent *all = realloc(m->ent, (m->n_ent + z->n_ent) * sizeof *all);
+        if (!all) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        else {
+            memcpy(all + m->n_ent, z->ent, z->n_ent * sizeof *all);
+            m->ent = all;
+            m->n_ent += z->n_ent;
+            tab_free(&m->tab);
+            free(m->cps);
+            free(m->cp_first);
+            m->cps = m->cp_first = NULL;
+            rc = tlm_finish(m, err);
+        }
+    }
+    names_tlm_free(z);
+    return rc;
+}
+
+size_t nm_tl_normalise(const names_tlm *m, int cls, const char *l, size_t ml, size_t k, char (*out)[NM_MAX_TOK + 1]) {
+    if (!m || !ml) return 0;
+    uint32_t cp[TL_MAX_N];
+    char c[TL_MAX_N];
+    size_t n = 0;
+    for (size_t j = 0; j < ml && n < TL_MAX_N; j++)
+        if (l[j] >= 'a' && l[j] <= 'z') c[n++] = l[j];
+    for (size_t j = 0; j < n; j++) cp[j] = NM_TL_LAT_BASE + 1024u * (uint32_t)cls + lat_unit(c, n, j);
+    return nm_tl_romanise(m, cp, n, k, out, NULL);
+}
+
 iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, size_t n, names_tlm **out,
                          iop_err *err) {
     tpair *ps = malloc((n ? n : 1) * sizeof *ps);
@@ -680,6 +744,7 @@ iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, si
     }
     if (!rc) rc = tlm_fit(eng, nho >= 20 ? tr : ps, nho >= 20 ? ntr : np, cal, err);
     if (!rc) rc = tlm_fit(eng, ps, np, m, err);
+    if (!rc) rc = fit_normaliser(ps, np, m, err);
     if (!rc) {
         if (nho < 20) { ho = memcpy(ho, ps, np * sizeof *ps); nho = np; } /* tiny sets: calibrate on the pairs */
         double (*x)[2] = malloc(2 * nho * sizeof *x);
@@ -814,7 +879,7 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
                 break;
             }
             size_t cl = strcmp(ch, "-") ? strlen(ch) : 0;
-            bool ok = cp >= 0x80 && cp <= 0x10FFFF && cl <= (size_t)max_chunk(cp) && lp <= 0 && isfinite(lp);
+            bool ok = cp >= 0x80 && cp < NM_TL_LAT_BASE + 1024 * NM_TL_CLASSES && (cp <= 0x10FFFF || cp >= NM_TL_LAT_BASE) && cl <= (size_t)max_chunk(cp) && lp <= 0 && isfinite(lp);
             for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad entry (code point, letters a-z up to the chunk limit, log-prob <= 0)", path, lineno); break; }
             if (m->n_ent == cap) {

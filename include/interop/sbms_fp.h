@@ -166,18 +166,28 @@ typedef struct iop_fp_ref {
 typedef struct iop_fp_gallery iop_fp_gallery;
 
 typedef struct iop_fp_gallery_opts {
-    size_t shortlist;   /* [400] fingers passed from the first stage to the full matcher */
-    int threads;        /* [1] threads used by one search for the first-stage scan */
+    size_t shortlist;   /* [200] fingers passed from the first stage to the full matcher */
+    int threads;        /* [1] threads used by one search (first-stage scan and full matcher) */
 } iop_fp_gallery_opts;
 
 /* opts may be NULL (defaults). */
 iop_code iop_fp_gallery_new(const iop_fp_gallery_opts *opts, iop_fp_gallery **out, iop_err *err);
 void iop_fp_gallery_free(iop_fp_gallery *g);
 
-/* Adds (or replaces) the fingers of one record.  Each finger is stored compactly
- * (quantised minutiae + a fixed-length first-stage code, <= 1 KiB per finger).
- * Fingers that fail the quality check are skipped; IOP_EINVAL when none is usable. */
+/* Adds (or replaces) the fingers of one record.  Each finger is stored compactly: at
+ * most 72 minutiae quantised to 500 ppi pixels and 1/256 turn (the ones nearest the
+ * centre) and at most 144 first-stage minutia pairs (5 bytes each), about 0.7 KiB on
+ * average.  Fingers that fail the quality check are skipped; IOP_EINVAL (with the
+ * reason) when none is usable. */
 iop_code iop_fp_gallery_add(iop_fp_gallery *g, iop_fp_ref ref, const iop_fp_template *t, iop_err *err);
+/* Bulk enrolment (gallery build or rebuild): the n records t[i] under refs[i].  The
+ * quality check and the stored form are computed on `threads` threads without holding
+ * the gallery lock, then inserted under one write lock per chunk of 4,096 records.
+ * rcs (may be NULL) receives each record's outcome (IOP_EINVAL: no usable finger, the
+ * record is skipped); *added (may be NULL) the number of records stored.  Returns
+ * IOP_OK unless memory ran out (records before the failure stay stored). */
+iop_code iop_fp_gallery_add_bulk(iop_fp_gallery *g, size_t n, const iop_fp_ref *refs, const iop_fp_template *t,
+                                 int threads, iop_code *rcs, size_t *added, iop_err *err);
 /* Removes every finger of the record; the memory is overwritten and released.
  * IOP_ENOTFOUND when the record is not in the gallery. */
 iop_code iop_fp_gallery_remove(iop_fp_gallery *g, iop_fp_ref ref, iop_err *err);
@@ -195,19 +205,44 @@ typedef struct iop_fp_candidate {
 
 /* 1:N identification of a probe record.  systems: bit mask of system ids to search
  * (bit i = system i), 0 = all.  Fills up to k candidates in decreasing score order;
- * *n the number filled.  Safe to call from several threads at once. */
+ * *n the number filled.  Safe to call from several threads at once.
+ *
+ * Two stages: (1) every stored finger of a selected system with a compatible position
+ * is scored by minutia-pair voting: its stored pairs look up the probe's pairs with the
+ * same rotation-invariant feature (length, both directions relative to the segment),
+ * each correspondence votes for one rotation and translation, and the score is the
+ * largest number of agreeing correspondences; (2) the records of the `shortlist` best
+ * fingers are compared with the full matcher and ranked by its record-level score. */
 iop_code iop_fp_gallery_search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k,
                                uint64_t systems, iop_fp_candidate *out, size_t *n, iop_err *err);
+
+/* What one search did (for benchmarks and monitoring). */
+typedef struct iop_fp_search_stats {
+    size_t scanned;          /* fingers scored by the first stage */
+    size_t shortlisted;      /* records compared with the full matcher */
+    uint64_t first_cpu_ns;   /* CPU time of the first stage, summed over its threads */
+    uint64_t full_cpu_ns;    /* CPU time of the full matcher, summed over its threads */
+} iop_fp_search_stats;
+/* iop_fp_gallery_search filling *stats (may be NULL). */
+iop_code iop_fp_gallery_search_ex(iop_fp_gallery *g, const iop_fp_template *probe, size_t k, uint64_t systems,
+                                  iop_fp_candidate *out, size_t *n, iop_fp_search_stats *stats, iop_err *err);
 /* Same with the full matcher on every gallery record (reference for the first stage). */
 iop_code iop_fp_gallery_search_exhaustive(iop_fp_gallery *g, const iop_fp_template *probe, size_t k,
                                           uint64_t systems, iop_fp_candidate *out, size_t *n,
                                           iop_err *err);
+/* Rank of record ref in the first stage alone: *rank = the number of stored fingers of
+ * other records (in the selected systems) scoring strictly above the best finger of
+ * ref.  Scans the whole gallery on the calling thread.  IOP_ENOTFOUND when ref is not
+ * stored. */
+iop_code iop_fp_gallery_first_stage_rank(iop_fp_gallery *g, const iop_fp_template *probe, uint64_t systems,
+                                         iop_fp_ref ref, size_t *rank, iop_err *err);
 
-/* First stage alone, exposed for benchmarks.  The code of a finger sets one bit per
- * pair of neighbouring minutiae (distance, and both directions relative to the segment,
- * quantised: invariant to rotation and translation).  A probe code also sets the
- * neighbouring bins of values close to a bin edge, so that the similarity
- * |probe AND gallery| / |gallery| tolerates small displacements. */
+/* A fixed-length minutia-pair code (the earlier first stage, kept as a baseline for
+ * benchmarks and fuzzing): one bit per pair of neighbouring minutiae (distance, and
+ * both directions relative to the segment, quantised: invariant to rotation and
+ * translation).  A probe code also sets the neighbouring bins of values close to a bin
+ * edge, so that the similarity |probe AND gallery| / |gallery| tolerates small
+ * displacements.  Far less selective than the pair voting of the gallery search. */
 #define IOP_FP_CODE_WORDS 64   /* 4096-bit code, 512 bytes */
 typedef struct iop_fp_code { uint64_t w[IOP_FP_CODE_WORDS]; uint32_t pop; } iop_fp_code;
 void iop_fp_code_make(const iop_fp_finger *f, bool probe, iop_fp_code *out);

@@ -28,8 +28,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "interop/sbms_fp.h"
 #include "fp_internal.h"
+#include "fp_index.h"
 
 #define PI_D 3.14159265358979323846
 #define FP_CODE_K 8
@@ -38,7 +40,8 @@
 #define FP_CODE_NA 24
 #define FP_CODE_SOFT 0.3
 #define FP_CODE_GMIN 48        /* regularises the similarity of very small gallery codes */
-#define FP_STORED_MINUTIAE 75  /* keeps a stored finger within 1 KiB */
+#define FP_STORED_MINUTIAE 72  /* with FPX_MAX_PAIRS pairs, keeps a stored finger within about 1 KiB */
+#define FP_DEFAULT_SHORTLIST 200
 #define FP_NO_SLOT UINT32_MAX
 
 /* ---------------------------------------------------------------- first-stage code */
@@ -126,16 +129,22 @@ typedef struct fp_record {
     uint32_t nslots;
 } fp_record;
 
+/* A finger ready to be stored, prepared outside the gallery lock: one block holding
+ * the minutiae (fp_stored_min[n]) followed by the first-stage pairs. */
+typedef struct fp_prepared {
+    uint8_t *blob;
+    uint8_t n, np, pos;
+} fp_prepared;
+
 struct iop_fp_gallery {
     pthread_rwlock_t lock;
     size_t shortlist;
     int threads;
     /* slots (one stored finger each), structure of arrays */
     size_t nslot, capslot, live_slots;
-    iop_fp_code *code;
+    uint8_t **slot_blob;
     uint32_t *slot_rec, *slot_next;
-    uint8_t *slot_sys, *slot_pos, *slot_alive, *slot_n;
-    fp_stored_min **slot_min;
+    uint8_t *slot_sys, *slot_pos, *slot_n, *slot_np;
     uint32_t *free_slots;
     size_t nfree_slots;
     /* records */
@@ -146,11 +155,15 @@ struct iop_fp_gallery {
     /* hash (system, key) -> record index; EMPTY / TOMB markers */
     uint32_t *table;
     size_t tcap, tused;
-    size_t min_bytes; /* bytes held by stored minutiae */
+    size_t blob_bytes; /* bytes held by the stored blocks */
 };
 
 #define T_EMPTY UINT32_MAX
 #define T_TOMB (UINT32_MAX - 1)
+
+static size_t blob_size(unsigned n, unsigned np) { return (size_t)n * sizeof(fp_stored_min) + (size_t)np * FPX_PAIR_BYTES; }
+static const fp_stored_min *blob_min(const uint8_t *b) { return (const fp_stored_min *)(const void *)b; }
+static const uint8_t *blob_pairs(const uint8_t *b, unsigned n) { return b + (size_t)n * sizeof(fp_stored_min); }
 
 static uint64_t ref_hash(iop_fp_ref r) {
     uint64_t z = r.key * 0x9E3779B97F4A7C15ull ^ ((uint64_t)r.system << 56 | r.system);
@@ -199,7 +212,7 @@ static int table_grow(iop_fp_gallery *g) {
 iop_code iop_fp_gallery_new(const iop_fp_gallery_opts *opts, iop_fp_gallery **out, iop_err *err) {
     iop_fp_gallery *g = calloc(1, sizeof *g);
     if (!g) return iop_fail(err, IOP_ENOMEM, "out of memory");
-    g->shortlist = opts && opts->shortlist ? opts->shortlist : 400;
+    g->shortlist = opts && opts->shortlist ? opts->shortlist : FP_DEFAULT_SHORTLIST;
     g->threads = opts && opts->threads > 0 ? opts->threads : 1;
     if (g->threads > 64) g->threads = 64;
     if (pthread_rwlock_init(&g->lock, NULL)) { free(g); return iop_fail(err, IOP_EINTERNAL, "rwlock init failed"); }
@@ -208,19 +221,22 @@ iop_code iop_fp_gallery_new(const iop_fp_gallery_opts *opts, iop_fp_gallery **ou
     return IOP_OK;
 }
 
+static void wipe_free(uint8_t *p, size_t sz) {
+    memset(p, 0, sz);
+    /* keep the compiler from dropping the wipe of memory about to be freed */
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+    free(p);
+}
+
 static void slot_wipe(iop_fp_gallery *g, uint32_t s) {
-    if (g->slot_min[s]) {
-        size_t sz = (size_t)g->slot_n[s] * sizeof(fp_stored_min);
-        memset(g->slot_min[s], 0, sz);
-        /* keep the compiler from dropping the wipe of memory about to be freed */
-        __asm__ __volatile__("" : : "r"(g->slot_min[s]) : "memory");
-        free(g->slot_min[s]);
-        g->min_bytes -= sz;
-        g->slot_min[s] = NULL;
+    if (g->slot_blob[s]) {
+        size_t sz = blob_size(g->slot_n[s], g->slot_np[s]);
+        wipe_free(g->slot_blob[s], sz);
+        g->blob_bytes -= sz;
+        g->slot_blob[s] = NULL;
     }
-    memset(&g->code[s], 0, sizeof g->code[s]);
-    g->slot_alive[s] = 0;
     g->slot_n[s] = 0;
+    g->slot_np[s] = 0;
     g->slot_sys[s] = 0;
     g->slot_pos[s] = 0;
     g->slot_rec[s] = FP_NO_SLOT;
@@ -230,20 +246,21 @@ static void slot_wipe(iop_fp_gallery *g, uint32_t s) {
 void iop_fp_gallery_free(iop_fp_gallery *g) {
     if (!g) return;
     for (size_t s = 0; s < g->nslot; s++)
-        if (g->slot_min[s]) slot_wipe(g, (uint32_t)s);
-    free(g->code);
+        if (g->slot_blob[s]) slot_wipe(g, (uint32_t)s);
+    free(g->slot_blob);
     free(g->slot_rec); free(g->slot_next); free(g->slot_sys); free(g->slot_pos);
-    free(g->slot_alive); free(g->slot_n); free(g->slot_min); free(g->free_slots);
+    free(g->slot_n); free(g->slot_np); free(g->free_slots);
     free(g->rec); free(g->free_recs); free(g->table);
     pthread_rwlock_destroy(&g->lock);
     free(g);
 }
 
-static int grow_slots(iop_fp_gallery *g) {
+static int grow_slots(iop_fp_gallery *g, size_t need) {
     size_t nc = g->capslot ? g->capslot + g->capslot / 4 + 16 : 64; /* 1.25: little slack at 10^6 fingers */
+    if (nc < need) nc = need;
 #define GROW(field) do { void *p_ = realloc(g->field, nc * sizeof *g->field); if (!p_) return -1; g->field = p_; } while (0)
-    GROW(code); GROW(slot_rec); GROW(slot_next); GROW(slot_sys); GROW(slot_pos);
-    GROW(slot_alive); GROW(slot_n); GROW(slot_min); GROW(free_slots);
+    GROW(slot_blob); GROW(slot_rec); GROW(slot_next); GROW(slot_sys); GROW(slot_pos);
+    GROW(slot_n); GROW(slot_np); GROW(free_slots);
 #undef GROW
     g->capslot = nc;
     return 0;
@@ -251,22 +268,17 @@ static int grow_slots(iop_fp_gallery *g) {
 
 static int cmp_centre(const void *a, const void *b) {
     const double *x = a, *y = b;
-    return (x[0] > y[0]) - (x[0] < y[0]);
+    if (x[0] != y[0]) return (x[0] > y[0]) - (x[0] < y[0]);
+    return (x[1] > y[1]) - (x[1] < y[1]);
 }
 
-/* stores one finger in a new slot; returns the slot or FP_NO_SLOT on ENOMEM */
-static uint32_t store_finger(iop_fp_gallery *g, const iop_fp_finger *f, uint8_t system, uint32_t rec) {
-    uint32_t s;
-    if (g->nfree_slots) s = g->free_slots[--g->nfree_slots];
-    else {
-        if (g->nslot == g->capslot && grow_slots(g)) return FP_NO_SLOT;
-        s = (uint32_t)g->nslot++;
-        g->slot_min[s] = NULL;
-    }
-    /* normalise to 500 ppi; keep the minutiae nearest the centroid when there are too many */
+/* Quantises a finger to 500 ppi pixels and 1/256 turn, the minutiae nearest the
+ * centroid first (at most FP_STORED_MINUTIAE), and builds its first-stage pairs from the
+ * quantised minutiae.  -1 on ENOMEM. */
+static int prepare_finger(const iop_fp_finger *f, fp_prepared *out) {
     double sx = f->xres ? 197.0 / f->xres : 1.0, sy = f->yres ? 197.0 / f->yres : sx;
     double order[IOP_FP_MAX_MINUTIAE][2], cx = 0, cy = 0;
-    int n = f->n;
+    int n = f->n > IOP_FP_MAX_MINUTIAE ? IOP_FP_MAX_MINUTIAE : f->n;
     for (int i = 0; i < n; i++) { cx += f->m[i].x; cy += f->m[i].y; }
     if (n) { cx /= n; cy /= n; }
     for (int i = 0; i < n; i++) {
@@ -274,40 +286,52 @@ static uint32_t store_finger(iop_fp_gallery *g, const iop_fp_finger *f, uint8_t 
         order[i][0] = dx * dx + dy * dy;
         order[i][1] = i;
     }
-    if (n > FP_STORED_MINUTIAE) {
-        qsort(order, (size_t)n, sizeof order[0], cmp_centre);
-        n = FP_STORED_MINUTIAE;
-    }
-    fp_stored_min *m = malloc((size_t)(n ? n : 1) * sizeof *m);
-    if (!m) { g->free_slots[g->nfree_slots++] = s; return FP_NO_SLOT; }
-    iop_fp_finger *tmp = malloc(sizeof *tmp);
-    if (!tmp) { free(m); g->free_slots[g->nfree_slots++] = s; return FP_NO_SLOT; }
-    memset(tmp, 0, offsetof(iop_fp_finger, m));
-    tmp->position = f->position;
-    tmp->xres = tmp->yres = 197;
+    qsort(order, (size_t)n, sizeof order[0], cmp_centre);
+    if (n > FP_STORED_MINUTIAE) n = FP_STORED_MINUTIAE;
+    fp_stored_min m[FP_STORED_MINUTIAE];
+    fp_point pt[FP_STORED_MINUTIAE];
     for (int k = 0; k < n; k++) {
         const iop_fp_minutia *src = &f->m[(int)order[k][1]];
         double x = src->x * sx, y = src->y * sy;
         m[k].x = (uint16_t)(x < 0 ? 0 : x > 65535 ? 65535 : lround(x));
         m[k].y = (uint16_t)(y < 0 ? 0 : y > 65535 ? 65535 : lround(y));
-        m[k].angle = (uint8_t)(lround(wrap2pi(src->angle) * 128.0 / PI_D) & 255);
+        m[k].angle = (uint8_t)(lround(wrap2pi(isfinite(src->angle) ? src->angle : 0) * 128.0 / PI_D) & 255);
         m[k].type = src->type;
-        tmp->m[k].x = m[k].x;
-        tmp->m[k].y = m[k].y;
-        tmp->m[k].angle = (float)(m[k].angle * PI_D / 128.0);
-        tmp->m[k].type = m[k].type;
+        pt[k].x = m[k].x;
+        pt[k].y = -(float)m[k].y;
+        pt[k].t = (float)(m[k].angle * PI_D / 128.0);
+        pt[k].type = m[k].type;
     }
-    tmp->n = (uint16_t)n;
-    iop_fp_code_make(tmp, false, &g->code[s]);
-    free(tmp);
-    g->slot_min[s] = m;
-    g->slot_n[s] = (uint8_t)n;
+    uint8_t pairs[FPX_MAX_PAIRS * FPX_PAIR_BYTES];
+    int np = fpx_pairs(pt, n, pairs);
+    uint8_t *blob = malloc(blob_size((unsigned)n, (unsigned)np) ? blob_size((unsigned)n, (unsigned)np) : 1);
+    if (!blob) return -1;
+    memcpy(blob, m, (size_t)n * sizeof *m);
+    memcpy(blob + (size_t)n * sizeof *m, pairs, (size_t)np * FPX_PAIR_BYTES);
+    out->blob = blob;
+    out->n = (uint8_t)n;
+    out->np = (uint8_t)np;
+    out->pos = f->position;
+    return 0;
+}
+
+/* stores one prepared finger (taking its block) in a new slot */
+static uint32_t store_prepared(iop_fp_gallery *g, fp_prepared *p, uint8_t system, uint32_t rec) {
+    uint32_t s;
+    if (g->nfree_slots) s = g->free_slots[--g->nfree_slots];
+    else {
+        if (g->nslot == g->capslot && grow_slots(g, 0)) return FP_NO_SLOT;
+        s = (uint32_t)g->nslot++;
+    }
+    g->slot_blob[s] = p->blob;
+    p->blob = NULL;
+    g->slot_n[s] = p->n;
+    g->slot_np[s] = p->np;
     g->slot_sys[s] = system;
-    g->slot_pos[s] = f->position;
-    g->slot_alive[s] = 1;
+    g->slot_pos[s] = p->pos;
     g->slot_rec[s] = rec;
     g->slot_next[s] = FP_NO_SLOT;
-    g->min_bytes += (size_t)n * sizeof *m;
+    g->blob_bytes += blob_size(p->n, p->np);
     g->live_slots++;
     return s;
 }
@@ -326,21 +350,45 @@ static void remove_record(iop_fp_gallery *g, uint32_t r, size_t table_at) {
     g->table[table_at] = T_TOMB;
 }
 
-iop_code iop_fp_gallery_add(iop_fp_gallery *g, iop_fp_ref ref, const iop_fp_template *t, iop_err *err) {
-    /* quality check first, outside the lock */
-    size_t usable = 0;
+/* A record prepared for insertion. */
+typedef struct fp_prep_rec {
+    size_t nf;
+    fp_prepared f[IOP_FP_MAX_FINGERS];
+    iop_code rc;
+    iop_err err;
+} fp_prep_rec;
+
+static void prep_rec_release(fp_prep_rec *p) {
+    for (size_t i = 0; i < p->nf; i++)
+        if (p->f[i].blob) wipe_free(p->f[i].blob, blob_size(p->f[i].n, p->f[i].np));
+    p->nf = 0;
+}
+
+/* quality check and preparation of the usable fingers of one record (no lock) */
+static void prep_rec(iop_fp_ref ref, const iop_fp_template *t, fp_prep_rec *out) {
+    out->nf = 0;
+    out->rc = IOP_OK;
     iop_err qe, first;
     first.msg[0] = 0;
-    for (size_t i = 0; i < t->n_fingers; i++) {
-        if (iop_fp_quality_check(&t->fingers[i], NULL, &qe) == IOP_OK) usable++;
-        else if (!first.msg[0]) first = qe;
+    for (size_t i = 0; i < t->n_fingers && out->nf < IOP_FP_MAX_FINGERS; i++) {
+        if (iop_fp_quality_check(&t->fingers[i], NULL, &qe) != IOP_OK) {
+            if (!first.msg[0]) first = qe;
+            continue;
+        }
+        if (prepare_finger(&t->fingers[i], &out->f[out->nf])) {
+            prep_rec_release(out);
+            out->rc = iop_fail(&out->err, IOP_ENOMEM, "out of memory");
+            return;
+        }
+        out->nf++;
     }
-    qe = first;
-    if (!usable)
-        return iop_fail(err, IOP_EINVAL, "record %u/%llu: no finger fit for enrolment (%s)", ref.system,
-                        (unsigned long long)ref.key, t->n_fingers ? qe.msg : "no finger");
-    pthread_rwlock_wrlock(&g->lock);
-    iop_code rc = IOP_OK;
+    if (!out->nf)
+        out->rc = iop_fail(&out->err, IOP_EINVAL, "record %u/%llu: no finger fit for enrolment (%s)", ref.system,
+                           (unsigned long long)ref.key, t->n_fingers ? first.msg : "no finger");
+}
+
+/* inserts a prepared record (write lock held); takes the blocks */
+static iop_code insert_rec(iop_fp_gallery *g, iop_fp_ref ref, fp_prep_rec *p, iop_err *err) {
     bool found;
     size_t at = table_find(g, ref, &found);
     if (found) {
@@ -348,19 +396,20 @@ iop_code iop_fp_gallery_add(iop_fp_gallery *g, iop_fp_ref ref, const iop_fp_temp
         at = table_find(g, ref, &found);
     }
     if ((g->tused + 1) * 2 > g->tcap) {
-        if (table_grow(g)) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
+        if (table_grow(g)) return iop_fail(err, IOP_ENOMEM, "out of memory");
         at = table_find(g, ref, &found);
     }
+    if (g->nslot + p->nf > g->capslot && grow_slots(g, g->nslot + p->nf)) return iop_fail(err, IOP_ENOMEM, "out of memory");
     uint32_t r;
     if (g->nfree_recs) r = g->free_recs[--g->nfree_recs];
     else {
         if (g->nrec == g->caprec) {
             size_t nc = g->caprec ? g->caprec + g->caprec / 4 + 16 : 64;
             fp_record *nr = realloc(g->rec, nc * sizeof *nr);
-            if (!nr) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
+            if (!nr) return iop_fail(err, IOP_ENOMEM, "out of memory");
             g->rec = nr;
             uint32_t *nf = realloc(g->free_recs, nc * sizeof *nf);
-            if (!nf) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
+            if (!nf) return iop_fail(err, IOP_ENOMEM, "out of memory");
             g->free_recs = nf;
             g->caprec = nc;
         }
@@ -373,21 +422,91 @@ iop_code iop_fp_gallery_add(iop_fp_gallery *g, iop_fp_ref ref, const iop_fp_temp
     if (g->table[at] == T_EMPTY) g->tused++;
     g->table[at] = r;
     uint32_t last = FP_NO_SLOT;
-    for (size_t i = 0; i < t->n_fingers; i++) {
-        if (iop_fp_quality_check(&t->fingers[i], NULL, NULL) != IOP_OK) continue;
-        uint32_t s = store_finger(g, &t->fingers[i], ref.system, r);
-        if (s == FP_NO_SLOT) {
-            remove_record(g, r, at);
-            rc = iop_fail(err, IOP_ENOMEM, "out of memory");
-            goto out;
-        }
+    for (size_t i = 0; i < p->nf; i++) {
+        uint32_t s = store_prepared(g, &p->f[i], ref.system, r); /* cannot fail: room made above */
         if (last == FP_NO_SLOT) g->rec[r].first = s;
         else g->slot_next[last] = s;
         last = s;
         g->rec[r].nslots++;
     }
-out:
+    p->nf = 0;
+    return IOP_OK;
+}
+
+iop_code iop_fp_gallery_add(iop_fp_gallery *g, iop_fp_ref ref, const iop_fp_template *t, iop_err *err) {
+    fp_prep_rec *p = malloc(sizeof *p);
+    if (!p) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    prep_rec(ref, t, p);
+    iop_code rc = p->rc;
+    if (rc) {
+        if (err) *err = p->err;
+        free(p);
+        return rc;
+    }
+    pthread_rwlock_wrlock(&g->lock);
+    rc = insert_rec(g, ref, p, err);
     pthread_rwlock_unlock(&g->lock);
+    prep_rec_release(p);
+    free(p);
+    return rc;
+}
+
+typedef struct bulk_job {
+    const iop_fp_ref *refs;
+    const iop_fp_template *t;
+    fp_prep_rec *prep;
+    size_t from, to;
+} bulk_job;
+
+static void *bulk_run(void *arg) {
+    bulk_job *j = arg;
+    for (size_t i = j->from; i < j->to; i++) prep_rec(j->refs[i], &j->t[i], &j->prep[i]);
+    return NULL;
+}
+
+#define BULK_CHUNK 4096
+
+iop_code iop_fp_gallery_add_bulk(iop_fp_gallery *g, size_t n, const iop_fp_ref *refs, const iop_fp_template *t,
+                                 int threads, iop_code *rcs, size_t *added, iop_err *err) {
+    if (added) *added = 0;
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    size_t chunk = n < BULK_CHUNK ? n : BULK_CHUNK;
+    fp_prep_rec *prep = malloc((chunk ? chunk : 1) * sizeof *prep);
+    if (!prep) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    iop_code rc = IOP_OK;
+    for (size_t base = 0; base < n && rc == IOP_OK; base += chunk) {
+        size_t m = n - base < chunk ? n - base : chunk;
+        /* preparation (quality check, quantisation, pairs) on `threads` threads, no lock */
+        bulk_job jobs[64];
+        pthread_t th[64];
+        bool started[64] = {false};
+        size_t per = (m + (size_t)threads - 1) / (size_t)threads;
+        for (int k = 0; k < threads; k++) {
+            size_t from = (size_t)k * per, to = from + per;
+            if (from > m) from = m;
+            if (to > m) to = m;
+            jobs[k] = (bulk_job){refs + base, t + base, prep, from, to};
+            if (k < threads - 1 && from < to && !pthread_create(&th[k], NULL, bulk_run, &jobs[k])) started[k] = true;
+            else bulk_run(&jobs[k]);
+        }
+        for (int k = 0; k < threads; k++)
+            if (started[k]) pthread_join(th[k], NULL);
+        /* insertion under one write lock */
+        pthread_rwlock_wrlock(&g->lock);
+        for (size_t i = 0; i < m; i++) {
+            iop_code r = prep[i].rc;
+            if (r == IOP_OK && rc == IOP_OK) {
+                r = insert_rec(g, refs[base + i], &prep[i], err);
+                if (r) rc = r;
+            }
+            if (r == IOP_OK && added) (*added)++;
+            if (rcs) rcs[base + i] = rc ? (r ? r : rc) : r;
+            prep_rec_release(&prep[i]);
+        }
+        pthread_rwlock_unlock(&g->lock);
+    }
+    free(prep);
     return rc;
 }
 
@@ -408,15 +527,15 @@ size_t iop_fp_gallery_fingers(const iop_fp_gallery *g) { return g->live_slots; }
 
 size_t iop_fp_gallery_bytes(const iop_fp_gallery *g) {
     if (!g->live_slots) return 0;
-    size_t per_slot = sizeof(iop_fp_code) + 4 + 4 + 1 + 1 + 1 + 1 + sizeof(void *) + 4;
-    size_t total = g->capslot * per_slot + g->min_bytes + g->live_slots * 16 /* allocator */ +
+    size_t per_slot = sizeof(uint8_t *) + 4 + 4 + 1 + 1 + 1 + 1 + 4;
+    size_t total = g->capslot * per_slot + g->blob_bytes + g->live_slots * 16 /* allocator */ +
                    g->caprec * (sizeof(fp_record) + 4) + g->tcap * 4;
     return total / g->live_slots;
 }
 
 /* ---------------------------------------------------------------- search */
 
-typedef struct hit { double s; uint32_t slot; } hit;
+typedef struct hit { int s; uint32_t slot; } hit;
 
 /* min-heap of the best `cap` hits */
 static void heap_push(hit *h, size_t *n, size_t cap, hit x) {
@@ -430,7 +549,7 @@ static void heap_push(hit *h, size_t *n, size_t cap, hit x) {
     size_t i = 0;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        double ms = x.s;
+        int ms = x.s;
         if (l < *n && h[l].s < ms) { m = l; ms = h[l].s; }
         if (r < *n && h[r].s < ms) m = r;
         if (m == i) break;
@@ -440,38 +559,57 @@ static void heap_push(hit *h, size_t *n, size_t cap, hit x) {
     h[i] = x;
 }
 
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* first-stage score of slot s against the probe fingers of a compatible position; -1
+ * when no probe finger is compatible */
+static int slot_score(const iop_fp_gallery *g, size_t s, fpx_probe *const *probe, const uint8_t *ppos, size_t np,
+                      fpx_scratch *sc) {
+    int best = -1;
+    uint8_t pos = g->slot_pos[s];
+    const uint8_t *pairs = blob_pairs(g->slot_blob[s], g->slot_n[s]);
+    for (size_t p = 0; p < np; p++) {
+        if (pos && ppos[p] && pos != ppos[p]) continue;
+        int v = fpx_score(probe[p], pairs, g->slot_np[s], sc);
+        if (v > best) best = v;
+    }
+    return best;
+}
+
 typedef struct scan_job {
     const iop_fp_gallery *g;
     size_t from, to;
-    const iop_fp_code *probe;
+    fpx_probe *const *probe;
     const uint8_t *ppos;
     size_t np;
     uint64_t systems;
     hit *heap;
     size_t nheap, cap;
+    size_t scanned;
+    uint64_t cpu_ns;
+    int failed;
 } scan_job;
-
-#define SCAN_BODY                                                                           \
-    const iop_fp_gallery *g = j->g;                                                         \
-    for (size_t s = j->from; s < j->to; s++) {                                              \
-        if (!g->slot_alive[s]) continue;                                                    \
-        if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) continue;             \
-        double best = -1;                                                                   \
-        uint8_t pos = g->slot_pos[s];                                                       \
-        for (size_t p = 0; p < j->np; p++) {                                                \
-            if (pos && j->ppos[p] && pos != j->ppos[p]) continue;                           \
-            double v = code_sim(&j->probe[p], &g->code[s]);                                 \
-            if (v > best) best = v;                                                         \
-        }                                                                                   \
-        if (best >= 0) heap_push(j->heap, &j->nheap, j->cap, (hit){best, (uint32_t)s});     \
-    }
-FP_TARGET_POPCNT static void scan_popcnt(scan_job *j) { SCAN_BODY }
-static void scan_generic(scan_job *j) { SCAN_BODY }
 
 static void *scan_run(void *arg) {
     scan_job *j = arg;
-    if (FP_HAVE_POPCNT()) scan_popcnt(j);
-    else scan_generic(j);
+    uint64_t c0 = thread_cpu_ns();
+    const iop_fp_gallery *g = j->g;
+    fpx_scratch *sc = fpx_scratch_new();
+    if (!sc) { j->failed = 1; return NULL; }
+    for (size_t s = j->from; s < j->to; s++) {
+        if (!g->slot_blob[s]) continue;
+        if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) continue;
+        if (s + 2 < j->to && g->slot_blob[s + 2]) __builtin_prefetch(g->slot_blob[s + 2]);
+        int v = slot_score(g, s, j->probe, j->ppos, j->np, sc);
+        j->scanned++;
+        if (v >= 0) heap_push(j->heap, &j->nheap, j->cap, (hit){v, (uint32_t)s});
+    }
+    fpx_scratch_free(sc);
+    j->cpu_ns = thread_cpu_ns() - c0;
     return NULL;
 }
 
@@ -511,12 +649,12 @@ static iop_code match_record(const iop_fp_gallery *g, uint32_t r, const iop_fp_r
         tmp->position = pos;
         tmp->xres = tmp->yres = 197;
         tmp->n = g->slot_n[s];
+        const fp_stored_min *sm = blob_min(g->slot_blob[s]);
         for (unsigned k = 0; k < tmp->n; k++) {
-            const fp_stored_min *m = &g->slot_min[s][k];
-            tmp->m[k].x = m->x;
-            tmp->m[k].y = m->y;
-            tmp->m[k].angle = (float)(m->angle * PI_D / 128.0);
-            tmp->m[k].type = m->type;
+            tmp->m[k].x = sm[k].x;
+            tmp->m[k].y = sm[k].y;
+            tmp->m[k].angle = (float)(sm[k].angle * PI_D / 128.0);
+            tmp->m[k].type = sm[k].type;
             tmp->m[k].quality = 0;
         }
         iop_fp_features *f;
@@ -547,10 +685,12 @@ typedef struct match_job {
     const iop_fp_record_features *probe;
     iop_fp_candidate *out;
     iop_code rc;
+    uint64_t cpu_ns;          /* under mu */
 } match_job;
 
 static void *match_run(void *arg) {
     match_job *j = arg;
+    uint64_t c0 = thread_cpu_ns();
     for (;;) {
         pthread_mutex_lock(&j->mu);
         size_t i = j->next++;
@@ -563,26 +703,42 @@ static void *match_run(void *arg) {
             pthread_mutex_unlock(&j->mu);
         }
     }
+    uint64_t used = thread_cpu_ns() - c0;
+    pthread_mutex_lock(&j->mu);
+    j->cpu_ns += used;
+    pthread_mutex_unlock(&j->mu);
     return NULL;
 }
 
+/* the probe's first-stage tables, one per finger (at most IOP_FP_MAX_FINGERS) */
+static iop_code probe_tables(const iop_fp_template *probe, fpx_probe **pt, uint8_t *ppos, size_t *np, iop_err *err) {
+    *np = probe->n_fingers < IOP_FP_MAX_FINGERS ? probe->n_fingers : IOP_FP_MAX_FINGERS;
+    for (size_t p = 0; p < *np; p++) {
+        pt[p] = fpx_probe_new(&probe->fingers[p]);
+        ppos[p] = probe->fingers[p].position;
+        if (!pt[p]) {
+            for (size_t q = 0; q < p; q++) fpx_probe_free(pt[q]);
+            return iop_fail(err, IOP_ENOMEM, "out of memory");
+        }
+    }
+    return IOP_OK;
+}
+
 static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k, uint64_t systems,
-                       bool exhaustive, iop_fp_candidate *out, size_t *n, iop_err *err) {
+                       bool exhaustive, iop_fp_candidate *out, size_t *n, iop_fp_search_stats *st, iop_err *err) {
     *n = 0;
+    if (st) memset(st, 0, sizeof *st);
     if (!probe->n_fingers) return iop_fail(err, IOP_EINVAL, "the probe holds no finger");
     if (!k) return IOP_OK;
-    size_t np = probe->n_fingers < IOP_FP_MAX_FINGERS ? probe->n_fingers : IOP_FP_MAX_FINGERS;
-    iop_fp_code *pc = malloc(np * sizeof *pc);
+    size_t np = 0;
+    fpx_probe *pt[IOP_FP_MAX_FINGERS];
     uint8_t ppos[IOP_FP_MAX_FINGERS];
     iop_fp_record_features prf;
     memset(&prf, 0, sizeof prf);
-    if (!pc) return iop_fail(err, IOP_ENOMEM, "out of memory");
-    for (size_t p = 0; p < np; p++) {
-        iop_fp_code_make(&probe->fingers[p], true, &pc[p]);
-        ppos[p] = probe->fingers[p].position;
-    }
-    iop_code rc = iop_fp_record_features_build(probe, &prf, err);
-    if (rc) { free(pc); return rc; }
+    iop_code rc = exhaustive ? IOP_OK : probe_tables(probe, pt, ppos, &np, err);
+    if (rc) return rc;
+    rc = iop_fp_record_features_build(probe, &prf, err);
+    if (rc) { for (size_t p = 0; p < np; p++) fpx_probe_free(pt[p]); return rc; }
 
     pthread_rwlock_rdlock(&g->lock);
     uint32_t *recs = NULL;
@@ -606,8 +762,9 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         if (!heaps) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
         bool started[64] = {false};
         for (int t = 0; t < nt; t++) {
-            jobs[t] = (scan_job){g, (size_t)t * per, (size_t)(t + 1) * per, pc, ppos, np, systems,
-                                 heaps + (size_t)t * cap, 0, cap};
+            jobs[t] = (scan_job){.g = g, .from = (size_t)t * per, .to = (size_t)(t + 1) * per, .probe = pt,
+                                 .ppos = ppos, .np = np, .systems = systems, .heap = heaps + (size_t)t * cap,
+                                 .cap = cap};
             if (jobs[t].from > g->nslot) jobs[t].from = g->nslot;
             if (jobs[t].to > g->nslot) jobs[t].to = g->nslot;
             if (t == nt - 1 || pthread_create(&th[t], NULL, scan_run, &jobs[t])) scan_run(&jobs[t]);
@@ -618,9 +775,14 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         /* merge */
         hit *all = malloc((size_t)nt * cap * sizeof *all);
         size_t na = 0;
+        int failed = 0;
         if (!all) { free(heaps); rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
-        for (int t = 0; t < nt; t++)
+        for (int t = 0; t < nt; t++) {
             for (size_t i = 0; i < jobs[t].nheap; i++) all[na++] = jobs[t].heap[i];
+            failed |= jobs[t].failed;
+            if (st) { st->scanned += jobs[t].scanned; st->first_cpu_ns += jobs[t].cpu_ns; }
+        }
+        if (failed) { free(all); free(heaps); rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
         qsort(all, na, sizeof *all, hit_desc);
         if (na > cap) na = cap;
         recs = malloc((na ? na : 1) * sizeof *recs);
@@ -646,6 +808,7 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
     match_run(&mj);
     for (int t = 0; t < mstarted; t++) pthread_join(mth[t], NULL);
     pthread_mutex_destroy(&mj.mu);
+    if (st) { st->shortlisted = nrecs; st->full_cpu_ns = mj.cpu_ns; }
     if (mj.rc) { rc = iop_fail(err, mj.rc, "out of memory"); goto out; }
     qsort(cand, nrecs, sizeof *cand, cand_desc);
     *n = nrecs < k ? nrecs : k;
@@ -654,17 +817,63 @@ out:
     pthread_rwlock_unlock(&g->lock);
     free(cand);
     free(recs);
-    free(pc);
+    for (size_t p = 0; p < np; p++) fpx_probe_free(pt[p]);
     iop_fp_record_features_free(&prf);
     return rc;
 }
 
 iop_code iop_fp_gallery_search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k, uint64_t systems,
                                iop_fp_candidate *out, size_t *n, iop_err *err) {
-    return search(g, probe, k, systems, false, out, n, err);
+    return search(g, probe, k, systems, false, out, n, NULL, err);
+}
+
+iop_code iop_fp_gallery_search_ex(iop_fp_gallery *g, const iop_fp_template *probe, size_t k, uint64_t systems,
+                                  iop_fp_candidate *out, size_t *n, iop_fp_search_stats *stats, iop_err *err) {
+    return search(g, probe, k, systems, false, out, n, stats, err);
 }
 
 iop_code iop_fp_gallery_search_exhaustive(iop_fp_gallery *g, const iop_fp_template *probe, size_t k,
                                           uint64_t systems, iop_fp_candidate *out, size_t *n, iop_err *err) {
-    return search(g, probe, k, systems, true, out, n, err);
+    return search(g, probe, k, systems, true, out, n, NULL, err);
+}
+
+iop_code iop_fp_gallery_first_stage_rank(iop_fp_gallery *g, const iop_fp_template *probe, uint64_t systems,
+                                         iop_fp_ref ref, size_t *rank, iop_err *err) {
+    *rank = SIZE_MAX;
+    if (!probe->n_fingers) return iop_fail(err, IOP_EINVAL, "the probe holds no finger");
+    size_t np;
+    fpx_probe *pt[IOP_FP_MAX_FINGERS];
+    uint8_t ppos[IOP_FP_MAX_FINGERS];
+    iop_code rc = probe_tables(probe, pt, ppos, &np, err);
+    if (rc) return rc;
+    fpx_scratch *sc = fpx_scratch_new();
+    if (!sc) {
+        for (size_t p = 0; p < np; p++) fpx_probe_free(pt[p]);
+        return iop_fail(err, IOP_ENOMEM, "out of memory");
+    }
+    pthread_rwlock_rdlock(&g->lock);
+    bool found;
+    size_t at = table_find(g, ref, &found);
+    if (!found) {
+        rc = iop_fail(err, IOP_ENOTFOUND, "record %u/%llu is not in the fingerprint gallery", ref.system,
+                      (unsigned long long)ref.key);
+    } else {
+        uint32_t r = g->table[at];
+        int mate = -1;
+        for (uint32_t s = g->rec[r].first; s != FP_NO_SLOT; s = g->slot_next[s]) {
+            int v = slot_score(g, s, pt, ppos, np, sc);
+            if (v > mate) mate = v;
+        }
+        size_t above = 0;
+        for (size_t s = 0; s < g->nslot; s++) {
+            if (!g->slot_blob[s] || g->slot_rec[s] == r) continue;
+            if (systems && !(systems >> (g->slot_sys[s] & 63) & 1)) continue;
+            if (slot_score(g, s, pt, ppos, np, sc) > mate) above++;
+        }
+        *rank = above;
+    }
+    pthread_rwlock_unlock(&g->lock);
+    fpx_scratch_free(sc);
+    for (size_t p = 0; p < np; p++) fpx_probe_free(pt[p]);
+    return rc;
 }

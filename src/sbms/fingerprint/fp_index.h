@@ -1,0 +1,39 @@
+/*
+ * fp_index.h -- the first stage of 1:N fingerprint identification in the sBMS (Reg. (EU)
+ * 2019/817 Arts 13-14), shared by the files of the fingerprint module only: minutia
+ * pairs stored per gallery finger, and the probe's pair table against which they vote
+ * for one rotation and translation (see fp_index_pairs.c).
+ */
+#ifndef INTEROP_FP_INDEX_H
+#define INTEROP_FP_INDEX_H
+
+#include <stdint.h>
+#include "fp_internal.h"
+
+/* A stored pair: 5 bytes (feature key low/high, segment direction in 1/256 turn, and
+ * the pair's midpoint at 4 px resolution). */
+#define FPX_PAIR_BYTES 5
+/* Pairs kept per stored finger at most (from the minutiae given first). */
+#define FPX_MAX_PAIRS 144
+
+/* Writes the pairs of the minutiae p[0..n-1] (internal frame: 500 ppi, y up) into out
+ * (room for FPX_MAX_PAIRS * FPX_PAIR_BYTES bytes); returns their number. */
+int fpx_pairs(const fp_point *p, int n, uint8_t *out);
+
+/* The probe side: a table from pair feature to the probe pairs with that feature
+ * (neighbouring bins included).  Immutable once built, shareable between threads. */
+typedef struct fpx_probe fpx_probe;
+/* NULL on ENOMEM. */
+fpx_probe *fpx_probe_new(const iop_fp_finger *f);
+void fpx_probe_free(fpx_probe *p);
+
+/* Per-thread working memory of the vote (about 140 KB). */
+typedef struct fpx_scratch fpx_scratch;
+fpx_scratch *fpx_scratch_new(void);
+void fpx_scratch_free(fpx_scratch *s);
+
+/* Score of a stored finger: the largest number of pair correspondences that agree on
+ * one rotation (22.5-degree cells) and translation (16 px cells). */
+int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s);
+
+#endif

@@ -106,7 +106,8 @@ bool iop_json_key_is(const iop_json *member, const char *key);
  * iop_buf_json_str (", \, \n, \r, \t short; other control characters \u00xx). */
 int iop_json_write_str(iop_buf *b, const char *s, size_t len);
 /* Appends v compactly (no whitespace), members in document order.  Reals are written
- * with 17 significant digits and always carry a '.' or an exponent.  0 or -1 (ENOMEM). */
+ * with 17 significant digits and always carry a '.' or an exponent, the exponent without
+ * '+' or leading zeros ("1.0", "1e300", "2.5e-7"), as jansson writes them.  0 or -1 (ENOMEM). */
 int iop_json_write(iop_buf *b, const iop_json *v);
 /* Canonical form: like iop_json_write with every object's members sorted by key
  * (bytewise) at every depth -- the same bytes jansson writes with

@@ -487,7 +487,14 @@ static int write_real(iop_buf *b, double d) {
     char t[40];
     int n = snprintf(t, sizeof t, "%.17g", d);
     if (n <= 0 || (size_t)n >= sizeof t) return -1;
-    if (!strpbrk(t, ".eE")) memcpy(t + n, ".0", 3);
+    char *e = strchr(t, 'e');
+    if (e) { /* the exponent without '+' and leading zeros, as jansson writes it */
+        char *to = e + 1, *from = e + 1;
+        if (*from == '-') { to++; from++; }
+        else if (*from == '+') from++;
+        while (*from == '0' && from[1]) from++;
+        memmove(to, from, strlen(from) + 1);
+    } else if (!strchr(t, '.')) memcpy(t + n, ".0", 3);
     return iop_buf_puts(b, t);
 }
 

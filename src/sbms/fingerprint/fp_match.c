@@ -69,6 +69,10 @@ struct iop_fp_features {
     uint64_t *mask;     /* n * FP_MASK_WORDS: spatially valid cells of each cylinder */
     uint64_t *bits;     /* n * FP_BIT_WORDS: binarised cells (MCC16b), slice k at k*FP_MASK_WORDS */
     float *dist, *seg;  /* n * n: distance and direction of the segment i -> j, for the relaxation */
+    uint8_t *qt;        /* n: directions in 1/256 turns (consistent-set consolidation) */
+    uint8_t *rad;       /* n * n: direction of minutia i minus that of segment i -> j, 1/256 turns */
+    int nh;             /* vertices of the convex hull of all minutiae (counter-clockwise) */
+    float *hx, *hy;
 };
 
 double fp_angle_diff(double a, double b) {
@@ -86,6 +90,8 @@ void iop_fp_features_free(iop_fp_features *ft) {
     free(ft->mask);
     free(ft->bits);
     free(ft->dist);
+    free(ft->hx);
+    free(ft->qt);
     free(ft);
 }
 
@@ -191,6 +197,9 @@ static bool hull_rows_valid(const hull_rows *hr, double x, double y) {
     return x >= hr->xl[r] && x <= hr->xr[r];
 }
 
+/* An angle in radians as 1/256 turns (wrapping): differences are then int8_t. */
+static uint8_t quant_angle(double a) { return (uint8_t)((long)lround(a * (128.0 / PI_F)) & 255); }
+
 iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_err *err) {
     fp_point p[IOP_FP_MAX_MINUTIAE], h[2 * IOP_FP_MAX_MINUTIAE + 2];
     int n = fp_normalise(f, p);
@@ -206,6 +215,11 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
     ft->y = ft->x + (n ? n : 1);
     ft->t = ft->y + (n ? n : 1);
     int nh = convex_hull(p, n, h);
+    ft->hx = malloc(2 * (size_t)(nh ? nh : 1) * sizeof(float));
+    if (!ft->hx) { iop_fp_features_free(ft); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    ft->hy = ft->hx + (nh ? nh : 1);
+    ft->nh = nh;
+    for (int i = 0; i < nh; i++) { ft->hx[i] = h[i].x; ft->hy[i] = h[i].y; }
     hull_rows *rows = malloc(sizeof *rows);
     if (!rows) { iop_fp_features_free(ft); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     hull_rows_build(h, nh, MCC_OMEGA, rows);
@@ -303,11 +317,19 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
         return iop_fail(err, IOP_ENOMEM, "out of memory");
     }
     ft->seg = ft->dist + (size_t)kept * (size_t)kept;
+    ft->qt = malloc((size_t)(kept ? kept : 1) * (size_t)(kept + 1));
+    if (!ft->qt) {
+        iop_fp_features_free(ft);
+        return iop_fail(err, IOP_ENOMEM, "out of memory");
+    }
+    ft->rad = ft->qt + kept;
+    for (int i = 0; i < kept; i++) ft->qt[i] = quant_angle(ft->t[i]);
     for (int i = 0; i < kept; i++)
         for (int j = 0; j < kept; j++) {
             double dx = (double)ft->x[j] - ft->x[i], dy = (double)ft->y[j] - ft->y[i];
             ft->dist[i * kept + j] = (float)sqrt(dx * dx + dy * dy);
             ft->seg[i * kept + j] = (float)(i == j ? 0 : atan2(dy, dx));
+            ft->rad[i * kept + j] = quant_angle(ft->t[i] - ft->seg[i * kept + j]);
         }
     *out = ft;
     return IOP_OK;
@@ -381,6 +403,147 @@ FP_TARGET_POPCNT static int gamma_fill_popcnt(const iop_fp_features *A, const io
 }
 static int gamma_fill_generic(const iop_fp_features *A, const iop_fp_features *B, pair *pr) { GAMMA_FILL_BODY }
 
+/* ---------------------------------------------------------------- geometric consolidation */
+
+/* A second, hard consolidation beside LSS-R: the largest set of candidate pairs that
+ * are pairwise consistent (one-to-one; segment lengths equal within a tolerance that
+ * grows with the length, for skin distortion; relative directions and radial angles
+ * equal within GC_TOL_A), grown greedily from each of the best seeds.  Its size is
+ * set against the number of minutiae of each finger that lie in the area both prints
+ * cover (after aligning the set), not against the totals: a genuine pair of partial
+ * prints is not penalised for the minutiae the other capture could not see, while at
+ * least GC_MIN_OVERLAP minutiae are always assumed, so a tiny overlap cannot give
+ * a high score from a handful of chance pairs. */
+#define GC_MAX_CAND 256             /* candidate pairs considered */
+#define GC_PER_MINUTIA 6            /* a minutia is in at most this many candidates */
+#define GC_SEEDS 8                 /* sets grown from the 16 most similar candidates */
+#define GC_TOL_D 12.0               /* px at 500 ppi: about one ridge period */
+#define GC_TOL_DR 0.10              /* + 10 % of the segment length (distortion) */
+#define GC_TOL_A (PI_F / 6)         /* directions and radial angles: 30 degrees */
+#define GC_MARGIN 15.0              /* px: minutiae stop about 1.5 ridge periods inside the print */
+#define GC_MIN_OVERLAP 12.0         /* the enrolment minimum (iop_fp_quality_opts.min_minutiae) */
+/* Weight of the LSS-R score in the final one: LSS-R gives mates about a fifth of the
+ * consistent-set score (strangers are near 0 on both), so x5 weighs the two equally. */
+#define GC_LSSR_WEIGHT 5.0
+
+typedef struct gc_result { int m; double sum_s; int na_ov, nb_ov; } gc_result;
+
+/* Whether (x, y) lies inside the convex polygon (counter-clockwise), or within margin of it. */
+static bool hull_contains(const iop_fp_features *F, double x, double y, double margin) {
+    if (F->nh < 3) return false;
+    for (int i = 0; i < F->nh; i++) {
+        int j = i + 1 < F->nh ? i + 1 : 0;
+        double ex = (double)F->hx[j] - F->hx[i], ey = (double)F->hy[j] - F->hy[i];
+        double l = sqrt(ex * ex + ey * ey);
+        if (l <= 0) continue;
+        double c = ex * (y - F->hy[i]) - ey * (x - F->hx[i]);
+        if (c < -margin * l) return false;
+    }
+    return true;
+}
+
+static void gc_consolidate(const iop_fp_features *A, const iop_fp_features *B, const pair *pr, int np,
+                           gc_result *res) {
+    memset(res, 0, sizeof *res);
+    const double tol_d = GC_TOL_D, tol_dr = GC_TOL_DR, tol_a = GC_TOL_A, margin = GC_MARGIN;
+    const int per = GC_PER_MINUTIA;
+    int na = A->n, nb = B->n;
+    /* candidates: the most similar pairs, each minutia in at most GC_PER_MINUTIA of them */
+    uint8_t ca[IOP_FP_MAX_MINUTIAE] = {0}, cb[IOP_FP_MAX_MINUTIAE] = {0};
+    int ci[GC_MAX_CAND], nc = 0;
+    for (int i = 0; i < np && nc < GC_MAX_CAND; i++) {
+        if (ca[pr[i].a] >= per || cb[pr[i].b] >= per) continue;
+        ca[pr[i].a]++;
+        cb[pr[i].b]++;
+        ci[nc++] = i;
+    }
+    if (nc == 0) return;
+    /* greedy growth of a mutually compatible set from each of the best seeds: a
+       candidate joins when it is compatible with every member, checked lazily (most
+       candidates already fail against the seed) */
+    uint8_t cpa[GC_MAX_CAND], cpb[GC_MAX_CAND];
+    for (int k = 0; k < nc; k++) { cpa[k] = (uint8_t)pr[ci[k]].a; cpb[k] = (uint8_t)pr[ci[k]].b; }
+    const int tol_q = (int)(tol_a * 128.0 / PI_F);
+    uint8_t best[GC_MAX_CAND];
+    double best_sum = -1;
+    int best_m = 0;
+    int seeds = nc < GC_SEEDS ? nc : GC_SEEDS;
+    for (int sd = 0; sd < seeds; sd++) {
+        uint8_t mem[GC_MAX_CAND];
+        mem[0] = (uint8_t)sd;
+        int m = 1;
+        double sum = pr[ci[sd]].s;
+        for (int k = 0; k < nc; k++) {
+            if (k == sd) continue;
+            int ak = cpa[k], bk = cpb[k];
+            const float *dak = A->dist + ak * na, *dbk = B->dist + bk * nb;
+            const uint8_t *rak = A->rad + ak * na, *rbk = B->rad + bk * nb;
+            bool ok = true;
+            for (int q = 0; q < m && ok; q++) {
+                int at = cpa[mem[q]], bt = cpb[mem[q]];
+                /* one-to-one; the segment between the two minutiae has the same length
+                   (within a tolerance growing with it: skin distortion) and the same
+                   direction relative to both minutiae on both sides */
+                if (ak == at || bk == bt) { ok = false; break; }
+                float da = dak[at], db = dbk[bt];
+                if (fabsf(da - db) > (float)(tol_d + tol_dr * 0.5 * (da + db))) { ok = false; break; }
+                int d2 = (int8_t)(uint8_t)((A->qt[ak] - A->qt[at]) - (B->qt[bk] - B->qt[bt]));
+                int d3 = (int8_t)(uint8_t)(rak[at] - rbk[bt]);
+                int d4 = (int8_t)(uint8_t)(A->rad[at * na + ak] - B->rad[bt * nb + bk]);
+                if (abs(d2) > tol_q || abs(d3) > tol_q || abs(d4) > tol_q) ok = false;
+            }
+            if (!ok) continue;
+            mem[m++] = (uint8_t)k;
+            sum += pr[ci[k]].s;
+        }
+        if (sum > best_sum) {
+            best_sum = sum;
+            best_m = m;
+            memset(best, 0, (size_t)nc);
+            for (int q = 0; q < m; q++) best[mem[q]] = 1;
+        }
+    }
+    res->m = best_m;
+    res->sum_s = best_sum;
+    /* rigid alignment of the set (least squares on positions and directions), then the
+       minutiae of each side that fall inside the other's print (the convex hull of its
+       minutiae) */
+    double sax = 0, say = 0, sbx = 0, sby = 0, sc = 0, ss = 0;
+    for (int k = 0; k < nc; k++)
+        if (best[k]) {
+            sax += A->x[pr[ci[k]].a]; say += A->y[pr[ci[k]].a];
+            sbx += B->x[pr[ci[k]].b]; sby += B->y[pr[ci[k]].b];
+        }
+    sax /= best_m; say /= best_m; sbx /= best_m; sby /= best_m;
+    for (int k = 0; k < nc; k++)
+        if (best[k]) {
+            int a = pr[ci[k]].a, b = pr[ci[k]].b;
+            double ax = A->x[a] - sax, ay = A->y[a] - say, bx = B->x[b] - sbx, by = B->y[b] - sby;
+            sc += ax * bx + ay * by;
+            ss += ax * by - ay * bx;
+            double d = fp_angle_diff(B->t[b], A->t[a]);
+            sc += 100.0 * cos(d);
+            ss += 100.0 * sin(d);
+        }
+    double phi = atan2(ss, sc), c = cos(phi), s = sin(phi);
+    for (int i = 0; i < na; i++) {
+        double x = A->x[i] - sax, y = A->y[i] - say;
+        if (hull_contains(B, c * x - s * y + sbx, s * x + c * y + sby, margin)) res->na_ov++;
+    }
+    for (int i = 0; i < nb; i++) {
+        double x = B->x[i] - sbx, y = B->y[i] - sby;
+        if (hull_contains(A, c * x + s * y + sax, -s * x + c * y + say, margin)) res->nb_ov++;
+    }
+}
+
+/* The consistent-set score: (sum of the local similarities of the set)^2 over the
+ * product of the overlap counts, in [0, 1] up to the rare set larger than an overlap. */
+static double gc_score(const gc_result *g) {
+    double na = g->na_ov > GC_MIN_OVERLAP ? g->na_ov : GC_MIN_OVERLAP;
+    double nb = g->nb_ov > GC_MIN_OVERLAP ? g->nb_ov : GC_MIN_OVERLAP;
+    return g->sum_s * g->sum_s / (na * nb);
+}
+
 double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
     int na = A->n, nb = B->n;
     if (na < LSS_MIN_NP || nb < LSS_MIN_NP) return 0;
@@ -391,6 +554,8 @@ double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
     if (!scratch) { free(pr); return 0; }
     sort_pairs(pr, scratch, np);
     free(scratch);
+    gc_result gc;
+    gc_consolidate(A, B, pr, np, &gc);
     /* the nR best one-to-one pairs */
     int nr_max = na < nb ? na : nb, nr = 0;
     uint8_t ua[IOP_FP_MAX_MINUTIAE] = {0}, ub[IOP_FP_MAX_MINUTIAE] = {0};
@@ -443,6 +608,8 @@ double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
     for (int t = 0; t < n_p; t++) sum += eff[t].lam;
     free(pr); free(lam); free(rho); free(eff);
     double sc = sum / n_p;
+    /* the mean of the two consolidations (LSS-R brought to the same scale) */
+    sc = 0.5 * (GC_LSSR_WEIGHT * sc + gc_score(&gc));
     return sc < 0 ? 0 : sc > 1 ? 1 : sc;
 }
 

@@ -60,7 +60,8 @@ double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *t
         const names_ident *in = tn == ta ? a : b, *il = tn == ta ? b : a;
         if (tn->nat_len) {
             uint32_t cp[32];
-            size_t n = nm_tl_native(nm_str(in, tn->nat_off), tn->nat_len, cp, 32);
+            size_t n = tn->nat_len;
+            memcpy(cp, nm_str(in, tn->nat_off), n * sizeof *cp);
             double p = nm_tl_prob(eng->tlm, cp, n, nm_str(il, tl->off), tl->len);
             if (p >= 0) {
                 double k = NM_TL_SIM_LO + (NM_TL_SIM_HI - NM_TL_SIM_LO) * p;

@@ -33,8 +33,8 @@ typedef struct nm_tok {
     int32_t nick;      /* index into the engine's nickname root lists, -1 none */
     uint32_t coarse[2]; /* hashes of the two coarse sound-class readings (0 empty) */
     uint8_t len, skel_len, role, flags;
-    uint32_t nat_off;  /* into pool: the native-script piece (UTF-8) of a non-Latin token, 0 none */
-    uint8_t nat_len;
+    uint32_t nat_off;  /* into pool: the learned model's units (uint32, unaligned) of a non-Latin token, 0 none */
+    uint8_t nat_len;   /* number of those units */
 } nm_tok;
 
 typedef struct nm_variant {
@@ -134,6 +134,7 @@ bool nm_is_particle(const char *s, size_t len);
 
 /* translit.c */
 #define NM_TL_CLASSES 5
+#define NM_TL_SYL 0x40000000u /* Han syllable units: NM_TL_SYL | packed pinyin letters */
 #define NM_TL_LAT_BASE 0x110000u /* units of the query normaliser: base + 1024 * class + 32 * letter + next letter */
 /* the k most likely canonical spellings of a Latin token for script class cls */
 size_t nm_tl_normalise(const names_tlm *m, int cls, const char *l, size_t ml, size_t k, char (*out)[NM_MAX_TOK + 1]);
@@ -141,6 +142,9 @@ int nm_tl_class(uint32_t cp);
 /* native token -> code points used by the model (marks, separators dropped) */
 size_t nm_tl_native(const char *s, size_t len, uint32_t *out, size_t cap);
 size_t nm_tl_latin(const char *s, size_t len, char *out, size_t cap);
+/* the model's units of a native token: code points, Han characters as their pinyin
+ * syllable (the model's table, else ICU through eng when not NULL) */
+size_t nm_tl_units(const names_engine *eng, const names_tlm *m, const char *s, size_t len, uint32_t *out, size_t cap);
 double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml);
 size_t nm_tl_romanise(const names_tlm *m, const uint32_t *cp, size_t n, size_t k, char (*out)[NM_MAX_TOK + 1],
                       double *lp_out);

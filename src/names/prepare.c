@@ -158,11 +158,9 @@ static void lkey_add(builder *b, uint64_t k) {
 
 /* Blocking keys of a native piece from the learned model's most likely romanisations:
  * their consonant skeletons and coarse sound classes (the Latin query's own keys). */
-static void learned_keys(builder *b, const char *s, size_t len) {
+static void learned_keys(builder *b, const uint32_t *cp, size_t n) {
     const names_tlm *m = b->eng->tlm;
     if (!m) return;
-    uint32_t cp[32];
-    size_t n = nm_tl_native(s, len, cp, 32);
     char r[8][NM_MAX_TOK + 1];
     size_t nr = nm_tl_romanise(m, cp, n, 8, r, NULL);
     size_t sk_added = 0, co_added = 0;
@@ -231,10 +229,15 @@ static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *o
                     }
                 hebrew_geresh((char *)ps, &pl);
             }
-            if ((p->flags & NM_TF_NONLATIN) && pl < 256) {
-                p->nat_off = pool_add(b, ps, pl);
-                p->nat_len = (uint8_t)pl;
-                learned_keys(b, ps, pl);
+            if ((p->flags & NM_TF_NONLATIN) && b->eng->tlm) {
+                /* the learned model's units of the piece, kept for comparison */
+                uint32_t u[32];
+                size_t nu = nm_tl_units(b->eng, b->eng->tlm, ps, pl, u, 32);
+                if (nu) {
+                    p->nat_off = pool_add(b, (const char *)u, nu * sizeof *u);
+                    p->nat_len = (uint8_t)nu;
+                    learned_keys(b, u, nu);
+                }
             }
             iop_buf icu;
             iop_buf_init(&icu);

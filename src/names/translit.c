@@ -41,12 +41,19 @@ static size_t chunk_unpack(uint32_t v, char *out /* >= 7 */) {
     return n;
 }
 
+static bool is_han(uint32_t cp) {
+    return (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+           (cp >= 0x20000 && cp <= 0x3FFFF);
+}
+
 static int max_chunk(uint32_t cp) {
+    if (cp >= NM_TL_SYL) return 6;
     if (cp >= NM_TL_LAT_BASE) return 4;
     return (cp >= 0x3040 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || cp >= 0x20000 ? 6 : 4;
 }
 
 int nm_tl_class(uint32_t cp) {
+    if (cp >= NM_TL_SYL) return 3;
     if (cp >= NM_TL_LAT_BASE) return (int)((cp - NM_TL_LAT_BASE) / 1024) % NM_TL_CLASSES;
     if (cp >= 0x370 && cp <= 0x52F) return 0;                                       /* Greek, Cyrillic */
     if ((cp >= 0x600 && cp <= 0x6FF) || (cp >= 0x750 && cp <= 0x77F) || (cp >= 0xFB50 && cp <= 0xFEFF)) return 1;
@@ -138,6 +145,9 @@ struct names_tlm {
     size_t n_cps;
     double bg[26];  /* log letter unigram of the Latin side */
     double bg_stop; /* log P(end of word) */
+    tl_tab syl;      /* Han character -> syllable unit (its ICU pinyin), for the characters trained on */
+    uint32_t *syl_cp, *syl_unit;
+    size_t n_syl, cap_syl;
     double cal[NM_TL_CLASSES][3]; /* logistic calibration: bias, per-letter LLR, length-normalised LLR */
     size_t trained_pairs[NM_TL_CLASSES];
 };
@@ -169,6 +179,9 @@ void names_tlm_free(names_tlm *m) {
     tab_free(&m->tab);
     free(m->cps);
     free(m->cp_first);
+    tab_free(&m->syl);
+    free(m->syl_cp);
+    free(m->syl_unit);
     free(m);
 }
 
@@ -207,6 +220,49 @@ size_t nm_tl_latin(const char *s, size_t len, char *out, size_t cap) {
         if (c >= 'a' && c <= 'z') out[n++] = c;
     }
     out[n] = 0;
+    return n;
+}
+
+static bool syl_add(names_tlm *m, uint32_t cp, uint32_t unit) {
+    if (tab_find(&m->syl, tkey(cp, 0)) >= 0) return true;
+    if (m->n_syl == m->cap_syl) {
+        size_t nc = m->cap_syl ? m->cap_syl * 2 : 1024;
+        uint32_t *a = realloc(m->syl_cp, nc * sizeof *a);
+        if (a) m->syl_cp = a;
+        uint32_t *b = realloc(m->syl_unit, nc * sizeof *b);
+        if (b) m->syl_unit = b;
+        if (!a || !b) return false;
+        m->cap_syl = nc;
+    }
+    if (tab_put(&m->syl, tkey(cp, 0), (uint32_t)m->n_syl) < 0) return false;
+    m->syl_cp[m->n_syl] = cp;
+    m->syl_unit[m->n_syl++] = unit;
+    return true;
+}
+
+/* the syllable unit of a Han character: the model's table, else ICU through eng, else
+ * the character itself */
+static uint32_t han_unit(const names_engine *eng, const names_tlm *m, uint32_t cp) {
+    long k = m ? tab_find(&m->syl, tkey(cp, 0)) : -1;
+    if (k >= 0) return m->syl_unit[k];
+    if (!eng) return cp;
+    char u8[8];
+    utf8proc_ssize_t n = utf8proc_encode_char((utf8proc_int32_t)cp, (utf8proc_uint8_t *)u8);
+    if (n <= 0) return cp;
+    iop_buf o;
+    iop_buf_init(&o);
+    nm_translit_icu(eng, u8, (size_t)n, &o);
+    char l[16];
+    size_t ll = o.len ? nm_tl_latin(o.data, o.len, l, sizeof l) : 0;
+    iop_buf_free(&o);
+    if (!ll || ll > 6) return cp;
+    return NM_TL_SYL | chunk_pack(l, ll);
+}
+
+size_t nm_tl_units(const names_engine *eng, const names_tlm *m, const char *s, size_t len, uint32_t *out, size_t cap) {
+    size_t n = nm_tl_native(s, len, out, cap);
+    for (size_t i = 0; i < n; i++)
+        if (is_han(out[i])) out[i] = han_unit(eng, m, out[i]);
     return n;
 }
 
@@ -284,7 +340,7 @@ double names_tlm_probability(const names_tlm *m, const char *native, const char 
     char *f = nm_fold(native, strlen(native));
     if (!f) return -1;
     uint32_t cp[TL_MAX_N];
-    size_t n = nm_tl_native(f, strlen(f), cp, TL_MAX_N);
+    size_t n = nm_tl_units(NULL, m, f, strlen(f), cp, TL_MAX_N);
     free(f);
     char l[TL_MAX_M + 2];
     size_t ml = nm_tl_latin(latin, strlen(latin), l, sizeof l);
@@ -361,7 +417,7 @@ size_t names_tlm_romanise(const names_tlm *m, const char *native, size_t k, char
     char *f = nm_fold(native, strlen(native));
     if (!f) return 0;
     uint32_t cp[TL_MAX_N];
-    size_t n = nm_tl_native(f, strlen(f), cp, TL_MAX_N);
+    size_t n = nm_tl_units(NULL, m, f, strlen(f), cp, TL_MAX_N);
     free(f);
     return nm_tl_romanise(m, cp, n, k, out, NULL);
 }
@@ -582,7 +638,7 @@ static void fit_logistic(const double (*x)[2], const uint8_t *y, size_t n, doubl
     }
 }
 
-static bool prep_pair(const names_tl_pair *in, tpair *out) {
+static bool prep_pair(const names_engine *eng, names_tlm *syl, const names_tl_pair *in, tpair *out) {
     memset(out, 0, sizeof *out);
     if (!in->native || !in->latin) return false;
     char *f = nm_fold(in->native, strlen(in->native));
@@ -590,6 +646,12 @@ static bool prep_pair(const names_tl_pair *in, tpair *out) {
     uint32_t cp[TL_MAX_N + 1];
     size_t n = nm_tl_native(f, strlen(f), cp, TL_MAX_N + 1);
     free(f);
+    for (size_t i = 0; i < n; i++)
+        if (is_han(cp[i])) {
+            uint32_t u = han_unit(eng, syl, cp[i]);
+            if (u != cp[i] && syl && !syl_add(syl, cp[i], u)) return false;
+            cp[i] = u;
+        }
     char *lf = nm_fold(in->latin, strlen(in->latin));
     if (!lf) return false;
     iop_buf lb;
@@ -622,31 +684,17 @@ static iop_code tlm_fit(const names_engine *eng, const tpair *ps, size_t np, nam
     for (int c = 0; c < 26; c++) tot += lc[c];
     for (int c = 0; c < 26; c++) m->bg[c] = log(lc[c] / tot);
     m->bg_stop = log((words + 1) / (tot + words + 1));
-    /* Han priors: the ICU reading (pinyin) of each character seen */
-    if (eng) {
-        for (size_t p = 0; p < np && !rc; p++)
-            for (size_t i = 0; i < ps[p].n; i++) {
-                uint32_t c = ps[p].cp[i];
-                if (max_chunk(c) != 6) continue;
-                char u8[8];
-                utf8proc_ssize_t k = utf8proc_encode_char((utf8proc_int32_t)c, (utf8proc_uint8_t *)u8);
-                if (k <= 0) continue;
-                long probe = tab_find(&t.tab, tkey(c, 0xFFFFFFFFu)); /* already done for c? */
-                if (probe >= 0) continue;
-                if (tr_param(&t, c, 0xFFFFFFFFu) < 0) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-                t.n--; /* the marker key stays in the table, its slot is reused */
-                iop_buf o;
-                iop_buf_init(&o);
-                nm_translit_icu(eng, u8, (size_t)k, &o);
-                char l[16];
-                size_t ll = o.len ? nm_tl_latin(o.data, o.len, l, sizeof l) : 0;
-                iop_buf_free(&o);
-                if (!ll || ll > 6) continue;
-                long q = tr_param(&t, c, chunk_pack(l, ll));
-                if (q < 0) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-                t.prior[q] += 1.0;
-            }
-    }
+    /* Han syllables: their pinyin as a prior (a pseudo-count) */
+    (void)eng;
+    for (size_t p = 0; p < np && !rc; p++)
+        for (size_t i = 0; i < ps[p].n; i++) {
+            uint32_t c = ps[p].cp[i];
+            if (c < NM_TL_SYL) continue;
+            if (tab_find(&t.tab, tkey(c, c & 0x3FFFFFFFu)) >= 0) continue;
+            long q = tr_param(&t, c, c & 0x3FFFFFFFu);
+            if (q < 0) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+            t.prior[q] += 1.0;
+        }
     if (!rc) rc = em_train(&t, ps, np, TL_ITERS, err);
     if (!rc) {
         size_t keep = 0;
@@ -726,17 +774,22 @@ size_t nm_tl_normalise(const names_tlm *m, int cls, const char *l, size_t ml, si
 iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, size_t n, names_tlm **out,
                          iop_err *err) {
     tpair *ps = malloc((n ? n : 1) * sizeof *ps);
-    if (!ps) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    names_tlm *m = calloc(1, sizeof *m);
+    if (!ps || !m) { free(ps); free(m); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     size_t np = 0;
     for (size_t i = 0; i < n; i++)
-        if (prep_pair(&pairs[i], &ps[np])) np++;
-    if (!np) { free(ps); return iop_fail(err, IOP_EINVAL, "no usable training pair (native and Latin letters, at most %d and %d)", TL_MAX_N, TL_MAX_M); }
+        if (prep_pair(eng, m, &pairs[i], &ps[np])) np++;
+    if (!np) {
+        free(ps);
+        names_tlm_free(m);
+        return iop_fail(err, IOP_EINVAL, "no usable training pair (native and Latin letters, at most %d and %d)", TL_MAX_N, TL_MAX_M);
+    }
     /* calibration on held-out pairs: a model from 9/10 of the pairs scores the other
      * tenth (true pairs) and shuffled pairs of that tenth (false pairs) */
     iop_code rc = IOP_OK;
-    names_tlm *cal = calloc(1, sizeof *cal), *m = calloc(1, sizeof *m);
+    names_tlm *cal = calloc(1, sizeof *cal);
     tpair *tr = malloc(np * sizeof *tr), *ho = malloc(np * sizeof *ho);
-    if (!cal || !m || !tr || !ho) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (!cal || !tr || !ho) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
     size_t ntr = 0, nho = 0;
     for (size_t i = 0; !rc && i < np; i++) {
         if (i % 10 == 7) ho[nho++] = ps[i];
@@ -747,14 +800,16 @@ iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, si
     if (!rc) rc = fit_normaliser(ps, np, m, err);
     if (!rc) {
         if (nho < 20) { ho = memcpy(ho, ps, np * sizeof *ps); nho = np; } /* tiny sets: calibrate on the pairs */
-        double (*x)[2] = malloc(2 * nho * sizeof *x);
-        uint8_t *y = malloc(2 * nho);
-        size_t *cls = malloc(2 * nho * sizeof *cls);
+        /* three false pairs per true one: a model that cannot tell them apart says ~0.25 */
+        double (*x)[2] = malloc(4 * nho * sizeof *x);
+        uint8_t *y = malloc(4 * nho);
+        size_t *cls = malloc(4 * nho * sizeof *cls);
         if (!x || !y || !cls) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
         size_t nx = 0;
+        const size_t shift[4] = {0, nho / 2 + 1, nho / 3 + 1, nho / 5 + 1};
         for (size_t i = 0; !rc && i < nho; i++)
-            for (int neg = 0; neg < 2; neg++) {
-                const tpair *a = &ho[i], *b = neg ? &ho[(i + nho / 2 + 1) % nho] : a;
+            for (int neg = 0; neg < 4; neg++) {
+                const tpair *a = &ho[i], *b = &ho[(i + shift[neg]) % nho];
                 if (neg && (b == a || (b->ml == a->ml && !memcmp(b->l, a->l, a->ml)))) continue;
                 if (!pair_features(cal, a->cp, a->n, b->l, b->ml, x[nx])) continue;
                 y[nx] = (uint8_t)!neg;
@@ -812,10 +867,18 @@ iop_code names_tlm_save(const names_tlm *m, const char *path, const char *proven
     for (int c = 0; c < NM_TL_CLASSES; c++)
         fprintf(f, "cal %s %.6f %.6f %.6f %zu\n", CLASS_NAME[c], m->cal[c][0], m->cal[c][1], m->cal[c][2],
                 m->trained_pairs[c]);
-    for (size_t i = 0; i < m->n_ent; i++) {
+    for (size_t i = 0; i < m->n_syl; i++) {
         char ch[8];
+        chunk_unpack(m->syl_unit[i] & 0x3FFFFFFFu, ch);
+        fprintf(f, "h %X %s\n", m->syl_cp[i], ch);
+    }
+    for (size_t i = 0; i < m->n_ent; i++) {
+        char ch[8], u[8];
         size_t cl = chunk_unpack(m->ent[i].chunk, ch);
-        fprintf(f, "e %X %s %.5f\n", m->ent[i].cp, cl ? ch : "-", (double)m->ent[i].lp);
+        if (m->ent[i].cp >= NM_TL_SYL) { /* a Han syllable unit: written as "py:<pinyin>" */
+            chunk_unpack(m->ent[i].cp & 0x3FFFFFFFu, u);
+            fprintf(f, "e py:%s %s %.5f\n", u, cl ? ch : "-", (double)m->ent[i].lp);
+        } else fprintf(f, "e %X %s %.5f\n", m->ent[i].cp, cl ? ch : "-", (double)m->ent[i].lp);
     }
     fprintf(f, "end %zu\n", m->n_ent);
     bool bad = ferror(f) != 0;
@@ -870,6 +933,34 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
             memcpy(m->cal[c], w, sizeof w);
             m->trained_pairs[c] = np;
             have_cal[c] = true;
+        } else if (!strncmp(line, "h ", 2)) {
+            unsigned cp;
+            char py[16];
+            size_t pl = 0;
+            bool ok = sscanf(line, "h %X %15s%n", &cp, py, &used) == 2 && !line[used] && is_han(cp);
+            if (ok) pl = strlen(py);
+            ok = ok && pl >= 1 && pl <= 6;
+            for (size_t k = 0; ok && k < pl; k++) ok = py[k] >= 'a' && py[k] <= 'z';
+            if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: h: expected '<hex Han code point> <pinyin, 1-6 letters a-z>'", path, lineno); break; }
+            if (!syl_add(m, cp, NM_TL_SYL | chunk_pack(py, pl))) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+        } else if (!strncmp(line, "e py:", 5)) {
+            char py[16], ch[16];
+            double lp;
+            size_t pl = 0, cl = 0;
+            bool ok = sscanf(line, "e py:%15s %15s %lf%n", py, ch, &lp, &used) == 3 && !line[used] && lp <= 0 && isfinite(lp);
+            if (ok) { pl = strlen(py); cl = strcmp(ch, "-") ? strlen(ch) : 0; }
+            ok = ok && pl >= 1 && pl <= 6 && cl <= 6;
+            for (size_t k = 0; ok && k < pl; k++) ok = py[k] >= 'a' && py[k] <= 'z';
+            for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
+            if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad syllable entry ('e py:<pinyin> <letters or -> <log-prob <= 0>')", path, lineno); break; }
+            if (m->n_ent == cap) {
+                size_t nc = cap ? cap * 2 : 4096;
+                tl_ent *ne = realloc(m->ent, nc * sizeof *ne);
+                if (!ne) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                m->ent = ne;
+                cap = nc;
+            }
+            m->ent[m->n_ent++] = (tl_ent){NM_TL_SYL | chunk_pack(py, pl), chunk_pack(ch, cl), (float)lp};
         } else if (!strncmp(line, "e ", 2)) {
             unsigned cp;
             char ch[16];
@@ -879,7 +970,7 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
                 break;
             }
             size_t cl = strcmp(ch, "-") ? strlen(ch) : 0;
-            bool ok = cp >= 0x80 && cp < NM_TL_LAT_BASE + 1024 * NM_TL_CLASSES && (cp <= 0x10FFFF || cp >= NM_TL_LAT_BASE) && cl <= (size_t)max_chunk(cp) && lp <= 0 && isfinite(lp);
+            bool ok = cp >= 0x80 && cp < NM_TL_LAT_BASE + 1024 * NM_TL_CLASSES && (cp <= 0x10FFFF || cp >= NM_TL_LAT_BASE) && !is_han(cp) && cl <= (size_t)max_chunk(cp) && lp <= 0 && isfinite(lp);
             for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad entry (code point, letters a-z up to the chunk limit, log-prob <= 0)", path, lineno); break; }
             if (m->n_ent == cap) {

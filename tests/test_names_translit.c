@@ -1,0 +1,278 @@
+/* test-links: names record */
+/*
+ * test_names_translit.c -- the learned transliteration model of the names engine:
+ * it learns a mapping it was shown (even an arbitrary letter cipher no rule knows), it
+ * scores no better than chance when trained on shuffled pairs, its file round-trips
+ * and malformed files are refused with the line, and an engine with a model finds
+ * native-script records from their Latin form (blocking and ranking) while never
+ * calling such a pair "same".
+ */
+#include <math.h>
+#include <stdint.h>
+#include "interop/names.h"
+#include "test.h"
+
+/* 30 Cyrillic letters (UTF-8, 2 bytes each) */
+static const char *CYR[30] = {"а", "б", "в", "г", "д", "е", "ж", "з", "и", "к", "л", "м", "н", "о", "п",
+                              "р", "с", "т", "у", "ф", "х", "ц", "ч", "ш", "щ", "ы", "ь", "ю", "я", "э"};
+/* a readable romanisation (one to four letters, one silent) ... */
+static const char *ROM[30] = {"a", "b", "v", "g", "d", "e", "zh", "z", "i", "k", "l", "m", "n", "o", "p",
+                              "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "y", "", "yu", "ya", "e"};
+/* ... and an arbitrary one-letter cipher no transliteration rule knows */
+static const char CIPHER[31] = "qwxjpzkmvbcyhgtofrnldeusaiqwxj";
+
+typedef struct synth {
+    char nat[400][64], lat[400][64];
+    names_tl_pair p[400];
+    size_t n;
+} synth;
+
+/* n random words of 3..8 letters (or exactly len letters when len > 0) */
+static void make_pairs(synth *s, size_t n, uint64_t seed, bool cipher, int len) {
+    iop_rng r;
+    iop_rng_seed(&r, seed);
+    s->n = n;
+    for (size_t i = 0; i < n; i++) {
+        int L = len > 0 ? len : 3 + (int)iop_rng_below(&r, 6);
+        size_t a = 0, b = 0;
+        for (int k = 0; k < L; k++) {
+            unsigned c = iop_rng_below(&r, cipher ? 24 : 30);
+            memcpy(s->nat[i] + a, CYR[c], 2);
+            a += 2;
+            if (cipher) s->lat[i][b++] = CIPHER[c];
+            else { memcpy(s->lat[i] + b, ROM[c], strlen(ROM[c])); b += strlen(ROM[c]); }
+        }
+        s->nat[i][a] = 0;
+        s->lat[i][b] = 0;
+        s->p[i] = (names_tl_pair){s->nat[i], s->lat[i]};
+    }
+}
+
+/* area under the ROC curve of true pairs (i, i) against false pairs (i, i + 1) */
+static double auc(const names_tlm *m, const synth *s) {
+    double pos[400], neg[400];
+    size_t n = s->n;
+    for (size_t i = 0; i < n; i++) {
+        pos[i] = names_tlm_probability(m, s->nat[i], s->lat[i]);
+        neg[i] = names_tlm_probability(m, s->nat[i], s->lat[(i + 1) % n]);
+    }
+    double wins = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) wins += pos[i] > neg[j] ? 1.0 : pos[i] == neg[j] ? 0.5 : 0.0;
+    return wins / (double)(n * n);
+}
+
+TEST(learned_model_learns_a_romanisation_it_was_shown) {
+    static synth tr, te;
+    make_pairs(&tr, 400, 1, false, 0);
+    make_pairs(&te, 100, 2, false, 0);
+    names_tlm *m = NULL;
+    iop_err err;
+    REQUIRE(names_tlm_train(NULL, tr.p, tr.n, &m, &err) == IOP_OK);
+    CHECK(names_tlm_characters(m) >= 28);
+    /* unseen words: the best romanisation is the one the pairs used */
+    char r[4][49];
+    REQUIRE(names_tlm_romanise(m, "щукарь", 4, r) >= 1);
+    CHECK_STR(r[0], "shchukar");
+    REQUIRE(names_tlm_romanise(m, "жюхач", 4, r) >= 1);
+    CHECK_STR(r[0], "zhyukhach");
+    CHECK(names_tlm_probability(m, "щукарь", "shchukar") > 0.9);
+    CHECK(names_tlm_probability(m, "щукарь", "petrova") < 0.1);
+    CHECK(auc(m, &te) > 0.97);
+    /* no native letter known: no opinion */
+    CHECK_NEAR(names_tlm_probability(m, "ᚠᚢᚦ", "futh"), -1.0, 1e-9);
+    names_tlm_free(m);
+}
+
+TEST(learned_model_learns_an_arbitrary_cipher) {
+    static synth tr, te;
+    make_pairs(&tr, 400, 3, true, 5);
+    make_pairs(&te, 150, 4, true, 5);
+    names_tlm *m = NULL;
+    iop_err err;
+    REQUIRE(names_tlm_train(NULL, tr.p, tr.n, &m, &err) == IOP_OK);
+    CHECK(auc(m, &te) > 0.97);
+    char r[1][49];
+    REQUIRE(names_tlm_romanise(m, te.nat[0], 1, r) == 1);
+    CHECK_STR(r[0], te.lat[0]);
+    names_tlm_free(m);
+}
+
+TEST(learned_model_trained_on_shuffled_pairs_scores_at_chance) {
+    static synth tr, te;
+    make_pairs(&tr, 400, 5, true, 5);
+    make_pairs(&te, 150, 6, true, 5);
+    /* every Latin form paired with another word's native form */
+    static names_tl_pair sh[400];
+    for (size_t i = 0; i < tr.n; i++) sh[i] = (names_tl_pair){tr.nat[i], tr.lat[(i + 7) % tr.n]};
+    names_tlm *m = NULL;
+    iop_err err;
+    REQUIRE(names_tlm_train(NULL, sh, tr.n, &m, &err) == IOP_OK);
+    double a = auc(m, &te);
+    CHECK(a > 0.35 && a < 0.65);
+    /* and it never reaches the "similar" range on the true pairs either */
+    size_t high = 0;
+    for (size_t i = 0; i < te.n; i++) high += names_tlm_probability(m, te.nat[i], te.lat[i]) > 0.5;
+    CHECK(high < te.n / 2);
+    names_tlm_free(m);
+}
+
+TEST(learned_model_refuses_an_empty_training_set) {
+    names_tl_pair p[2] = {{"", "abc"}, {"abc", "abc"}}; /* no native letters */
+    names_tlm *m = NULL;
+    iop_err err;
+    CHECK_INT(names_tlm_train(NULL, p, 2, &m, &err), IOP_EINVAL);
+    CHECK(m == NULL);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) abort();
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(learned_model_file_round_trips) {
+    static synth tr;
+    make_pairs(&tr, 200, 7, false, 0);
+    names_tlm *m = NULL, *m2 = NULL;
+    iop_err err;
+    REQUIRE(names_tlm_train(NULL, tr.p, tr.n, &m, &err) == IOP_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.txt", test_tmpdir("tlm_roundtrip"));
+    REQUIRE(names_tlm_save(m, path, "synthetic pairs\nsecond line", &err) == IOP_OK);
+    REQUIRE(names_tlm_load(path, &m2, &err) == IOP_OK);
+    CHECK_INT(names_tlm_entries(m2), names_tlm_entries(m));
+    for (size_t i = 0; i < 20; i++) {
+        double a = names_tlm_probability(m, tr.nat[i], tr.lat[i]), b = names_tlm_probability(m2, tr.nat[i], tr.lat[i]);
+        CHECK_NEAR(a, b, 1e-3);
+        a = names_tlm_probability(m, tr.nat[i], tr.lat[i + 1]);
+        b = names_tlm_probability(m2, tr.nat[i], tr.lat[i + 1]);
+        CHECK_NEAR(a, b, 1e-3);
+    }
+    names_tlm_free(m);
+    names_tlm_free(m2);
+}
+
+#define HEAD "interop-names-translit 1\n# test\n"
+#define BG "bg -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -2\n"
+#define CAL "cal cyrillic-greek 0 1 0 10\ncal arabic 0 1 0 0\ncal hebrew 0 1 0 0\ncal han-kana 0 1 0 0\ncal other 0 1 0 0\n"
+
+static void expect_bad(const char *name, const char *text, const char *where) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/m.txt", test_tmpdir(name));
+    write_file(path, text);
+    names_tlm *m = NULL;
+    iop_err err;
+    iop_code rc = names_tlm_load(path, &m, &err);
+    CHECK_INT(rc, IOP_ECORRUPT);
+    CHECK(m == NULL);
+    if (rc && !strstr(err.msg, where)) test_failed(__FILE__, __LINE__, "%s: error '%s' lacks '%s'", name, err.msg, where);
+}
+
+TEST(learned_model_file_errors_name_the_line) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/good.txt", test_tmpdir("tlm_good"));
+    write_file(path, HEAD BG CAL "e 431 b -0.1\ne 448 sh -0.2\nend 2\n");
+    names_tlm *m = NULL;
+    iop_err err;
+    REQUIRE(names_tlm_load(path, &m, &err) == IOP_OK);
+    CHECK(names_tlm_probability(m, "шуб", "shb") >= 0);
+    names_tlm_free(m);
+    expect_bad("tlm_magic", "not a model\n", ":1:");
+    expect_bad("tlm_empty", "", "empty");
+    expect_bad("tlm_trunc", HEAD BG CAL "e 431 b -0.1\n", "truncated");
+    expect_bad("tlm_count", HEAD BG CAL "e 431 b -0.1\nend 5\n", ":10:");
+    expect_bad("tlm_letters", HEAD BG CAL "e 431 B1 -0.1\nend 1\n", ":9:");
+    expect_bad("tlm_prob", HEAD BG CAL "e 431 b 0.5\nend 1\n", ":9:");
+    expect_bad("tlm_long", HEAD BG CAL "e 431 abcdefg -0.5\nend 1\n", ":9:");
+    expect_bad("tlm_cp", HEAD BG CAL "e 41 a -0.5\nend 1\n", ":9:");
+    expect_bad("tlm_class", HEAD BG "cal klingon 0 1 0 1\n" "e 431 b -0.1\nend 1\n", ":4:");
+    expect_bad("tlm_nocal", HEAD BG "e 431 b -0.1\nend 1\n", "cal");
+    expect_bad("tlm_bg", HEAD "bg -3 -3\n" CAL "end 0\n", ":3:");
+    expect_bad("tlm_dup", HEAD BG CAL "e 431 b -0.1\ne 431 b -0.2\nend 2\n", "duplicate");
+    expect_bad("tlm_after", HEAD BG CAL "end 0\ne 431 b -0.1\n", "after");
+    expect_bad("tlm_kind", HEAD BG CAL "x 1 2\nend 0\n", ":9:");
+}
+
+/* an engine whose model knows the cipher finds cipher-romanised records; without it, not */
+TEST(engine_with_learned_model_finds_native_records_from_latin_and_never_says_same) {
+    static synth tr, te;
+    make_pairs(&tr, 400, 11, true, 6);
+    make_pairs(&te, 120, 12, true, 6);
+    iop_err err;
+    size_t found[2] = {0, 0}, same = 0, similar = 0;
+    for (int with = 0; with < 2; with++) {
+        names_engine *eng = NULL;
+        REQUIRE(names_engine_new(NULL, &eng, &err) == IOP_OK);
+        names_tlm *m = NULL;
+        if (with) {
+            REQUIRE(names_tlm_train(NULL, tr.p, tr.n, &m, &err) == IOP_OK);
+            names_engine_set_model(eng, m); /* the engine owns it now */
+        }
+        CHECK(with ? names_engine_model(eng) == m : names_engine_model(eng) == NULL);
+        names_ident *nat[120], *lat[120];
+        names_index *ix = NULL;
+        REQUIRE(names_index_new(eng, NULL, &ix, &err) == IOP_OK);
+        for (size_t i = 0; i < te.n; i++) {
+            names_fields f = {0};
+            const char *s = te.nat[i];
+            f.surnames = &s;
+            f.n_surnames = 1;
+            REQUIRE(names_prepare_fields(eng, &f, &nat[i], &err) == IOP_OK);
+            s = te.lat[i];
+            REQUIRE(names_prepare_fields(eng, &f, &lat[i], &err) == IOP_OK);
+            REQUIRE(names_index_add(ix, i, nat[i], &err) == IOP_OK);
+        }
+        for (size_t i = 0; i < te.n; i++) {
+            names_result r;
+            names_compare(eng, lat[i], nat[i], &r);
+            if (with) {
+                same += r.verdict == NAMES_SAME;
+                similar += r.ev[NAMES_F_NAME].agreement == NAMES_AGREE_SIMILAR;
+            }
+        }
+        /* blocking: the signature-only search of the index (no store) must meet the record */
+        for (size_t i = 0; i < te.n; i++) {
+            names_hit h[100];
+            size_t nh = names_index_search(ix, lat[i], 100, 0, h);
+            for (size_t k = 0; k < nh; k++) if (h[k].id == i) { found[with]++; break; }
+        }
+        names_index_free(ix);
+        for (size_t i = 0; i < te.n; i++) { names_ident_free(nat[i]); names_ident_free(lat[i]); }
+        names_engine_free(eng);
+    }
+    CHECK_INT(same, 0);
+    CHECK(similar > te.n * 9 / 10);
+    CHECK(found[1] > te.n * 9 / 10);
+    CHECK(found[0] < te.n / 4);
+}
+
+TEST(xscript_eval_cross_validates_without_testing_on_training_pairs) {
+    static synth s;
+    make_pairs(&s, 300, 13, true, 6);
+    char path[512];
+    snprintf(path, sizeof path, "%s/pairs.tsv", test_tmpdir("tlm_cv"));
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    for (size_t i = 0; i < s.n; i++) {
+        fprintf(f, "%s\t", s.lat[i]);
+        for (size_t k = 0; s.nat[i][k]; k += 2) fprintf(f, "%s%.2s", k ? " " : "", s.nat[i] + k);
+        fprintf(f, "\t1\n");
+    }
+    fclose(f);
+    names_engine *eng = NULL;
+    iop_err err;
+    REQUIRE(names_engine_new(NULL, &eng, &err) == IOP_OK);
+    names_xscript_result r, base;
+    REQUIRE(names_eval_xscript_cv(eng, path, NULL, 3, 0, &r, &err) == IOP_OK);
+    CHECK_INT(r.folds, 3);
+    CHECK_INT(r.pairs, 300);
+    CHECK(r.recall_top10 > 0.9);
+    CHECK_INT(r.false_same, 0);
+    REQUIRE(names_eval_xscript_cv(eng, path, NULL, 0, 0, &base, &err) == IOP_OK);
+    CHECK_INT(base.folds, 0);
+    CHECK(base.recall_top10 < 0.3);
+    CHECK_INT(names_eval_xscript_cv(eng, path, NULL, 1, 0, &r, &err), IOP_EINVAL);
+    names_engine_free(eng);
+}

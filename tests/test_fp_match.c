@@ -5,7 +5,11 @@
  * accuracy target of the issue, partial prints scored on their common area, tolerance
  * to skin distortion, and strangers with few minutiae kept below mates.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <math.h>
+#include <string.h>
 #include "interop/sbms_fp.h"
 #include "test.h"
 
@@ -213,4 +217,50 @@ TEST(strangers_with_few_minutiae_do_not_reach_the_scores_of_mates) {
     qsort(mates, N, sizeof *mates, cmp_dbl);
     printf("    median mate %.3f, highest stranger %.3f\n", mates[N / 2], max_stranger);
     CHECK(mates[N / 2] > max_stranger);
+}
+
+/* ---------------------------------------------------------------- ANSI/NIST-ITL 9.012 */
+
+TEST(ansi_nist_9012_position_item_of_other_than_11_digits_is_refused_with_its_length_and_byte) {
+    /* NIST's valid1.15.an2 writes its minutia as a 13-digit item; ANSI/NIST-ITL 1-2007
+       9.012 (the legacy fields of 1-2011) fixes XXXXYYYYTTT at 11 digits */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/formats/valid1.15.an2", DATA);
+    char *d;
+    size_t len;
+    iop_err e;
+    REQUIRE(iop_read_file(path, &d, &len, &e) == IOP_OK);
+    iop_fp_template t;
+    CHECK(iop_fp_parse((const uint8_t *)d, len, IOP_FP_AUTO, &t, &e) == IOP_EFORMAT);
+    CHECK(strstr(e.msg, "13 digits") != NULL);
+    CHECK(strstr(e.msg, "11") != NULL);
+    /* the byte offset names the item itself */
+    const char *item = memmem(d, len, "1250125011231", 13);
+    REQUIRE(item != NULL);
+    char want[64];
+    snprintf(want, sizeof want, "byte %zu:", (size_t)(item - d));
+    CHECK(strstr(e.msg, want) != NULL);
+    /* the same record with an 11-digit item (X 12.50 mm, Y 12.50 mm, 112 degrees) parses */
+    char *fixed = malloc(len);
+    REQUIRE(fixed != NULL);
+    size_t off = (size_t)(item - d);
+    memcpy(fixed, d, off);
+    memcpy(fixed + off, "12501250112", 11);
+    memcpy(fixed + off + 11, item + 13, len - off - 13);
+    size_t flen = len - 2;
+    /* the Type-9 record length (9.01:139) shrinks by 2 as well */
+    char *lenf = memmem(fixed, flen, "9.01:139", 8);
+    REQUIRE(lenf != NULL);
+    memcpy(lenf, "9.01:137", 8);
+    iop_err e2;
+    iop_code rc = iop_fp_parse((const uint8_t *)fixed, flen, IOP_FP_AUTO, &t, &e2);
+    if (rc) printf("    %s\n", e2.msg);
+    CHECK(rc == IOP_OK);
+    if (rc == IOP_OK) {
+        CHECK_INT(t.n_fingers, 1);
+        CHECK_INT(t.fingers[0].n, 1);
+        iop_fp_template_free(&t);
+    }
+    free(fixed);
+    free(d);
 }

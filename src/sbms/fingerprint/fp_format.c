@@ -419,6 +419,14 @@ static iop_code an_parse_type9(const uint8_t *d, size_t off, size_t rlen, double
         double x, y, deg;
         char type;
         if (src == std) {
+            /* ANSI/NIST-ITL 1-2007 (and the legacy fields of 1-2011), 9.012 MRC: the
+               position and direction item is exactly 11 digits, XXXXYYYYTTT (X and Y in
+               0.01 mm, theta in degrees); no other length is defined */
+            if (ni >= 4 && il[3] == 1 && il[1] != 11 && an_digits(it[1], il[1]))
+                return iop_fail(err, IOP_EFORMAT,
+                                "ansi-nist-itl: byte %zu: 9.012 minutia %zu: the position item has %zu digits; "
+                                "the standard fixes it at 11 (XXXXYYYYTTT: X, Y in 0.01 mm, theta in degrees)",
+                                at + (size_t)(it[1] - (v + s)), count + 1, il[1]);
             if (ni < 4 || il[1] != 11 || !an_digits(it[1], 11) || il[3] != 1)
                 return iop_fail(err, IOP_EFORMAT,
                                 "ansi-nist-itl: byte %zu: 9.012 minutia %zu is not \"index^XXXXYYYYTTT^quality^type\"",

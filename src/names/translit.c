@@ -62,6 +62,17 @@ int nm_tl_class(uint32_t cp) {
     return 4;
 }
 
+/* the script class of a word: its most frequent class (a Hebrew word keeps its class
+ * when a geresh letter was rewritten to the Arabic or Cyrillic letter of that sound) */
+static int word_class(const uint32_t *cp, size_t n) {
+    size_t cnt[NM_TL_CLASSES] = {0};
+    for (size_t i = 0; i < n; i++) cnt[nm_tl_class(cp[i])]++;
+    int best = n ? nm_tl_class(cp[0]) : NM_TL_CLASSES - 1;
+    for (int c = 0; c < NM_TL_CLASSES; c++)
+        if (cnt[c] > cnt[best]) best = c;
+    return best;
+}
+
 static const char *CLASS_NAME[NM_TL_CLASSES] = {"cyrillic-greek", "arabic", "hebrew", "han-kana", "other"};
 
 /* ---- hash table (cp, chunk) -> slot ---- */
@@ -194,14 +205,14 @@ size_t nm_tl_native(const char *s, size_t len, uint32_t *out, size_t cap) {
         utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &c);
         if (k <= 0) break;
         i += (size_t)k;
-        if (c < 0x80) continue; /* separators, apostrophes, Latin letters mixed in */
-        utf8proc_category_t cat = utf8proc_category(c);
-        if (c == 0x5F3 && n) { /* Hebrew geresh: foreign sounds, as prepare.c rewrites them */
+        if ((c == 0x5F3 || c == '\'' || c == 0x2019) && n) { /* Hebrew geresh: foreign sounds, as prepare.c rewrites them */
             if (out[n - 1] == 0x5D2) out[n - 1] = 0x62C;
             else if (out[n - 1] == 0x5D6) out[n - 1] = 0x436;
             else if (out[n - 1] == 0x5E6 || out[n - 1] == 0x5E5) out[n - 1] = 0x447;
             continue;
         }
+        if (c < 0x80) continue; /* separators, apostrophes, Latin letters mixed in */
+        utf8proc_category_t cat = utf8proc_category(c);
         if (cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC || cat == UTF8PROC_CATEGORY_ME ||
             cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_PD || cat == UTF8PROC_CATEGORY_PO ||
             cat == UTF8PROC_CATEGORY_CF || c == 0x30FB || c == 0xB7 || c == 0x640 /* tatweel */)
@@ -331,7 +342,7 @@ double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *
     if (!known) return -1;
     double f[2];
     if (!pair_features(m, cp, n, l, ml, f)) return -1;
-    const double *c = m->cal[nm_tl_class(cp[0])];
+    const double *c = m->cal[word_class(cp, n)];
     return sigm(c[0] + c[1] * f[0] + c[2] * f[1]);
 }
 
@@ -731,7 +742,7 @@ static iop_code fit_normaliser(const tpair *ps, size_t np, names_tlm *m, iop_err
         if (!rl || rl > TL_MAX_M || ps[i].ml > TL_MAX_N) continue;
         tpair *t = &q[nq];
         memset(t, 0, sizeof *t);
-        uint32_t base = NM_TL_LAT_BASE + 1024u * (uint32_t)nm_tl_class(ps[i].cp[0]);
+        uint32_t base = NM_TL_LAT_BASE + 1024u * (uint32_t)word_class(ps[i].cp, ps[i].n);
         for (size_t j = 0; j < ps[i].ml; j++) t->cp[j] = base + lat_unit(ps[i].l, ps[i].ml, j);
         t->n = ps[i].ml;
         memcpy(t->l, r[0], rl + 1);
@@ -813,7 +824,7 @@ iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, si
                 if (neg && (b == a || (b->ml == a->ml && !memcmp(b->l, a->l, a->ml)))) continue;
                 if (!pair_features(cal, a->cp, a->n, b->l, b->ml, x[nx])) continue;
                 y[nx] = (uint8_t)!neg;
-                cls[nx] = (size_t)nm_tl_class(a->cp[0]);
+                cls[nx] = (size_t)word_class(a->cp, a->n);
                 nx++;
             }
         double (*xc)[2] = rc ? NULL : malloc((nx ? nx : 1) * sizeof *xc);
@@ -835,7 +846,7 @@ iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, si
         free(cls);
     }
     if (!rc) {
-        for (size_t i = 0; i < np; i++) m->trained_pairs[nm_tl_class(ps[i].cp[0])]++;
+        for (size_t i = 0; i < np; i++) m->trained_pairs[word_class(ps[i].cp, ps[i].n)]++;
     }
     names_tlm_free(cal);
     free(tr);

@@ -8,14 +8,14 @@
  *     earlier fixed-length pair code as a baseline;
  *   - 1:N identification over a generated gallery (default 1,000,000 fingers; with
  *     IOP_BENCH_SCALE=small 20,000), built by bulk adds on 2 threads: median / p90 time
- *     per probe, wall and CPU (target < 1 s), rank-1 of the two-stage search against
+ *     per probe, wall and CPU (target < 1 s), rank-1 of the staged search against
  *     what the exhaustive full matcher can reach (the mate's own full score above every
  *     impostor the search found), the first-stage rank of the mate, and on a
  *     sub-gallery of 2,000 (1,000 small) the rank-1 rate of the exhaustive full matcher
- *     against the two-stage search on the same probes;
+ *     against the staged search on the same probes;
  *   - bytes per stored finger (target <= 1 KiB).
  * Environment: IOP_BENCH_SCALE=small, IOP_FP_BENCH_N (gallery size), IOP_FP_BENCH_Q
- * (probes), IOP_FP_BENCH_THREADS (threads per search, default 2), IOP_FP_BENCH_SHORTLIST.
+ * (probes), IOP_FP_BENCH_THREADS (threads per search, default 2), IOP_FP_BENCH_SHORTLIST, IOP_FP_BENCH_PRESCREEN.
  */
 #include <dirent.h>
 #include <math.h>
@@ -162,7 +162,8 @@ static size_t build(iop_fp_gallery *g, size_t n, int threads, double *wall_s, do
 }
 
 static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
-    iop_fp_gallery_opts o = {.shortlist = env_size("IOP_FP_BENCH_SHORTLIST", 0), .threads = threads};
+    iop_fp_gallery_opts o = {.shortlist = env_size("IOP_FP_BENCH_SHORTLIST", 0), .threads = threads,
+                             .prescreen = env_size("IOP_FP_BENCH_PRESCREEN", 0)};
     iop_fp_gallery *g, *gs;
     if (iop_fp_gallery_new(&o, &g, NULL) || iop_fp_gallery_new(&o, &gs, NULL)) return;
     double bw, bc, sw, sc;
@@ -173,13 +174,14 @@ static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
            added, n, threads, bw, bc, bc * 1e6 / (double)(n ? n : 1), iop_fp_gallery_bytes(g),
            (double)iop_fp_gallery_bytes(g) / 1024.0);
     double *lat = malloc(q * sizeof *lat), *cpu = malloc(q * sizeof *cpu), *fs = malloc(q * sizeof *fs);
+    double *c1 = malloc(q * sizeof *c1), *c2 = malloc(q * sizeof *c2), *c3 = malloc(q * sizeof *c3);
     size_t *frank = malloc(q * sizeof *frank);
     size_t top1 = 0, inlist = 0, bound = 0, losses = 0, sub_top1_two = 0, sub_top1_full = 0, nq = 0;
-    size_t scanned = 0;
+    size_t scanned = 0, pres = 0, shortl = 0;
     iop_fp_candidate cand[10], mc[1];
     iop_fp_template t = {.format = IOP_FP_ISO2005, .n_fingers = 1, .fingers = malloc(sizeof(iop_fp_finger))};
     iop_fp_finger *mf = malloc(sizeof *mf);
-    if (!lat || !cpu || !fs || !frank || !t.fingers || !mf) goto done;
+    if (!lat || !cpu || !fs || !c1 || !c2 || !c3 || !frank || !t.fingers || !mf) goto done;
     for (size_t k = 0; k < q; k++) {
         uint64_t id = (k * 7919 + 13) % (sub < n ? sub : n); /* mates inside the sub-gallery */
         iop_fp_ref mref = {(uint8_t)(1 + id % 5), id};
@@ -192,7 +194,12 @@ static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
         cpu[nq] = (double)(proc_cpu_ns() - c0) / 1e6;
         lat[nq] = (double)(iop_mono_ns() - s) / 1e6;
         fs[nq] = st.scanned ? (double)st.first_cpu_ns / (double)st.scanned : 0; /* ns per finger */
+        c1[nq] = (double)st.first_cpu_ns / 1e6;
+        c2[nq] = (double)st.second_cpu_ns / 1e6;
+        c3[nq] = (double)st.full_cpu_ns / 1e6;
         scanned = st.scanned;
+        pres = st.prescreened;
+        shortl = st.shortlisted;
         bool first = nc && cand[0].ref.key == id;
         if (first) top1++;
         for (size_t c = 0; c < nc; c++) if (cand[c].ref.key == id) { inlist++; break; }
@@ -228,6 +235,9 @@ static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
         qsort(lat, nq, sizeof *lat, cmp_dbl);
         qsort(cpu, nq, sizeof *cpu, cmp_dbl);
         qsort(fs, nq, sizeof *fs, cmp_dbl);
+        qsort(c1, nq, sizeof *c1, cmp_dbl);
+        qsort(c2, nq, sizeof *c2, cmp_dbl);
+        qsort(c3, nq, sizeof *c3, cmp_dbl);
         size_t in200 = 0, in1000 = 0, in10000 = 0;
         for (size_t i = 0; i < nq; i++) {
             in200 += frank[i] < 200;
@@ -240,18 +250,23 @@ static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
                "= %.1f ms on %d idle cores (target < 1000 ms, ratio %.3f)\n",
                scanned, threads, lat[nq / 2], lat[(size_t)((double)nq * 0.9)], cpu[nq / 2], cpu[nq / 2] / threads,
                threads, cpu[nq / 2] / threads / 1000.0);
-        printf("1:N rank-1 over %zu fingers: two-stage %.1f %%, mate in top 10 %.1f %%; exhaustive full matcher at most "
-               "%.1f %% (mate's full score above every impostor found); first-stage losses %zu of %zu probes\n",
+        printf("  CPU per stage (medians): pair voting %.1f ms, minutia pairing of the %zu best %.1f ms, full matcher "
+               "on %zu fingers %.1f ms\n", c1[nq / 2], pres, c2[nq / 2], shortl, c3[nq / 2]);
+        printf("1:N rank-1 over %zu fingers: staged search %.1f %%, mate in top 10 %.1f %%; exhaustive full matcher at most "
+               "%.1f %% (mate's full score above every impostor found); losses to the first stages %zu of %zu probes\n",
                scanned, 100.0 * top1 / nq, 100.0 * inlist / nq, 100.0 * bound / nq, losses, nq);
         printf("first-stage rank of the mate: within 200 %.1f %%, 1,000 %.1f %%, 10,000 %.1f %% of %zu probes\n",
                100.0 * in200 / nq, 100.0 * in1000 / nq, 100.0 * in10000 / nq, nq);
-        printf("1:N on a %zu-finger sub-gallery, same probes: rank-1 two-stage %.1f %% vs exhaustive full matcher "
+        printf("1:N on a %zu-finger sub-gallery, same probes: rank-1 staged search %.1f %% vs exhaustive full matcher "
                "%.1f %%\n", sub < n ? sub : n, 100.0 * sub_top1_two / nq, 100.0 * sub_top1_full / nq);
     }
 done:
     free(lat);
     free(cpu);
     free(fs);
+    free(c1);
+    free(c2);
+    free(c3);
     free(frank);
     free(mf);
     iop_fp_template_free(&t);

@@ -166,8 +166,9 @@ typedef struct iop_fp_ref {
 typedef struct iop_fp_gallery iop_fp_gallery;
 
 typedef struct iop_fp_gallery_opts {
-    size_t shortlist;   /* [200] fingers passed from the first stage to the full matcher */
-    int threads;        /* [1] threads used by one search (first-stage scan and full matcher) */
+    size_t shortlist;   /* [200] fingers passed from the second stage to the full matcher */
+    int threads;        /* [1] threads used by one search (every stage) */
+    size_t prescreen;   /* [10000] fingers passed from the first stage to the second */
 } iop_fp_gallery_opts;
 
 /* opts may be NULL (defaults). */
@@ -207,21 +208,25 @@ typedef struct iop_fp_candidate {
  * (bit i = system i), 0 = all.  Fills up to k candidates in decreasing score order;
  * *n the number filled.  Safe to call from several threads at once.
  *
- * Two stages: (1) every stored finger of a selected system with a compatible position
+ * Three stages: (1) every stored finger of a selected system with a compatible position
  * is scored by minutia-pair voting: its stored pairs look up the probe's pairs with the
  * same rotation-invariant feature (length, both directions relative to the segment),
  * each correspondence votes for one rotation and translation, and the score is the
- * largest number of agreeing correspondences; (2) the records of the `shortlist` best
- * fingers are compared with the full matcher and ranked by its record-level score. */
+ * largest number of agreeing correspondences; (2) the `prescreen` best fingers are
+ * rescored by the minutiae that pair up once the probe is moved by the motion of the
+ * winning votes; (3) the records of the `shortlist` best of those are compared with the
+ * full matcher and ranked by its record-level score. */
 iop_code iop_fp_gallery_search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k,
                                uint64_t systems, iop_fp_candidate *out, size_t *n, iop_err *err);
 
 /* What one search did (for benchmarks and monitoring). */
 typedef struct iop_fp_search_stats {
     size_t scanned;          /* fingers scored by the first stage */
+    size_t prescreened;      /* fingers rescored by the second stage */
     size_t shortlisted;      /* records compared with the full matcher */
-    uint64_t first_cpu_ns;   /* CPU time of the first stage, summed over its threads */
-    uint64_t full_cpu_ns;    /* CPU time of the full matcher, summed over its threads */
+    uint64_t first_cpu_ns;   /* CPU time of each stage, summed over its threads */
+    uint64_t second_cpu_ns;
+    uint64_t full_cpu_ns;
 } iop_fp_search_stats;
 /* iop_fp_gallery_search filling *stats (may be NULL). */
 iop_code iop_fp_gallery_search_ex(iop_fp_gallery *g, const iop_fp_template *probe, size_t k, uint64_t systems,

@@ -42,6 +42,9 @@
 #define FP_CODE_GMIN 48        /* regularises the similarity of very small gallery codes */
 #define FP_STORED_MINUTIAE 72  /* with FPX_MAX_PAIRS pairs, keeps a stored finger within about 1 KiB */
 #define FP_DEFAULT_SHORTLIST 200
+#define FP_DEFAULT_PRESCREEN 10000
+#define FP_PAIR_PX 15.0                   /* second stage: paired minutiae tolerance */
+#define FP_PAIR_RAD (26.0 * PI_D / 180.0)
 #define FP_NO_SLOT UINT32_MAX
 
 /* ---------------------------------------------------------------- first-stage code */
@@ -138,7 +141,7 @@ typedef struct fp_prepared {
 
 struct iop_fp_gallery {
     pthread_rwlock_t lock;
-    size_t shortlist;
+    size_t shortlist, prescreen;
     int threads;
     /* slots (one stored finger each), structure of arrays */
     size_t nslot, capslot, live_slots;
@@ -213,6 +216,8 @@ iop_code iop_fp_gallery_new(const iop_fp_gallery_opts *opts, iop_fp_gallery **ou
     iop_fp_gallery *g = calloc(1, sizeof *g);
     if (!g) return iop_fail(err, IOP_ENOMEM, "out of memory");
     g->shortlist = opts && opts->shortlist ? opts->shortlist : FP_DEFAULT_SHORTLIST;
+    g->prescreen = opts && opts->prescreen ? opts->prescreen : FP_DEFAULT_PRESCREEN;
+    if (g->prescreen < g->shortlist) g->prescreen = g->shortlist;
     g->threads = opts && opts->threads > 0 ? opts->threads : 1;
     if (g->threads > 64) g->threads = 64;
     if (pthread_rwlock_init(&g->lock, NULL)) { free(g); return iop_fail(err, IOP_EINTERNAL, "rwlock init failed"); }
@@ -535,7 +540,7 @@ size_t iop_fp_gallery_bytes(const iop_fp_gallery *g) {
 
 /* ---------------------------------------------------------------- search */
 
-typedef struct hit { int s; uint32_t slot; } hit;
+typedef struct hit { int s; uint32_t slot; double s2; } hit;
 
 /* min-heap of the best `cap` hits */
 static void heap_push(hit *h, size_t *n, size_t cap, hit x) {
@@ -606,7 +611,7 @@ static void *scan_run(void *arg) {
         if (s + 2 < j->to && g->slot_blob[s + 2]) __builtin_prefetch(g->slot_blob[s + 2]);
         int v = slot_score(g, s, j->probe, j->ppos, j->np, sc);
         j->scanned++;
-        if (v >= 0) heap_push(j->heap, &j->nheap, j->cap, (hit){v, (uint32_t)s});
+        if (v >= 0) heap_push(j->heap, &j->nheap, j->cap, (hit){v, (uint32_t)s, 0});
     }
     fpx_scratch_free(sc);
     j->cpu_ns = thread_cpu_ns() - c0;
@@ -617,6 +622,65 @@ static int hit_desc(const void *a, const void *b) {
     const hit *x = a, *y = b;
     if (x->s != y->s) return x->s > y->s ? -1 : 1;
     return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static int hit_desc2(const void *a, const void *b) {
+    const hit *x = a, *y = b;
+    if (x->s2 != y->s2) return x->s2 > y->s2 ? -1 : 1;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/* Second-stage score of slot s: the best over the compatible probe fingers of m^2 /
+ * (n_probe * n_stored), m the minutiae paired one-to-one (within FP_PAIR_PX and
+ * FP_PAIR_RAD) once the probe is moved by the motion its best block of votes proposes. */
+static double slot_pairing(const iop_fp_gallery *g, uint32_t s, fpx_probe *const *probe, const uint8_t *ppos,
+                           size_t np, fpx_scratch *sc) {
+    fp_point gm[FP_STORED_MINUTIAE];
+    unsigned n = g->slot_n[s];
+    const fp_stored_min *sm = blob_min(g->slot_blob[s]);
+    for (unsigned k = 0; k < n; k++) {
+        gm[k].x = sm[k].x;
+        gm[k].y = -(float)sm[k].y;
+        gm[k].t = (float)(sm[k].angle * PI_D / 128.0);
+        gm[k].type = sm[k].type;
+    }
+    double best = -1;
+    uint8_t pos = g->slot_pos[s];
+    const uint8_t *pairs = blob_pairs(g->slot_blob[s], n);
+    for (size_t p = 0; p < np; p++) {
+        if (pos && ppos[p] && pos != ppos[p]) continue;
+        fpx_motion mo;
+        fpx_align(probe[p], pairs, g->slot_np[s], sc, &mo);
+        int m = fpx_pair_minutiae(probe[p], gm, (int)n, &mo, FP_PAIR_PX, FP_PAIR_RAD);
+        int pn = fpx_probe_minutiae(probe[p]);
+        double v = pn && n ? (double)m * m / ((double)pn * n) : 0;
+        if (v > best) best = v;
+    }
+    return best;
+}
+
+typedef struct pair_job {
+    const iop_fp_gallery *g;
+    hit *hits;
+    size_t from, to;
+    fpx_probe *const *probe;
+    const uint8_t *ppos;
+    size_t np;
+    uint64_t cpu_ns;
+    int failed;
+} pair_job;
+
+static void *pair_run(void *arg) {
+    pair_job *j = arg;
+    uint64_t c0 = thread_cpu_ns();
+    fpx_scratch *sc = fpx_scratch_new();
+    if (!sc) { j->failed = 1; return NULL; }
+    for (size_t i = j->from; i < j->to; i++)
+        j->hits[i].s2 = slot_pairing(j->g, j->hits[i].slot, j->probe, j->ppos, j->np, sc);
+    fpx_scratch_free(sc);
+    j->cpu_ns = thread_cpu_ns() - c0;
+    return NULL;
 }
 
 static int cand_desc(const void *a, const void *b) {
@@ -754,7 +818,7 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
             recs[nrecs++] = (uint32_t)r;
         }
     } else {
-        size_t cap = g->shortlist;
+        size_t cap = g->prescreen;
         scan_job jobs[64];
         pthread_t th[64];
         size_t per = (g->nslot + (size_t)nt - 1) / (size_t)nt;
@@ -772,7 +836,7 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         }
         for (int t = 0; t < nt - 1; t++)
             if (started[t]) pthread_join(th[t], NULL);
-        /* merge */
+        /* merge the best `prescreen` fingers of the threads */
         hit *all = malloc((size_t)nt * cap * sizeof *all);
         size_t na = 0;
         int failed = 0;
@@ -782,11 +846,34 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
             failed |= jobs[t].failed;
             if (st) { st->scanned += jobs[t].scanned; st->first_cpu_ns += jobs[t].cpu_ns; }
         }
-        if (failed) { free(all); free(heaps); rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
+        free(heaps);
+        if (failed) { free(all); rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
         qsort(all, na, sizeof *all, hit_desc);
         if (na > cap) na = cap;
+        /* second stage: minutiae paired under the motion the votes agree on */
+        pair_job pj[64];
+        bool pstarted[64] = {false};
+        size_t pper = (na + (size_t)nt - 1) / (size_t)nt;
+        for (int t = 0; t < nt; t++) {
+            size_t from = (size_t)t * pper, to = from + pper;
+            if (from > na) from = na;
+            if (to > na) to = na;
+            pj[t] = (pair_job){.g = g, .hits = all, .from = from, .to = to, .probe = pt, .ppos = ppos, .np = np};
+            if (t == nt - 1 || from == to || pthread_create(&th[t], NULL, pair_run, &pj[t])) pair_run(&pj[t]);
+            else pstarted[t] = true;
+        }
+        for (int t = 0; t < nt - 1; t++)
+            if (pstarted[t]) pthread_join(th[t], NULL);
+        for (int t = 0; t < nt; t++) {
+            failed |= pj[t].failed;
+            if (st) st->second_cpu_ns += pj[t].cpu_ns;
+        }
+        if (failed) { free(all); rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
+        qsort(all, na, sizeof *all, hit_desc2);
+        if (st) st->prescreened = na;
+        if (na > g->shortlist) na = g->shortlist;
         recs = malloc((na ? na : 1) * sizeof *recs);
-        if (!recs) { free(all); free(heaps); rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
+        if (!recs) { free(all); rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
         for (size_t i = 0; i < na; i++) {
             uint32_t r = g->slot_rec[all[i].slot];
             bool dup = false;
@@ -794,7 +881,6 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
             if (!dup) recs[nrecs++] = r;
         }
         free(all);
-        free(heaps);
     }
     cand = calloc(nrecs ? nrecs : 1, sizeof *cand);
     if (!cand) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }

@@ -36,4 +36,17 @@ void fpx_scratch_free(fpx_scratch *s);
  * one rotation (22.5-degree cells) and translation (16 px cells). */
 int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s);
 
+/* The rigid motion (probe, centred, to stored finger; internal frame) proposed by the
+ * best block of votes. */
+typedef struct fpx_motion { double rot, tx, ty; int votes; } fpx_motion;
+/* fpx_score, and the mean motion of the winning votes in *mo (may be NULL). */
+int fpx_align(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s, fpx_motion *mo);
+/* Number of probe minutiae that, moved by mo, fall within tol_px and tol_rad of a
+ * distinct stored minutia (g: internal frame). */
+int fpx_pair_minutiae(const fpx_probe *p, const fp_point *g, int ng, const fpx_motion *mo, double tol_px,
+                      double tol_rad);
+
+/* Minutiae of the probe finger. */
+int fpx_probe_minutiae(const fpx_probe *p);
+
 #endif

@@ -26,6 +26,7 @@
  * mate from a million other fingers (docs/fingerprints.md).
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fp_index.h"
@@ -109,6 +110,8 @@ typedef struct fpx_entry { float mx, my; uint32_t phi; } fpx_entry;
  * ent[start[k]] .. ent[start[k + 1] - 1]. */
 struct fpx_probe {
     int32_t start[FPX_NKEYS + 1];
+    int nm;                          /* minutiae, internal frame, relative to the centroid */
+    fp_point m[IOP_FP_MAX_MINUTIAE];
     int32_t n, cap;
     fpx_entry *ent;
     uint16_t *key;       /* while building: the feature of each entry */
@@ -166,8 +169,15 @@ fpx_probe *fpx_probe_new(const iop_fp_finger *f) {
     double cx = 0, cy = 0;
     for (int i = 0; i < n; i++) { cx += p[i].x; cy += p[i].y; }
     if (n) { cx /= n; cy /= n; }
-    int (*nbl)[FPX_KP] = malloc((size_t)(n ? n : 1) * sizeof *nbl);
-    int *cntl = malloc((size_t)(n ? n : 1) * sizeof *cntl);
+    pr->nm = n;
+    for (int i = 0; i < n; i++) {
+        pr->m[i] = p[i];
+        pr->m[i].x = (float)(p[i].x - cx);
+        pr->m[i].y = (float)(p[i].y - cy);
+    }
+    size_t rows = n > 0 ? (size_t)n : 1;
+    int (*nbl)[FPX_KP] = malloc(rows * sizeof *nbl);
+    int *cntl = malloc(rows * sizeof *cntl);
     if (!nbl || !cntl) { free(nbl); free(cntl); free(p); free(pr); return NULL; }
     for (int i = 0; i < n; i++) cntl[i] = neighbours(p, n, i, FPX_KP, nbl[i]);
     for (int i0 = 0; i0 < n; i0++) {
@@ -239,7 +249,42 @@ void fpx_scratch_free(fpx_scratch *s) { free(s); }
 
 #define CELL(r, x, y) (((r) * FPX_NT + (x)) * FPX_NT + (y))
 
-int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s) {
+/* the mean motion of the votes in the 2 x 2 x 2 block whose lower corner is cell c */
+static void motion(const fpx_probe *p, const uint8_t *pairs, int npairs, const fpx_scratch *s, unsigned c,
+                   fpx_motion *mo) {
+    unsigned r0 = c / (FPX_NT * FPX_NT), x0 = c / FPX_NT % FPX_NT, y0 = c % FPX_NT;
+    double sc = 0, ss = 0, stx = 0, sty = 0;
+    int n = 0;
+    for (int q = 0; q < npairs; q++) {
+        const uint8_t *g = pairs + (size_t)q * FPX_PAIR_BYTES;
+        unsigned key = (unsigned)g[0] | (unsigned)g[1] << 8;
+        if (key >= FPX_NKEYS) continue;
+        float gx = g[3] * 4.0f + 2.0f, gy = -(g[4] * 4.0f + 2.0f);
+        for (int32_t e = p->start[key]; e < p->start[key + 1]; e++) {
+            const fpx_entry *pe = &p->ent[e];
+            unsigned d = (g[2] - pe->phi) & 255;
+            float cs = s->cs[d], sn = s->sn[d];
+            float tx = gx - (cs * pe->mx - sn * pe->my), ty = gy - (sn * pe->mx + cs * pe->my);
+            unsigned ix = (unsigned)(int)(tx * (float)(1.0 / FPX_TB) + 4096.0f) & (FPX_NT - 1);
+            unsigned iy = (unsigned)(int)(ty * (float)(1.0 / FPX_TB) + 4096.0f) & (FPX_NT - 1);
+            if (((d >> 4) - r0) % FPX_NR > 1 || ((ix - x0) & (FPX_NT - 1)) > 1 || ((iy - y0) & (FPX_NT - 1)) > 1)
+                continue;
+            sc += cs;
+            ss += sn;
+            stx += tx;
+            sty += ty;
+            n++;
+        }
+    }
+    mo->votes = n;
+    mo->rot = n ? atan2(ss, sc) : 0;
+    mo->tx = n ? stx / n : 0;
+    mo->ty = n ? sty / n : 0;
+}
+
+int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s) { return fpx_align(p, pairs, npairs, s, NULL); }
+
+int fpx_align(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s, fpx_motion *mo) {
     int nt = 0;
     for (int q = 0; q < npairs; q++) {
         const uint8_t *g = pairs + (size_t)q * FPX_PAIR_BYTES;
@@ -265,16 +310,46 @@ int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch 
             if (s->grid[cell] < UINT8_MAX) s->grid[cell]++;
         }
     }
+    /* the best 2 x 2 x 2 block with a vote in its lower corner (wrapping) */
     int best = 0;
+    unsigned bcell = 0;
+    const uint8_t *gr = s->grid;
     for (int t = 0; t < nt; t++) {
-        unsigned cell = s->touched[t], r = cell / (FPX_NT * FPX_NT), x = cell / FPX_NT % FPX_NT, y = cell % FPX_NT;
-        int v = 0;
-        for (unsigned dr = 0; dr < 2; dr++)
-            for (unsigned dx = 0; dx < 2; dx++)
-                for (unsigned dy = 0; dy < 2; dy++)
-                    v += s->grid[CELL((r + dr) % FPX_NR, (x + dx) & (FPX_NT - 1), (y + dy) & (FPX_NT - 1))];
-        if (v > best) best = v;
+        unsigned cell = s->touched[t];
+        unsigned y1 = (cell & (FPX_NT - 1)) == FPX_NT - 1 ? cell + 1 - FPX_NT : cell + 1;
+        int dx = ((cell / FPX_NT) & (FPX_NT - 1)) == FPX_NT - 1 ? -(FPX_NT - 1) * FPX_NT : FPX_NT;
+        int dr = cell / (FPX_NT * FPX_NT) == FPX_NR - 1 ? -(FPX_NR - 1) * FPX_NT * FPX_NT : FPX_NT * FPX_NT;
+        unsigned c2 = (unsigned)((int)cell + dr), y2 = (unsigned)((int)y1 + dr);
+        int v = gr[cell] + gr[y1] + gr[(unsigned)((int)cell + dx)] + gr[(unsigned)((int)y1 + dx)] + gr[c2] + gr[y2] +
+                gr[(unsigned)((int)c2 + dx)] + gr[(unsigned)((int)y2 + dx)];
+        if (v > best) { best = v; bcell = cell; }
     }
+    if (mo) motion(p, pairs, npairs, s, bcell, mo);
     for (int t = 0; t < nt; t++) s->grid[s->touched[t]] = 0;
     return best;
 }
+
+int fpx_pair_minutiae(const fpx_probe *p, const fp_point *g, int ng, const fpx_motion *mo, double tol_px,
+                      double tol_rad) {
+    double c = cos(mo->rot), s = sin(mo->rot);
+    bool used[IOP_FP_MAX_MINUTIAE] = {false};
+    int m = 0;
+    for (int i = 0; i < p->nm; i++) {
+        double x = c * p->m[i].x - s * p->m[i].y + mo->tx, y = s * p->m[i].x + c * p->m[i].y + mo->ty;
+        double t = p->m[i].t + mo->rot;
+        int best = -1;
+        double bd = tol_px * tol_px;
+        for (int j = 0; j < ng; j++) {
+            if (used[j]) continue;
+            double dx = g[j].x - x, dy = g[j].y - y, d2 = dx * dx + dy * dy;
+            if (d2 > bd) continue;
+            if (fabs(fp_angle_diff(g[j].t, t)) > tol_rad) continue;
+            bd = d2;
+            best = j;
+        }
+        if (best >= 0) { used[best] = true; m++; }
+    }
+    return m;
+}
+
+int fpx_probe_minutiae(const fpx_probe *p) { return p->nm; }

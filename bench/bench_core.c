@@ -117,6 +117,12 @@ int main(int argc, char **argv) {
     double rps = (double)ls.records / load_s;
     double load_cpu = cpu_s() - c0;
 
+    /* ---- the search indexes, built from the stores as a server does before it listens ---- */
+    uint64_t tw = iop_mono_ns();
+    double cw = cpu_s();
+    if (esp_warm(iop_portal(in), &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    double warm_s = (double)(iop_mono_ns() - tw) / 1e9, warm_cpu = cpu_s() - cw;
+
     /* ---- search ---- */
     size_t maxq = 20000;
     query *qs = calloc(maxq, sizeof *qs);
@@ -153,6 +159,7 @@ int main(int argc, char **argv) {
         printf("load, durable commits (batches of 5000): %.0f records/s (target >= 20000, ratio %.2f)\n", rps, rps / 20000);
         printf("  load CPU time: %.1f us per record (user+sys, all threads)\n", load_cpu * 1e6 / (double)ls.records);
     }
+    printf("search indexes built from the stores: %.2f s (%.2f s CPU) for %zu records\n", warm_s, warm_cpu, ls.records);
     printf("search name+dob in-process, border_guard profile (5 systems), %zu queries: p50 %.2f ms, p99 %.2f ms "
            "(target p99 <= 5 ms, ratio %.2f); queries with hits: %.1f%%\n",
            nq, pct(lat, nq, 0.5), pct(lat, nq, 0.99), pct(lat, nq, 0.99) / 5.0, nq ? 100.0 * found / nq : 0);

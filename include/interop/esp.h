@@ -104,6 +104,9 @@ typedef struct audit_log audit_log;
  * portal itself). */
 iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log *log, esp **out, iop_err *err);
 void esp_close(esp *e);
+/* Builds every system's search index now, in parallel (otherwise each is built at the
+ * first query reaching its system); a server calls it before it listens. */
+iop_code esp_warm(esp *e, iop_err *err);
 
 /* Runs the query on every system the actor's profile permits, in parallel, and writes
  * the reply JSON: {"profile":..,"results":[{"system":..,"hits":[{"score":..,"verdict":..,

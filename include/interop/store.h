@@ -21,7 +21,13 @@
 
 typedef struct store store;
 
-enum { STORE_READONLY = 1, STORE_CREATE = 2 };
+/* STORE_CHANGES: every put and delete is also recorded in the store's change log (a
+ * sequence number per change, in commit order), so a reader can keep a derived copy -- an
+ * in-memory search index -- up to date with store_changes_since.  STORE_KEYLESS: the
+ * store holds no secondary keys (store_put refuses them), which spares every write the
+ * key bookkeeping; its owner indexes the documents itself.  Every writer of a store opens
+ * it with the same flags. */
+enum { STORE_READONLY = 1, STORE_CREATE = 2, STORE_CHANGES = 4, STORE_KEYLESS = 8 };
 
 /* A schema migration: SQL run once, in order; the store records the version reached. */
 typedef struct store_migration {
@@ -76,6 +82,25 @@ iop_code store_scan(store *s, bool with_blob, store_doc_fn fn, void *ctx, iop_er
 /* Documents whose expires_day is set and <= day. */
 iop_code store_expired(store *s, int64_t day, store_doc_fn fn, void *ctx, iop_err *err);
 iop_code store_count(store *s, int64_t *n, iop_err *err);
+
+/* The change log (STORE_CHANGES).  A change names the document; kind and summary are its
+ * state now (NULL when it is gone), so replaying changes in order, each with the current
+ * state, converges on the store's content. */
+typedef struct store_change {
+    int64_t seq;
+    const char *id;
+    const char *kind;    /* NULL: deleted */
+    const char *summary; /* NULL: deleted or none */
+} store_change;
+typedef int (*store_change_fn)(void *ctx, const store_change *c);
+/* The sequence number of the last committed change (0 when none). */
+iop_code store_last_change(store *s, int64_t *seq, iop_err *err);
+/* The changes after seq, in order, in one snapshot; *last receives the last one seen. */
+iop_code store_changes_since(store *s, int64_t seq, store_change_fn fn, void *ctx, int64_t *last, iop_err *err);
+/* Every document's id, kind and summary (body empty, no blob), in one snapshot with the
+ * sequence number of the last change it includes in *seq -- the starting point of a
+ * derived copy that then follows store_changes_since(*seq). */
+iop_code store_scan_summaries(store *s, store_doc_fn fn, void *ctx, int64_t *seq, iop_err *err);
 
 /* A small key/value table for the component's own settings (schema of its data, ids). */
 iop_code store_meta_get(store *s, const char *key, char **value, iop_err *err); /* ENOTFOUND if absent */

@@ -88,9 +88,34 @@ typedef struct sys_candidate {
 } sys_candidate;
 typedef int (*sys_cand_fn)(void *ctx, const sys_candidate *c);
 
-/* Candidate records for the query (at most q->limit by names, plus those holding the
- * document number), each passed to fn; the caller ranks, filters and parses. */
-iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx, iop_err *err);
+/* The search index of one system: an in-memory table from search keys to records, with
+ * each record's ranking summary, built from the store's summaries and kept current
+ * through its change log (so writes by any process are seen by the next search).  Keys,
+ * derived from the summary:
+ *   surname tokens (surnames, surname at birth, aliases)   "n:<token>"
+ *   every name token with the year of birth                "y:<token>|<year>" (0: none)
+ *   normalised travel-document numbers                     "d:<number>"
+ * Thread-safe: any number of threads search one index at once; a search first applies
+ * the changes committed since the last one.  sys_index_open reads DIR/systems/<name>.db
+ * through its own read-only handle. */
+typedef struct sys_index sys_index;
+iop_code sys_index_open(iop_system s, const char *dir, sys_index **out, iop_err *err);
+void sys_index_close(sys_index *x);
+/* Applies the changes committed since the last sync (cheap when there are none). */
+iop_code sys_index_sync(sys_index *x, iop_err *err);
+/* Candidate records for the query, each passed to fn (which may stop the iteration by
+ * returning nonzero): first the holders of the document number (at most 64), then up to
+ * q->limit by names -- the ones meeting the most query keys first.  The caller ranks,
+ * filters and reads the kept records (sys_get_json).  Syncs first. */
+iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void *ctx, iop_err *err);
+typedef struct sys_index_stats {
+    size_t records;   /* live records */
+    size_t keys;      /* distinct keys */
+    size_t postings;  /* (key, record) pairs, including those of replaced records */
+    size_t bytes;     /* memory held */
+    int64_t seq;      /* last change applied */
+} sys_index_stats;
+void sys_index_stats_get(sys_index *x, sys_index_stats *st);
 
 /* A set of distinct search keys (strings), grown as keys are added; used by every store
  * that indexes documents under keys (the systems, the CIR). */

@@ -162,6 +162,13 @@ int cmd_serve(int argc, char **argv) {
         free(metrics_token);
         return 1;
     }
+    /* the search indexes are built before the first request, not by it */
+    if (esp_warm(iop_portal(in), &err)) {
+        fprintf(stderr, "interop serve: %s\n", err.msg);
+        iop_close(in);
+        free(metrics_token);
+        return 1;
+    }
     srv *s = NULL;
     if (srv_start(in, &so, &s, &err)) {
         fprintf(stderr, "interop serve: %s\n", err.msg);

@@ -53,6 +53,9 @@ struct esp {
     void *bio_ctx;
     audit_log *log;
     bool durable_logs;
+    /* each system's search index (systems.h), built at first use or by esp_warm */
+    sys_index *idx[IOP_SYS_COUNT];
+    pthread_mutex_t idx_mu[IOP_SYS_COUNT];
     pthread_mutex_t mu;
     pthread_cond_t cv_reader;
     reader_set *free_readers;
@@ -190,6 +193,55 @@ static iop_code reader_sys(esp *e, reader_set *rs, iop_system s, sys_store **out
     return IOP_OK;
 }
 
+static iop_code index_of(esp *e, iop_system s, sys_index **out, iop_err *err) {
+    pthread_mutex_lock(&e->idx_mu[s]);
+    iop_code rc = e->idx[s] ? IOP_OK : sys_index_open(s, e->dir, &e->idx[s], err);
+    *out = e->idx[s];
+    pthread_mutex_unlock(&e->idx_mu[s]);
+    return rc;
+}
+
+typedef struct warm_ctx {
+    esp *e;
+    atomic_int next;
+    iop_code rc;
+    iop_err err;
+    pthread_mutex_t mu;
+} warm_ctx;
+
+static void *warm_worker(void *arg) {
+    warm_ctx *w = arg;
+    for (int s; (s = atomic_fetch_add(&w->next, 1)) < IOP_SYS_COUNT;) {
+        sys_index *x;
+        iop_err err;
+        iop_code rc = index_of(w->e, (iop_system)s, &x, &err);
+        if (rc) {
+            pthread_mutex_lock(&w->mu);
+            if (!w->rc) { w->rc = rc; w->err = err; }
+            pthread_mutex_unlock(&w->mu);
+        }
+    }
+    return NULL;
+}
+
+iop_code esp_warm(esp *e, iop_err *err) {
+    warm_ctx w = {.e = e};
+    atomic_init(&w.next, 0);
+    pthread_mutex_init(&w.mu, NULL);
+    int n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    if (n > 8) n = 8;
+    pthread_t th[8];
+    int started = 0;
+    for (int i = 1; i < n; i++)
+        if (!pthread_create(&th[started], NULL, warm_worker, &w)) started++;
+    warm_worker(&w);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&w.mu);
+    if (w.rc && err) *err = w.err;
+    return w.rc;
+}
+
 iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log *log, esp **out, iop_err *err) {
     esp *e = calloc(1, sizeof *e);
     if (!e || !(e->dir = strdup(cfg->dir))) { free(e); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
@@ -201,6 +253,7 @@ iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log
     e->durable_logs = cfg->durable_query_logs;
     e->readers_max = cfg->readers > 0 ? cfg->readers : 8;
     pthread_mutex_init(&e->mu, NULL);
+    for (int s = 0; s < IOP_SYS_COUNT; s++) pthread_mutex_init(&e->idx_mu[s], NULL);
     pthread_cond_init(&e->cv_reader, NULL);
     pthread_cond_init(&e->cv_work, NULL);
     int threads = cfg->threads;
@@ -229,6 +282,10 @@ void esp_close(esp *e) {
         e->free_readers = rs->next;
         for (int s = 0; s < IOP_SYS_COUNT; s++) sys_close(rs->sys[s]);
         free(rs);
+    }
+    for (int s = 0; s < IOP_SYS_COUNT; s++) {
+        sys_index_close(e->idx[s]);
+        pthread_mutex_destroy(&e->idx_mu[s]);
     }
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv_reader);
@@ -401,7 +458,11 @@ static void run_task(task *t) {
     collect c = {.pq = &pq, .p = t->who->profile, .sys = t->sys, .keep = keep};
     c.items = calloc(keep + 1, sizeof *c.items);
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
-    if (q->n_surnames || q->n_given_names || q->doc_number) t->rc = sys_search(ss, &sq, collect_cb, &c, &t->err);
+    if (q->n_surnames || q->n_given_names || q->doc_number) {
+        sys_index *x;
+        t->rc = index_of(t->e, t->sys, &x, &t->err);
+        if (!t->rc) t->rc = sys_index_search(x, &sq, collect_cb, &c, &t->err);
+    }
     if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
     /* the kept candidates' records, read now (the ranking needed only their summaries) */
     for (size_t i = 0; i < c.n && !t->rc; i++)

@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 #include "interop/store.h"
 
-enum { Q_LOOKUP_MANY, Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
+enum { Q_LOOKUP_MANY, Q_CHANGE, Q_LAST_CHANGE, Q_CHANGES, Q_SCAN_SUM, Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
        Q_META_GET, Q_META_SET, Q_BEGIN_R, Q_BEGIN_W, Q_COMMIT, Q_ROLLBACK, Q_N };
 
 #define LOOKUP_MANY 32
@@ -22,6 +22,10 @@ static const char *const sql_text[Q_N] = {
     [Q_LOOKUP_MANY] = "SELECT d.id,d.kind,'',NULL,d.created,d.updated,d.expires,d.summary FROM docs d WHERE d.id IN "
                       "(SELECT id FROM doc_keys WHERE key IN (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
                       "?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32)) LIMIT ?33",
+    [Q_CHANGE] = "INSERT INTO changes(id) VALUES(?1)",
+    [Q_LAST_CHANGE] = "SELECT coalesce(max(seq),0) FROM changes",
+    [Q_CHANGES] = "SELECT c.seq,c.id,d.kind,d.summary FROM changes c LEFT JOIN docs d ON d.id=c.id WHERE c.seq>?1 ORDER BY c.seq",
+    [Q_SCAN_SUM] = "SELECT id,kind,'',NULL,created,updated,expires,summary FROM docs",
     [Q_PUT] = "INSERT INTO docs(id,kind,body,blob,created,updated,expires,keys,summary) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
               "ON CONFLICT(id) DO UPDATE SET kind=?2,body=?3,blob=?4,updated=?6,expires=?7,keys=?8,summary=?9",
     [Q_OLDKEYS] = "SELECT keys FROM docs WHERE id=?1",
@@ -48,7 +52,7 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *st[Q_N];
     char *path;
-    bool readonly;
+    bool readonly, changes, keyless;
 };
 
 static iop_code db_error(store *s, iop_err *err, const char *what) {
@@ -60,12 +64,15 @@ static const char base_schema[] =
     " created INTEGER NOT NULL, updated INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0, keys TEXT NOT NULL DEFAULT '', summary TEXT);"
     "CREATE INDEX IF NOT EXISTS docs_expires ON docs(expires) WHERE expires>0;"
     "CREATE TABLE IF NOT EXISTS doc_keys(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key,id)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY, id TEXT NOT NULL);";
 
 iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
     store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) { free(s); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     s->readonly = flags & STORE_READONLY;
+    s->changes = flags & STORE_CHANGES;
+    s->keyless = flags & STORE_KEYLESS;
     int oflags = s->readonly ? SQLITE_OPEN_READONLY
                              : SQLITE_OPEN_READWRITE | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
     oflags |= SQLITE_OPEN_NOMUTEX;
@@ -87,7 +94,7 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
         return rc;
     }
     for (int i = 0; i < Q_N; i++) {
-        if (s->readonly && (i == Q_PUT || i == Q_DELKEY || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET || i == Q_BEGIN_W))
+        if (s->readonly && (i == Q_PUT || i == Q_CHANGE || i == Q_DELKEY || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET || i == Q_BEGIN_W))
             continue;
         if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
             iop_code rc = db_error(s, err, "cannot prepare statement (is this an interop store?)");
@@ -193,10 +200,20 @@ static iop_code drop_old_keys(store *s, const char *id, iop_err *err) {
     return r == SQLITE_DONE ? IOP_OK : db_error(s, err, "read keys");
 }
 
+/* One row in the change log per put or delete (STORE_CHANGES), in the same transaction. */
+static iop_code note_change(store *s, const char *id, iop_err *err) {
+    if (!s->changes) return IOP_OK;
+    sqlite3_stmt *st = s->st[Q_CHANGE];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    return step_done(s, st, err, "record change");
+}
+
 iop_code store_put(store *s, const store_doc *d, const char *const *keys, size_t nkeys, iop_err *err) {
     sqlite3_stmt *st = s->st[Q_PUT];
     if (!st) return iop_fail(err, IOP_EDENIED, "%s: store opened read-only", s->path);
-    iop_code rc = drop_old_keys(s, d->id, err);
+    if (s->keyless && nkeys) return iop_fail(err, IOP_EINVAL, "%s: this store holds no keys", s->path);
+    iop_code rc = s->keyless ? IOP_OK : drop_old_keys(s, d->id, err);
+    if (!rc) rc = note_change(s, d->id, err);
     if (rc) return rc;
     iop_buf kb;
     iop_buf_init(&kb);
@@ -231,13 +248,13 @@ iop_code store_put(store *s, const store_doc *d, const char *const *keys, size_t
 iop_code store_delete(store *s, const char *id, iop_err *err) {
     sqlite3_stmt *st = s->st[Q_DEL];
     if (!st) return iop_fail(err, IOP_EDENIED, "%s: store opened read-only", s->path);
-    iop_code rc = drop_old_keys(s, id, err);
+    iop_code rc = s->keyless ? IOP_OK : drop_old_keys(s, id, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     rc = step_done(s, st, err, "delete");
     if (rc) return rc;
     if (sqlite3_changes(s->db) == 0) return iop_fail(err, IOP_ENOTFOUND, "no record '%s'", id);
-    return IOP_OK;
+    return note_change(s, id, err);
 }
 
 static iop_code run_docs(store *s, sqlite3_stmt *st, store_doc_fn fn, void *ctx, iop_err *err, size_t *n) {
@@ -298,6 +315,47 @@ iop_code store_lookup_many(store *s, const char *const *keys, size_t nkeys, size
 
 iop_code store_scan(store *s, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err) {
     return run_docs(s, s->st[with_blob ? Q_SCANB : Q_SCAN], fn, ctx, err, NULL);
+}
+
+iop_code store_last_change(store *s, int64_t *seq, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_LAST_CHANGE];
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return r == SQLITE_ROW ? IOP_OK : db_error(s, err, "read change log");
+}
+
+iop_code store_changes_since(store *s, int64_t seq, store_change_fn fn, void *ctx, int64_t *last, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_CHANGES];
+    sqlite3_bind_int64(st, 1, seq);
+    int r;
+    *last = seq;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        store_change c = {.seq = sqlite3_column_int64(st, 0),
+                          .id = (const char *)sqlite3_column_text(st, 1),
+                          .kind = (const char *)sqlite3_column_text(st, 2),
+                          .summary = (const char *)sqlite3_column_text(st, 3)};
+        *last = c.seq;
+        if (fn(ctx, &c)) { r = SQLITE_DONE; break; }
+    }
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? IOP_OK : db_error(s, err, "read change log");
+}
+
+iop_code store_scan_summaries(store *s, store_doc_fn fn, void *ctx, int64_t *seq, iop_err *err) {
+    /* one read transaction: the last change and the scan see the same snapshot */
+    bool own = sqlite3_get_autocommit(s->db);
+    if (own) {
+        iop_code rc = run_simple(s, Q_BEGIN_R, err, "begin transaction");
+        if (rc) return rc;
+    }
+    iop_code rc = store_last_change(s, seq, err);
+    if (!rc) rc = run_docs(s, s->st[Q_SCAN_SUM], fn, ctx, err, NULL);
+    if (own) {
+        if (rc) store_rollback(s);
+        else rc = store_commit(s, err);
+    }
+    return rc;
 }
 
 iop_code store_expired(store *s, int64_t day, store_doc_fn fn, void *ctx, iop_err *err) {

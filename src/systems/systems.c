@@ -1,16 +1,13 @@
 /*
- * systems.c -- a connected system's own store: records, search keys, retention.
+ * systems.c -- a connected system's own store: records, summaries, retention.
  *
  * Each record is kept as its interchange JSON without biometrics (the body) plus the
- * biometrics member apart (the blob), so searches never read templates.  Search keys:
- *   "n:<name token>"              every surname token (and surname at birth)
- *   "y:<name token>|<year>"       every name token (surnames, given names, aliases)
- *                                 with the year of birth -- swapped name order still meets
- *   "y:<name token>|0"            the same for records without a date of birth
- *   "d:<document number>"         normalised travel-document numbers
- * Each record also stores a summary -- its normalised name tokens, surnames, date of
- * birth, sex, nationalities and documents, fields separated by 0x1F, lists by 0x1E --
- * so a search ranks candidates without parsing their JSON.
+ * biometrics member apart (the blob), so searches never read templates.  Each record
+ * also stores a summary -- its normalised name tokens, surnames, date of birth, sex,
+ * nationalities, documents and surname tokens, fields separated by 0x1F, lists by
+ * 0x1E -- from which the search index (index.c) derives its keys and on which a search
+ * ranks candidates without parsing their JSON.  Every write is noted in the store's
+ * change log, which the index follows.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +23,9 @@ struct sys_store {
 
 static const store_migration migrations[] = {
     {1, "CREATE TABLE IF NOT EXISTS system_info(name TEXT PRIMARY KEY, value TEXT);"},
+    /* version 2: searches run on the in-memory index (index.c), built from the summaries
+     * and kept current through the change log; the store keeps no search keys */
+    {2, "DELETE FROM doc_keys; UPDATE docs SET keys='' WHERE keys<>'';"},
 };
 
 iop_code sys_open(iop_system s, const char *dir, int flags, sys_store **out, iop_err *err) {
@@ -39,6 +39,7 @@ iop_code sys_open(iop_system s, const char *dir, int flags, sys_store **out, iop
     sys_store *ss = calloc(1, sizeof *ss);
     if (!ss) return iop_fail(err, IOP_ENOMEM, "out of memory");
     ss->id = s;
+    if (!(flags & STORE_READONLY)) flags |= STORE_CHANGES | STORE_KEYLESS;
     iop_code rc = store_open(path, flags, err, &ss->st);
     if (!rc && !(flags & STORE_READONLY)) rc = store_migrate(ss->st, migrations, sizeof migrations / sizeof *migrations, err);
     if (rc) { sys_close(ss); return rc; }
@@ -116,36 +117,6 @@ void sys_keys_free(sys_keys *ks) {
     memset(ks, 0, sizeof *ks);
 }
 
-/* Adds keys for each token of a name. */
-static int name_keys(sys_keys *ks, const char *name, bool surname, int year) {
-    char norm[512], key[600];
-    sys_name_key(name, norm, sizeof norm);
-    int r = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(norm, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        if (surname) { snprintf(key, sizeof key, "n:%s", tok); r |= sys_keys_add(ks, key); }
-        snprintf(key, sizeof key, "y:%s|%d", tok, year);
-        r |= sys_keys_add(ks, key);
-    }
-    return r;
-}
-
-static int record_keys(const rec_person *p, sys_keys *ks) {
-    int r = 0, y = p->dob.year;
-    for (size_t i = 0; i < p->n_surnames; i++) r |= name_keys(ks, p->surnames[i], true, y);
-    if (p->surname_at_birth) r |= name_keys(ks, p->surname_at_birth, true, y);
-    for (size_t i = 0; i < p->n_given_names; i++) r |= name_keys(ks, p->given_names[i], false, y);
-    for (size_t i = 0; i < p->n_aliases; i++) r |= name_keys(ks, p->aliases[i], true, y);
-    for (size_t i = 0; i < p->n_documents; i++) {
-        char dk[256], key[300];
-        sys_doc_key(p->documents[i].number, dk, sizeof dk);
-        if (!dk[0]) continue;
-        snprintf(key, sizeof key, "d:%s", dk);
-        r |= sys_keys_add(ks, key);
-    }
-    return r;
-}
-
 static void sum_tokens(iop_buf *b, const char *name, bool *first) {
     char norm[512], *save = NULL;
     sys_name_key(name, norm, sizeof norm);
@@ -163,7 +134,9 @@ static void sum_list(iop_buf *b, char **l, size_t n) {
     }
 }
 
-/* The ranking summary: category, tokens, surnames, dob, sex, nationalities, documents. */
+/* The ranking summary: category, tokens, surnames, dob, sex, nationalities, documents,
+ * surname tokens (surnames, surname at birth, aliases: those a query by surname alone
+ * finds).  The search index (index.c) derives its keys from it. */
 static int record_summary(const rec_person *p, iop_buf *b) {
     bool first = true;
     const char *cat = strstr(p->ext ? p->ext : "", "\"category\":\"");
@@ -189,6 +162,11 @@ static int record_summary(const rec_person *p, iop_buf *b) {
         sys_doc_key(p->documents[i].number, dk, sizeof dk);
         iop_buf_printf(b, "%s%s:%s", i ? "\x1e" : "", dk, p->documents[i].country ? p->documents[i].country : "");
     }
+    iop_buf_append(b, "\x1f", 1);
+    first = true;
+    for (size_t i = 0; i < p->n_surnames; i++) sum_tokens(b, p->surnames[i], &first);
+    if (p->surname_at_birth) sum_tokens(b, p->surname_at_birth, &first);
+    for (size_t i = 0; i < p->n_aliases; i++) sum_tokens(b, p->aliases[i], &first);
     return b->data ? 0 : -1;
 }
 
@@ -239,18 +217,14 @@ iop_code sys_put_batch_prepare(sys_store *s, const rec_person *recs, size_t n, i
         iop_buf_reset(&body);
         iop_buf_reset(&bio);
         iop_buf_reset(&sum);
-        sys_keys ks = {0};
-        if ((rc = rec_to_json(p, false, &body)) || (rc = biometrics_json(p, &bio)) || record_keys(p, &ks) ||
-            record_summary(p, &sum)) {
-            sys_keys_free(&ks);
+        if ((rc = rec_to_json(p, false, &body)) || (rc = biometrics_json(p, &bio)) || record_summary(p, &sum)) {
             rc = iop_fail(err, rc ? rc : IOP_ENOMEM, "record '%s': out of memory", p->id);
             break;
         }
         store_doc d = {.id = p->id, .kind = p->kind, .body = body.data, .blob = bio.len ? bio.data : NULL,
                        .blob_len = bio.len, .created_ms = now_ms, .updated_ms = now_ms, .summary = sum.data,
                        .expires_day = pol->expiry_day(p, today)};
-        rc = store_put(s->st, &d, (const char *const *)ks.k, ks.n, err);
-        sys_keys_free(&ks);
+        rc = store_put(s->st, &d, NULL, 0, err);
     }
     if (rc) store_rollback(s->st);
     iop_buf_free(&body);
@@ -379,131 +353,3 @@ iop_code sys_purge_expired(sys_store *s, int64_t today, sys_id_fn fn, void *ctx,
     return rc;
 }
 
-/* ---- search ---- */
-
-typedef struct search_ctx {
-    sys_cand_fn fn;
-    void *ctx;
-    char **seen;
-    size_t n_seen, cap_seen, limit;
-    bool nomem;
-} search_ctx;
-
-static bool seen_add(search_ctx *c, const char *id) {
-    for (size_t i = 0; i < c->n_seen; i++)
-        if (!strcmp(c->seen[i], id)) return false;
-    if (c->n_seen == c->cap_seen) {
-        size_t cap = c->cap_seen ? c->cap_seen * 2 : 32;
-        char **s = realloc(c->seen, cap * sizeof *s);
-        if (!s) { c->nomem = true; return false; }
-        c->seen = s;
-        c->cap_seen = cap;
-    }
-    if (!(c->seen[c->n_seen] = strdup(id))) { c->nomem = true; return false; }
-    c->n_seen++;
-    return true;
-}
-
-/* Splits a 0x1E-separated list in place. */
-static size_t split_list(char *s, const char **out, size_t max) {
-    size_t n = 0;
-    if (!s || !*s) return 0;
-    while (s && n < max) {
-        out[n++] = s;
-        s = strchr(s, '\x1e');
-        if (s) *s++ = 0;
-    }
-    return n;
-}
-
-static int search_cb(void *ctx, const store_doc *d) {
-    search_ctx *c = ctx;
-    if (c->n_seen >= c->limit) return 1;
-    if (!seen_add(c, d->id)) return c->nomem;
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", d->summary ? d->summary : "");
-    char *f[8] = {0}, *p = buf;
-    int k = 0;
-    while (p && k < 8) {
-        f[k++] = p;
-        p = strchr(p, '\x1f');
-        if (p) *p++ = 0;
-    }
-    if (k < 7) return 0; /* no summary: not rankable (written by an older version) */
-    sys_candidate cand = {.id = d->id, .kind = d->kind, .body = d->body};
-    cand.category = f[0][0] ? f[0] : NULL;
-    cand.n_tokens = split_list(f[1], cand.tokens, SYS_CAND_MAX);
-    cand.n_surnames = split_list(f[2], cand.surnames, SYS_CAND_MAX);
-    if (f[3][0]) iop_date_parse(f[3], &cand.dob, NULL);
-    cand.sex = f[4][0] ? f[4][0] : 'U';
-    cand.n_nationalities = split_list(f[5], cand.nationalities, SYS_CAND_MAX);
-    const char *docs[SYS_CAND_MAX];
-    cand.n_docs = split_list(f[6], docs, SYS_CAND_MAX);
-    for (size_t i = 0; i < cand.n_docs; i++) {
-        char *colon = strchr(docs[i], ':');
-        if (colon) *colon = 0;
-        cand.doc_keys[i] = docs[i];
-        cand.doc_countries[i] = colon ? colon + 1 : "";
-    }
-    return c->fn(c->ctx, &cand);
-}
-
-static iop_code lookup(sys_store *s, search_ctx *c, const char *key, iop_err *err) {
-    if (c->n_seen >= c->limit) return IOP_OK;
-    iop_code rc = store_lookup(s->st, key, c->limit, search_cb, c, err);
-    if (!rc && c->nomem) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
-    return rc;
-}
-
-/* Adds the keys of each token of a name: with a year ("y:tok|year", year 0 = records
- * without a date of birth) or without ("n:tok", surnames only). */
-static void query_keys(sys_keys *ks, const char *name, int year, bool with_year) {
-    char norm[512], key[600];
-    sys_name_key(name, norm, sizeof norm);
-    char *save = NULL;
-    for (char *tok = strtok_r(norm, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        if (with_year) snprintf(key, sizeof key, "y:%s|%d", tok, year);
-        else snprintf(key, sizeof key, "n:%s", tok);
-        sys_keys_add(ks, key);
-    }
-}
-
-iop_code sys_search(sys_store *s, const sys_query *q, sys_cand_fn fn, void *ctx, iop_err *err) {
-    search_ctx c = {.fn = fn, .ctx = ctx, .limit = q->limit ? q->limit : 100};
-    /* one snapshot and one set of locks for all the lookups */
-    iop_code rc = store_begin(s->st, err);
-    if (rc) return rc;
-    if (q->doc_number) {
-        char dk[256], key[300];
-        sys_doc_key(q->doc_number, dk, sizeof dk);
-        snprintf(key, sizeof key, "d:%s", dk);
-        size_t lim = c.limit;
-        c.limit = 64; /* document holders, then the name budget on top */
-        rc = lookup(s, &c, key, err);
-        c.limit = c.n_seen + lim;
-    }
-    /* every name key in one statement: with a year of birth, the year, its neighbours
-     * (one-digit typos, +-1 year) and records without a date of birth */
-    sys_keys ks = {0};
-    if (q->dob.year) {
-        /* surnames: the year, its neighbours and no date; given names (which catch a
-         * swapped name order) only with the year itself -- a common given name with
-         * neighbouring years would flood the candidates */
-        const int years[] = {q->dob.year, q->dob.year - 1, q->dob.year + 1, 0};
-        for (int k = 0; k < 4; k++)
-            for (size_t i = 0; i < q->n_surnames; i++) query_keys(&ks, q->surnames[i], years[k], true);
-        for (size_t i = 0; i < q->n_given_names; i++) query_keys(&ks, q->given_names[i], q->dob.year, true);
-    } else {
-        for (size_t i = 0; i < q->n_surnames; i++) query_keys(&ks, q->surnames[i], 0, false);
-    }
-    if (!rc && ks.n) {
-        rc = store_lookup_many(s->st, (const char *const *)ks.k, ks.n, c.limit, search_cb, &c, err);
-        if (!rc && c.nomem) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
-    }
-    sys_keys_free(&ks);
-    for (size_t i = 0; i < c.n_seen; i++) free(c.seen[i]);
-    free(c.seen);
-    if (rc) store_rollback(s->st);
-    else rc = store_commit(s->st, err);
-    return rc;
-}

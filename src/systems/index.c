@@ -1,0 +1,593 @@
+/*
+ * index.c -- a connected system's search index, in memory (systems.h: sys_index).
+ *
+ * The index holds, per live record, one block "id\0kind\0summary\0" (a slot), a map from
+ * record id to slot, and a hash table from search key to the slots holding it.  Keys are
+ * 64-bit hashes of "tag, token[, year]" -- a collision only adds a candidate, which the
+ * caller's ranking then scores like any other.  Nothing is stored twice: the keys are
+ * derived from the summary the store already keeps, so the store needs no key rows and
+ * every write saves their B-tree inserts.
+ *
+ * Following the store: the index remembers the sequence number of the last change it
+ * applied; a search first asks the store for its last change (one B-tree descent) and,
+ * when it moved, replays the change log from there.  A replaced or deleted record's slot
+ * is freed and marked dead; its postings stay in the lists and are skipped (they cost 4
+ * bytes each until the index is rebuilt at the next start).
+ *
+ * Locking: searches hold a read lock; applying changes holds the write lock; the
+ * read-only store handle is used under its own mutex.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "interop/store.h"
+#include "interop/systems.h"
+
+#define DOC_HOLDERS 64        /* holders of a document number returned at most */
+#define POSTINGS_PER_KEY 50000 /* postings of one key looked at, at most, per search */
+#define MAX_RECORD_KEYS 128
+#define DEAD_FLAG 0x80000000u
+
+typedef struct kent {
+    uint64_t h;     /* 0: empty */
+    uint32_t n;     /* postings */
+    uint32_t cap;   /* 0: the postings are inline (n <= 2) */
+    union {
+        uint32_t in[2];
+        uint32_t *list;
+    } u;
+} kent;
+
+struct sys_index {
+    iop_system sys;
+    store *st;
+    pthread_mutex_t st_mu;  /* the store handle */
+    pthread_rwlock_t rw;    /* the tables */
+    char **slots;           /* NULL: dead */
+    uint32_t n_slots, cap_slots;
+    size_t live;
+    uint32_t *ids;          /* slot + 1 by id hash, 0 empty */
+    size_t ids_cap, ids_n;
+    kent *keys;
+    size_t keys_cap, keys_n;
+    size_t postings, bytes_lists, bytes_slots;
+    int64_t seq;
+};
+
+/* ---- hashing ---- */
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t key_hash(char tag, const char *tok, size_t len, int year) {
+    uint64_t h = hash_bytes(0xcbf29ce484222325ULL, &tag, 1);
+    h = hash_bytes(h, tok, len);
+    if (tag == 'y') {
+        char y[12];
+        int n = snprintf(y, sizeof y, "|%d", year);
+        h = hash_bytes(h, y, (size_t)n);
+    }
+    h = mix64(h);
+    return h ? h : 1;
+}
+
+static uint64_t id_hash(const char *id) { return mix64(hash_bytes(0xcbf29ce484222325ULL, id, strlen(id))); }
+
+/* ---- summary fields (systems.c: record_summary) ---- */
+
+typedef struct span {
+    const char *p;
+    size_t n;
+} span;
+
+enum { F_CAT, F_TOKENS, F_SURNAMES, F_DOB, F_SEX, F_NATS, F_DOCS, F_STOKENS, F_COUNT };
+
+/* Splits a summary into its fields; returns how many it has. */
+static int sum_fields(const char *s, span f[F_COUNT]) {
+    int k = 0;
+    memset(f, 0, sizeof(span) * F_COUNT);
+    while (k < F_COUNT) {
+        const char *e = strchr(s, '\x1f');
+        f[k].p = s;
+        f[k].n = e ? (size_t)(e - s) : strlen(s);
+        k++;
+        if (!e) break;
+        s = e + 1;
+    }
+    return k;
+}
+
+/* The next item of a 0x1E-separated list in span *rest; false at the end. */
+static bool next_item(span *rest, span *item) {
+    if (!rest->p || rest->n == 0) return false;
+    const char *e = memchr(rest->p, '\x1e', rest->n);
+    item->p = rest->p;
+    item->n = e ? (size_t)(e - rest->p) : rest->n;
+    if (e) { rest->n -= item->n + 1; rest->p = e + 1; }
+    else { rest->p = NULL; rest->n = 0; }
+    return true;
+}
+
+static int year_of(span d) {
+    if (d.n < 4) return 0;
+    int y = 0;
+    for (int i = 0; i < 4; i++) {
+        if (d.p[i] < '0' || d.p[i] > '9') return 0;
+        y = y * 10 + (d.p[i] - '0');
+    }
+    return y;
+}
+
+/* The keys of a record, from its summary, without duplicates. */
+static size_t summary_keys(const char *summary, uint64_t *out, size_t max) {
+    span f[F_COUNT];
+    int k = sum_fields(summary, f);
+    if (k < F_DOCS + 1) return 0; /* not a summary this index understands: never a candidate */
+    size_t n = 0;
+    int year = year_of(f[F_DOB]);
+    span rest, it;
+    uint64_t h;
+#define ADD(x)                                                        \
+    do {                                                              \
+        h = (x);                                                      \
+        bool dup = false;                                             \
+        for (size_t i_ = 0; i_ < n && !dup; i_++) dup = out[i_] == h; \
+        if (!dup && n < max) out[n++] = h;                            \
+    } while (0)
+    /* surname tokens; a summary written before they were kept apart: every token */
+    rest = k > F_STOKENS ? f[F_STOKENS] : f[F_TOKENS];
+    while (next_item(&rest, &it)) ADD(key_hash('n', it.p, it.n, 0));
+    rest = f[F_TOKENS];
+    while (next_item(&rest, &it)) ADD(key_hash('y', it.p, it.n, year));
+    rest = f[F_DOCS];
+    while (next_item(&rest, &it)) {
+        const char *colon = memchr(it.p, ':', it.n);
+        size_t len = colon ? (size_t)(colon - it.p) : it.n;
+        if (len) ADD(key_hash('d', it.p, len, 0));
+    }
+#undef ADD
+    return n;
+}
+
+/* ---- tables ---- */
+
+static const char *slot_id(const sys_index *x, uint32_t s) { return x->slots[s]; }
+
+static int ids_grow(sys_index *x) {
+    size_t cap = x->ids_cap ? x->ids_cap * 2 : 1024;
+    uint32_t *t = calloc(cap, sizeof *t);
+    if (!t) return -1;
+    for (size_t i = 0; i < x->ids_cap; i++) {
+        uint32_t v = x->ids[i];
+        if (!v) continue;
+        size_t j = id_hash(slot_id(x, v - 1)) & (cap - 1);
+        while (t[j]) j = (j + 1) & (cap - 1);
+        t[j] = v;
+    }
+    free(x->ids);
+    x->ids = t;
+    x->ids_cap = cap;
+    return 0;
+}
+
+/* The table position holding id, or SIZE_MAX. */
+static size_t ids_find(const sys_index *x, const char *id) {
+    if (!x->ids_cap) return SIZE_MAX;
+    size_t j = id_hash(id) & (x->ids_cap - 1);
+    while (x->ids[j]) {
+        if (!strcmp(slot_id(x, x->ids[j] - 1), id)) return j;
+        j = (j + 1) & (x->ids_cap - 1);
+    }
+    return SIZE_MAX;
+}
+
+/* Removes position j (linear probing: the following run is shifted back). */
+static void ids_remove(sys_index *x, size_t j) {
+    size_t mask = x->ids_cap - 1;
+    x->ids[j] = 0;
+    x->ids_n--;
+    for (size_t i = (j + 1) & mask; x->ids[i]; i = (i + 1) & mask) {
+        uint32_t v = x->ids[i];
+        size_t home = id_hash(slot_id(x, v - 1)) & mask;
+        /* v may move to j when j lies cyclically in [home, i) */
+        bool move = (i > j) ? (home <= j || home > i) : (home <= j && home > i);
+        if (move) {
+            x->ids[j] = v;
+            x->ids[i] = 0;
+            j = i;
+        }
+    }
+}
+
+static kent *keys_slot(sys_index *x, uint64_t h) {
+    size_t j = h & (x->keys_cap - 1);
+    while (x->keys[j].h && x->keys[j].h != h) j = (j + 1) & (x->keys_cap - 1);
+    return &x->keys[j];
+}
+
+static const kent *keys_find(const sys_index *x, uint64_t h) {
+    if (!x->keys_cap) return NULL;
+    size_t j = h & (x->keys_cap - 1);
+    while (x->keys[j].h) {
+        if (x->keys[j].h == h) return &x->keys[j];
+        j = (j + 1) & (x->keys_cap - 1);
+    }
+    return NULL;
+}
+
+static int keys_grow(sys_index *x) {
+    size_t old = x->keys_cap;
+    kent *ok = x->keys;
+    size_t cap = old ? old * 2 : 4096;
+    kent *t = calloc(cap, sizeof *t);
+    if (!t) return -1;
+    x->keys = t;
+    x->keys_cap = cap;
+    for (size_t i = 0; i < old; i++)
+        if (ok[i].h) *keys_slot(x, ok[i].h) = ok[i];
+    free(ok);
+    return 0;
+}
+
+static int posting_add(sys_index *x, uint64_t h, uint32_t slot) {
+    if ((x->keys_n + 1) * 10 > x->keys_cap * 7 && keys_grow(x)) return -1;
+    kent *e = keys_slot(x, h);
+    if (!e->h) { e->h = h; x->keys_n++; }
+    if (e->cap == 0 && e->n < 2) {
+        e->u.in[e->n++] = slot;
+    } else {
+        if (e->cap == 0 || e->n == e->cap) {
+            uint32_t cap = e->cap ? e->cap * 2 : 4;
+            uint32_t *l = malloc(cap * sizeof *l);
+            if (!l) return -1;
+            if (e->cap == 0) memcpy(l, e->u.in, sizeof e->u.in);
+            else { memcpy(l, e->u.list, e->n * sizeof *l); free(e->u.list); }
+            x->bytes_lists += (size_t)(cap - e->cap) * sizeof *l;
+            e->u.list = l;
+            e->cap = cap;
+        }
+        e->u.list[e->n++] = slot;
+    }
+    x->postings++;
+    return 0;
+}
+
+static const uint32_t *postings_of(const kent *e) { return e->cap ? e->u.list : e->u.in; }
+
+/* Adds a record (its id must not be in the index). */
+static int record_add(sys_index *x, const char *id, const char *kind, const char *summary) {
+    size_t li = strlen(id), lk = strlen(kind), ls = summary ? strlen(summary) : 0;
+    if (x->n_slots == x->cap_slots) {
+        uint32_t cap = x->cap_slots ? x->cap_slots * 2 : 1024;
+        char **s = realloc(x->slots, cap * sizeof *s);
+        if (!s) return -1;
+        x->slots = s;
+        x->cap_slots = cap;
+    }
+    if ((x->ids_n + 1) * 10 > x->ids_cap * 6 && ids_grow(x)) return -1;
+    char *d = malloc(li + lk + ls + 3);
+    if (!d) return -1;
+    memcpy(d, id, li + 1);
+    memcpy(d + li + 1, kind, lk + 1);
+    memcpy(d + li + lk + 2, summary ? summary : "", ls + 1);
+    uint32_t slot = x->n_slots++;
+    x->slots[slot] = d;
+    x->bytes_slots += li + lk + ls + 3;
+    size_t j = id_hash(id) & (x->ids_cap - 1);
+    while (x->ids[j]) j = (j + 1) & (x->ids_cap - 1);
+    x->ids[j] = slot + 1;
+    x->ids_n++;
+    x->live++;
+    uint64_t keys[MAX_RECORD_KEYS];
+    size_t nk = summary ? summary_keys(summary, keys, MAX_RECORD_KEYS) : 0;
+    for (size_t i = 0; i < nk; i++)
+        if (posting_add(x, keys[i], slot)) return -1;
+    return 0;
+}
+
+static void record_remove(sys_index *x, const char *id) {
+    size_t j = ids_find(x, id);
+    if (j == SIZE_MAX) return;
+    uint32_t slot = x->ids[j] - 1;
+    ids_remove(x, j);
+    char *d = x->slots[slot];
+    x->bytes_slots -= strlen(d) + 1;
+    d += strlen(d) + 1;
+    x->bytes_slots -= strlen(d) + 1;
+    d += strlen(d) + 1;
+    x->bytes_slots -= strlen(d) + 1;
+    free(x->slots[slot]);
+    x->slots[slot] = NULL;
+    x->live--;
+}
+
+/* ---- building and following ---- */
+
+typedef struct apply_ctx {
+    sys_index *x;
+    bool nomem;
+} apply_ctx;
+
+static int scan_cb(void *ctx, const store_doc *d) {
+    apply_ctx *a = ctx;
+    record_remove(a->x, d->id); /* ids are unique in a scan; kept for safety */
+    if (record_add(a->x, d->id, d->kind, d->summary)) { a->nomem = true; return 1; }
+    return 0;
+}
+
+static int change_cb(void *ctx, const store_change *c) {
+    apply_ctx *a = ctx;
+    record_remove(a->x, c->id);
+    if (c->kind && record_add(a->x, c->id, c->kind, c->summary)) { a->nomem = true; return 1; }
+    return 0;
+}
+
+void sys_index_close(sys_index *x) {
+    if (!x) return;
+    for (uint32_t i = 0; i < x->n_slots; i++) free(x->slots[i]);
+    free(x->slots);
+    free(x->ids);
+    for (size_t i = 0; i < x->keys_cap; i++)
+        if (x->keys[i].h && x->keys[i].cap) free(x->keys[i].u.list);
+    free(x->keys);
+    store_close(x->st);
+    pthread_mutex_destroy(&x->st_mu);
+    pthread_rwlock_destroy(&x->rw);
+    free(x);
+}
+
+iop_code sys_index_open(iop_system s, const char *dir, sys_index **out, iop_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/systems/%s.db", dir, iop_system_name(s));
+    sys_index *x = calloc(1, sizeof *x);
+    if (!x) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    x->sys = s;
+    pthread_mutex_init(&x->st_mu, NULL);
+    pthread_rwlock_init(&x->rw, NULL);
+    iop_code rc = store_open(path, STORE_READONLY, err, &x->st);
+    if (!rc) {
+        apply_ctx a = {.x = x};
+        rc = store_scan_summaries(x->st, scan_cb, &a, &x->seq, err);
+        if (!rc && a.nomem) rc = iop_fail(err, IOP_ENOMEM, "%s search index: out of memory", iop_system_name(s));
+    }
+    if (rc) {
+        iop_err_prefix(err, "%s search index", iop_system_name(s));
+        sys_index_close(x);
+        return rc;
+    }
+    *out = x;
+    return IOP_OK;
+}
+
+iop_code sys_index_sync(sys_index *x, iop_err *err) {
+    pthread_mutex_lock(&x->st_mu);
+    int64_t last = 0;
+    iop_code rc = store_last_change(x->st, &last, err);
+    if (!rc && last != x->seq) {
+        pthread_rwlock_wrlock(&x->rw);
+        apply_ctx a = {.x = x};
+        int64_t seen = x->seq;
+        rc = store_changes_since(x->st, x->seq, change_cb, &a, &seen, err);
+        if (!rc && a.nomem) rc = iop_fail(err, IOP_ENOMEM, "%s search index: out of memory", iop_system_name(x->sys));
+        /* a change applied is never applied twice: replay from the last one seen */
+        x->seq = seen;
+        pthread_rwlock_unlock(&x->rw);
+    }
+    pthread_mutex_unlock(&x->st_mu);
+    return rc;
+}
+
+void sys_index_stats_get(sys_index *x, sys_index_stats *st) {
+    pthread_rwlock_rdlock(&x->rw);
+    st->records = x->live;
+    st->keys = x->keys_n;
+    st->postings = x->postings;
+    st->bytes = sizeof *x + x->cap_slots * sizeof(char *) + x->ids_cap * sizeof(uint32_t) + x->keys_cap * sizeof(kent) +
+                x->bytes_lists + x->bytes_slots + x->live * 16 /* allocator overhead per slot */;
+    st->seq = x->seq;
+    pthread_rwlock_unlock(&x->rw);
+}
+
+/* ---- searching ---- */
+
+/* Slot -> count of query keys met (DEAD_FLAG: already returned), open addressing. */
+typedef struct counts {
+    uint32_t *slot; /* slot + 1, 0 empty */
+    uint32_t *n;
+    size_t cap, used;
+} counts;
+
+static uint32_t *counts_at(counts *c, uint32_t slot) {
+    size_t j = mix64(slot) & (c->cap - 1);
+    while (c->slot[j] && c->slot[j] != slot + 1) j = (j + 1) & (c->cap - 1);
+    if (!c->slot[j]) { c->slot[j] = slot + 1; c->n[j] = 0; c->used++; }
+    return &c->n[j];
+}
+
+typedef struct qkeys {
+    uint64_t h[256];
+    size_t n;
+} qkeys;
+
+static void qkeys_add(qkeys *k, uint64_t h) {
+    for (size_t i = 0; i < k->n; i++)
+        if (k->h[i] == h) return;
+    if (k->n < sizeof k->h / sizeof *k->h) k->h[k->n++] = h;
+}
+
+/* Adds the keys of each token of a name (sys_name_key, split on spaces). */
+static void name_qkeys(qkeys *k, const char *name, char tag, int year) {
+    char norm[512];
+    sys_name_key(name, norm, sizeof norm);
+    for (char *p = norm; *p;) {
+        while (*p == ' ') p++;
+        char *e = p;
+        while (*e && *e != ' ') e++;
+        if (e > p) qkeys_add(k, key_hash(tag, p, (size_t)(e - p), year));
+        p = e;
+    }
+}
+
+/* Decodes a slot into a candidate (buf holds the split summary) and calls fn. */
+static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
+    const char *d = x->slots[slot];
+    const char *kind = d + strlen(d) + 1;
+    const char *sum = kind + strlen(kind) + 1;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", sum);
+    char *f[F_COUNT] = {0}, *p = buf;
+    int k = 0;
+    while (p && k < F_COUNT) {
+        f[k++] = p;
+        p = strchr(p, '\x1f');
+        if (p) *p++ = 0;
+    }
+    if (k < F_DOCS + 1) return 0;
+    sys_candidate cand = {.id = d, .kind = kind, .body = ""};
+    cand.category = f[F_CAT][0] ? f[F_CAT] : NULL;
+    char *lists[4] = {f[F_TOKENS], f[F_SURNAMES], f[F_NATS], f[F_DOCS]};
+    const char **outs[4] = {cand.tokens, cand.surnames, cand.nationalities, cand.doc_keys};
+    size_t *ns[4] = {&cand.n_tokens, &cand.n_surnames, &cand.n_nationalities, &cand.n_docs};
+    for (int l = 0; l < 4; l++) {
+        char *s = lists[l];
+        size_t n = 0;
+        while (s && *s && n < SYS_CAND_MAX) {
+            outs[l][n++] = s;
+            s = strchr(s, '\x1e');
+            if (s) *s++ = 0;
+        }
+        *ns[l] = n;
+    }
+    for (size_t i = 0; i < cand.n_docs; i++) {
+        char *colon = strchr(cand.doc_keys[i], ':');
+        if (colon) *colon = 0;
+        cand.doc_countries[i] = colon ? colon + 1 : "";
+    }
+    if (f[F_DOB][0]) iop_date_parse(f[F_DOB], &cand.dob, NULL);
+    cand.sex = f[F_SEX][0] ? f[F_SEX][0] : 'U';
+    return fn(ctx, &cand);
+}
+
+typedef struct cand_ref {
+    uint32_t count, slot;
+} cand_ref;
+
+static int cmp_ref(const void *a, const void *b) {
+    const cand_ref *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void *ctx, iop_err *err) {
+    iop_code rc = sys_index_sync(x, err);
+    if (rc) return rc;
+    size_t limit = q->limit ? q->limit : 100;
+    /* the query's keys: with a year of birth, surnames with the year, its neighbours
+     * (one-digit typos, +-1 year) and no date; given names (which catch a swapped name
+     * order) only with the year itself -- a common given name with neighbouring years
+     * would flood the candidates.  Without a year: surnames alone. */
+    qkeys nk = {.n = 0};
+    if (q->dob.year) {
+        const int years[] = {q->dob.year, q->dob.year - 1, q->dob.year + 1, 0};
+        for (int y = 0; y < 4; y++)
+            for (size_t i = 0; i < q->n_surnames; i++) name_qkeys(&nk, q->surnames[i], 'y', years[y]);
+        for (size_t i = 0; i < q->n_given_names; i++) name_qkeys(&nk, q->given_names[i], 'y', q->dob.year);
+    } else {
+        for (size_t i = 0; i < q->n_surnames; i++) name_qkeys(&nk, q->surnames[i], 'n', 0);
+    }
+    uint64_t dh = 0;
+    if (q->doc_number) {
+        char dk[256];
+        sys_doc_key(q->doc_number, dk, sizeof dk);
+        if (dk[0]) dh = key_hash('d', dk, strlen(dk), 0);
+    }
+
+    pthread_rwlock_rdlock(&x->rw);
+    const kent *lists[256 + 1];
+    size_t total = 0, nl = 0;
+    const kent *doc = dh ? keys_find(x, dh) : NULL;
+    if (doc) total += doc->n < DOC_HOLDERS * 4 ? doc->n : DOC_HOLDERS * 4;
+    for (size_t i = 0; i < nk.n; i++) {
+        const kent *e = keys_find(x, nk.h[i]);
+        if (!e) continue;
+        lists[nl++] = e;
+        total += e->n < POSTINGS_PER_KEY ? e->n : POSTINGS_PER_KEY;
+    }
+    counts c = {0};
+    c.cap = 16;
+    while (c.cap < total * 2 + 16) c.cap *= 2;
+    c.slot = calloc(c.cap, sizeof *c.slot);
+    c.n = malloc(c.cap * sizeof *c.n);
+    int stop = 0;
+    if (!c.slot || !c.n) {
+        rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* document holders first */
+    if (doc) {
+        const uint32_t *p = postings_of(doc);
+        size_t shown = 0;
+        for (uint32_t i = 0; i < doc->n && shown < DOC_HOLDERS && !stop; i++) {
+            if (!x->slots[p[i]]) continue;
+            uint32_t *n = counts_at(&c, p[i]);
+            if (*n & DEAD_FLAG) continue;
+            *n = DEAD_FLAG;
+            shown++;
+            stop = emit(x, p[i], fn, ctx);
+        }
+    }
+    if (stop || !nl) goto done;
+    /* then by names: count the keys each record meets */
+    uint32_t best = 0;
+    for (size_t l = 0; l < nl; l++) {
+        const uint32_t *p = postings_of(lists[l]);
+        uint32_t m = lists[l]->n < POSTINGS_PER_KEY ? lists[l]->n : POSTINGS_PER_KEY;
+        for (uint32_t i = 0; i < m; i++) {
+            if (!x->slots[p[i]]) continue;
+            uint32_t *n = counts_at(&c, p[i]);
+            if (*n & DEAD_FLAG) continue;
+            (*n)++;
+            if (*n > best) best = *n;
+        }
+    }
+    /* the threshold count: the records meeting the most keys, limit of them at most */
+    size_t hist[257] = {0};
+    for (size_t j = 0; j < c.cap; j++)
+        if (c.slot[j] && !(c.n[j] & DEAD_FLAG)) hist[c.n[j] > 256 ? 256 : c.n[j]]++;
+    uint32_t thr = best > 256 ? 256 : best;
+    size_t upto = 0;
+    while (thr > 1 && upto + hist[thr] < limit) upto += hist[thr--];
+    if (thr == 0) goto done;
+    /* the kept records, most keys met first, then in slot (arrival) order */
+    cand_ref *pick = malloc((upto + hist[thr] + 1) * sizeof *pick);
+    if (!pick) {
+        rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t np = 0;
+    for (size_t j = 0; j < c.cap; j++) {
+        if (!c.slot[j] || (c.n[j] & DEAD_FLAG)) continue;
+        uint32_t n = c.n[j] > 256 ? 256 : c.n[j];
+        if (n >= thr) pick[np++] = (cand_ref){.count = n, .slot = c.slot[j] - 1};
+    }
+    qsort(pick, np, sizeof *pick, cmp_ref);
+    for (size_t i = 0; i < np && i < limit && !stop; i++) stop = emit(x, pick[i].slot, fn, ctx);
+    free(pick);
+done:
+    pthread_rwlock_unlock(&x->rw);
+    free(c.slot);
+    free(c.n);
+    return rc;
+}

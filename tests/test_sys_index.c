@@ -1,0 +1,165 @@
+/* test-links: systems */
+/*
+ * The search index of a connected system (systems.h: sys_index): which keys find a
+ * record, the order of candidates, and that the index follows every committed write,
+ * replacement and deletion -- also those made through another handle after it was built.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "interop/store.h"
+#include "interop/systems.h"
+#include "test.h"
+
+typedef struct got {
+    char ids[64][32];
+    int n;
+} got;
+
+static int collect(void *ctx, const sys_candidate *c) {
+    got *g = ctx;
+    if (g->n < 64) snprintf(g->ids[g->n++], 32, "%s", c->id);
+    return 0;
+}
+
+static bool has(const got *g, const char *id) {
+    for (int i = 0; i < g->n; i++)
+        if (!strcmp(g->ids[i], id)) return true;
+    return false;
+}
+
+static void put(sys_store *s, const char *json) {
+    rec_person p;
+    iop_err err = {0};
+    if (rec_parse(json, strlen(json), &p, &err)) { test_failed(__FILE__, __LINE__, "%s", err.msg); return; }
+    if (sys_put_batch(s, &p, 1, 1000, &err)) test_failed(__FILE__, __LINE__, "%s", err.msg);
+    rec_person_clear(&p);
+}
+
+static got search(sys_index *x, const char *surname, const char *given, const char *dob, const char *doc) {
+    got g = {.n = 0};
+    sys_query q = {.limit = 100};
+    const char *sn[1] = {surname}, *gn[1] = {given};
+    if (surname) { q.surnames = sn; q.n_surnames = 1; }
+    if (given) { q.given_names = gn; q.n_given_names = 1; }
+    if (dob) iop_date_parse(dob, &q.dob, NULL);
+    q.doc_number = doc;
+    iop_err err = {0};
+    if (sys_index_search(x, &q, collect, &g, &err)) test_failed(__FILE__, __LINE__, "%s", err.msg);
+    return g;
+}
+
+#define VIS(id, sur, giv, dob, doc)                                                                             \
+    "{\"id\":\"" id "\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"" sur             \
+    "\"],\"given_names\":[\"" giv "\"],\"dob\":\"" dob "\",\"documents\":[{\"number\":\"" doc                 \
+    "\",\"country\":\"UKR\"}],\"application_number\":\"A-" id "\"}"
+
+TEST(index_keys_surname_with_year_neighbours_given_name_swapped_order_and_document) {
+    const char *dir = test_tmpdir("index_keys");
+    sys_store *s;
+    iop_err err = {0};
+    REQUIRE(sys_open(IOP_SYS_VIS, dir, STORE_CREATE, &s, &err) == IOP_OK);
+    put(s, VIS("V1", "Kowalski-Nowak", "Anna", "1980-03-04", "ab 123-456"));
+    put(s, VIS("V2", "Müller", "Jan", "1981-05-06", "XY9"));
+    put(s, VIS("V3", "Kowalski", "Piotr", "1950-01-01", "Q1"));
+    sys_index *x;
+    REQUIRE(sys_index_open(IOP_SYS_VIS, dir, &x, &err) == IOP_OK);
+    got g = search(x, "kowalski", NULL, "1980", NULL); /* a token of a compound surname, case folded */
+    CHECK(has(&g, "V1"));
+    CHECK(!has(&g, "V3")); /* with a year, another year is not a candidate */
+    g = search(x, "KOWALSKI", NULL, NULL, NULL);        /* without one, every holder of the surname */
+    CHECK(has(&g, "V1") && has(&g, "V3"));
+    g = search(x, "Muller", NULL, "1982-05-06", NULL);   /* diacritics folded; year + 1 */
+    CHECK(has(&g, "V2"));
+    g = search(x, "Muller", NULL, "1979", NULL);         /* two years off: no */
+    CHECK(!has(&g, "V2"));
+    g = search(x, "Jan", "Müller", "1981", NULL);        /* given name and surname swapped */
+    CHECK(has(&g, "V2"));
+    g = search(x, "Anna", NULL, NULL, NULL);             /* a given name alone is no surname key */
+    CHECK_INT(g.n, 0);
+    g = search(x, NULL, NULL, NULL, "AB123456");          /* document numbers normalised */
+    CHECK_INT(g.n, 1);
+    CHECK(has(&g, "V1"));
+    sys_index_close(x);
+    sys_close(s);
+}
+
+TEST(index_orders_candidates_by_keys_met_and_honours_the_limit) {
+    const char *dir = test_tmpdir("index_order");
+    sys_store *s;
+    iop_err err = {0};
+    REQUIRE(sys_open(IOP_SYS_VIS, dir, STORE_CREATE, &s, &err) == IOP_OK);
+    char json[1024], id[16];
+    for (int i = 0; i < 30; i++) {
+        snprintf(id, sizeof id, "S%02d", i);
+        snprintf(json, sizeof json, VIS("%s", "Smith", "Other", "1990-01-01", "D%d"), id, i, id);
+        put(s, json);
+    }
+    put(s, VIS("BEST", "Smith", "John", "1990-02-02", "Z1"));
+    sys_index *x;
+    REQUIRE(sys_index_open(IOP_SYS_VIS, dir, &x, &err) == IOP_OK);
+    got g = {.n = 0};
+    const char *sn[1] = {"Smith"}, *gn[1] = {"John"};
+    sys_query q = {.surnames = sn, .n_surnames = 1, .given_names = gn, .n_given_names = 1, .limit = 5};
+    iop_date_parse("1990", &q.dob, NULL);
+    REQUIRE(sys_index_search(x, &q, collect, &g, &err) == IOP_OK);
+    CHECK_INT(g.n, 5);
+    CHECK_STR(g.ids[0], "BEST"); /* meets the surname and the given name keys */
+    CHECK_STR(g.ids[1], "S00");  /* then the others in arrival order */
+    sys_index_stats st;
+    sys_index_stats_get(x, &st);
+    CHECK_INT((long long)st.records, 31);
+    CHECK(st.bytes > 0 && st.keys > 0);
+    sys_index_close(x);
+    sys_close(s);
+}
+
+TEST(index_follows_writes_replacements_and_deletions_committed_after_it_was_built) {
+    const char *dir = test_tmpdir("index_follow");
+    sys_store *s;
+    iop_err err = {0};
+    REQUIRE(sys_open(IOP_SYS_VIS, dir, STORE_CREATE, &s, &err) == IOP_OK);
+    put(s, VIS("V1", "Ivanov", "Ivan", "1970-01-01", "P1"));
+    sys_index *x;
+    REQUIRE(sys_index_open(IOP_SYS_VIS, dir, &x, &err) == IOP_OK);
+    got g = search(x, "Ivanov", NULL, "1970", NULL);
+    CHECK(has(&g, "V1"));
+    /* a new record, written through the writer handle after the index was built */
+    put(s, VIS("V2", "Petrov", "Petr", "1971-01-01", "P2"));
+    g = search(x, "Petrov", NULL, "1971", NULL);
+    CHECK(has(&g, "V2"));
+    /* a replacement: the old name no longer finds it, the new one does */
+    put(s, VIS("V1", "Sidorov", "Ivan", "1970-01-01", "P1"));
+    g = search(x, "Ivanov", NULL, "1970", NULL);
+    CHECK(!has(&g, "V1"));
+    g = search(x, "Sidorov", NULL, "1970", NULL);
+    CHECK(has(&g, "V1"));
+    /* a deletion */
+    REQUIRE(sys_delete(s, "V2", &err) == IOP_OK);
+    g = search(x, "Petrov", NULL, "1971", NULL);
+    CHECK_INT(g.n, 0);
+    g = search(x, NULL, NULL, NULL, "P2");
+    CHECK_INT(g.n, 0);
+    sys_index_stats st;
+    sys_index_stats_get(x, &st);
+    CHECK_INT((long long)st.records, 1);
+    /* a rolled-back batch leaves no trace */
+    rec_person p;
+    const char *j = VIS("V9", "Rolled", "Back", "1999-01-01", "R9");
+    REQUIRE(rec_parse(j, strlen(j), &p, &err) == IOP_OK);
+    REQUIRE(sys_put_batch_prepare(s, &p, 1, 1, &err) == IOP_OK);
+    REQUIRE(sys_put_finish(s, false, &err) == IOP_OK);
+    rec_person_clear(&p);
+    g = search(x, "Rolled", NULL, NULL, NULL);
+    CHECK_INT(g.n, 0);
+    /* a second index built now agrees */
+    sys_index *y;
+    REQUIRE(sys_index_open(IOP_SYS_VIS, dir, &y, &err) == IOP_OK);
+    sys_index_stats st2;
+    sys_index_stats_get(y, &st2);
+    CHECK_INT((long long)st2.records, 1);
+    CHECK_INT((long long)st2.seq, (long long)st.seq);
+    sys_index_close(y);
+    sys_index_close(x);
+    sys_close(s);
+}

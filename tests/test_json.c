@@ -434,3 +434,71 @@ TEST(differential_against_jansson_on_generated_records_and_mutations) {
     iop_buf_free(&out);
     iop_json_parser_free(p);
 }
+
+TEST(base64_decoder_agrees_with_iop_base64_decode) {
+    iop_rng g;
+    iop_rng_seed(&g, 64);
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n*";
+    int agreed = 0, invalid = 0;
+    for (int it = 0; it < 20000; it++) {
+        char s[80];
+        size_t n;
+        if (it % 3 == 0) { /* a valid encoding, sometimes damaged (long enough for 16-character blocks) */
+            uint8_t raw[44];
+            size_t rn = iop_rng_below(&g, sizeof raw);
+            for (size_t i = 0; i < rn; i++) raw[i] = (uint8_t)iop_rng_next(&g);
+            char *enc = iop_base64_encode(raw, rn);
+            snprintf(s, sizeof s, "%s", enc);
+            free(enc);
+            n = strlen(s);
+            if (n && iop_rng_below(&g, 2)) s[iop_rng_below(&g, (uint32_t)n)] = alpha[iop_rng_below(&g, sizeof alpha - 1)];
+        } else {
+            n = iop_rng_below(&g, it % 2 ? 12 : 70);
+            for (size_t i = 0; i < n; i++) s[i] = alpha[iop_rng_below(&g, it % 3 == 1 ? 64 : sizeof alpha - 1)];
+            s[n] = 0;
+        }
+        uint8_t *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        iop_err ea, eb;
+        iop_code ra = iop_base64_decode(s, &a, &al, &ea), rb = iop_json_base64_decode(s, n, &b, &bl, &eb);
+        if (ra != rb) test_failed(__FILE__, __LINE__, "'%s': iop_base64_decode %d, iop_json_base64_decode %d", s, ra, rb);
+        else if (ra == IOP_OK && (al != bl || memcmp(a, b, al)))
+            test_failed(__FILE__, __LINE__, "'%s': decoded bytes differ", s);
+        else if (ra && strcmp(ea.msg, eb.msg))
+            test_failed(__FILE__, __LINE__, "'%s': '%s' against '%s'", s, ea.msg, eb.msg);
+        else agreed++;
+        invalid += ra != IOP_OK;
+        free(a);
+        free(b);
+    }
+    CHECK_INT(agreed, 20000);
+    CHECK(invalid > 3000 && invalid < 17000);
+    /* every ASCII byte in every position of a long valid string (bytes >= 0x80 cannot
+     * stand alone in JSON text; libsodium's decoder lets some 0xFE/0xFF through, ours
+     * refuses every byte outside the alphabet) */
+    char *enc;
+    uint8_t raw[300];
+    for (size_t i = 0; i < sizeof raw; i++) raw[i] = (uint8_t)(i * 7 + 3);
+    enc = iop_base64_encode(raw, sizeof raw);
+    size_t n = strlen(enc);
+    for (size_t pos = 0; pos < 48; pos++) {
+        for (int c = 1; c < 128; c++) {
+            char save = enc[pos];
+            enc[pos] = (char)c;
+            uint8_t *a = NULL, *b = NULL;
+            size_t al = 0, bl = 0;
+            iop_err ea, eb;
+            iop_code ra = iop_base64_decode(enc, &a, &al, &ea), rb = iop_json_base64_decode(enc, n, &b, &bl, &eb);
+            if (ra != rb || (ra == IOP_OK && (al != bl || memcmp(a, b, al))) || (ra && strcmp(ea.msg, eb.msg)))
+                test_failed(__FILE__, __LINE__, "byte 0x%02x at %zu: %d/%d %s / %s", c, pos, ra, rb, ra ? ea.msg : "", rb ? eb.msg : "");
+            free(a);
+            free(b);
+            enc[pos] = save;
+        }
+    }
+    free(enc);
+    uint8_t *b = NULL;
+    size_t bl;
+    CHECK(iop_json_base64_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xff", 32, &b, &bl, NULL) == IOP_EINVAL);
+    free(b);
+}

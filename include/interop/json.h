@@ -101,6 +101,11 @@ const iop_json *iop_json_at(const iop_json *arr, size_t i);
 /* Compares a member's key with a NUL-terminated string. */
 bool iop_json_key_is(const iop_json *member, const char *key);
 
+/* Decodes standard base64 (padding required), e.g. a string value's v.s and len, into a
+ * malloc'd buffer the caller frees.  Table-driven; accepts and rejects exactly what
+ * iop_base64_decode does, with the same message ("invalid base64 at character N"). */
+iop_code iop_json_base64_decode(const char *s, size_t len, uint8_t **out, size_t *outlen, iop_err *err);
+
 /* ---- writing ---- */
 /* Appends s[0..len) as a JSON string literal, quotes included, escaped like
  * iop_buf_json_str (", \, \n, \r, \t short; other control characters \u00xx). */

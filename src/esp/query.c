@@ -55,7 +55,7 @@ static iop_code blob(const iop_json *o, rec_blob *b, iop_err *err) {
         return iop_fail(err, IOP_EINVAL, "expected {\"format\": \"...\", \"data\": \"base64\"}");
     if (d->len > 400000) return iop_fail(err, IOP_ELIMIT, "biometric data larger than 300 KB");
     if (!(b->format = strdup(f->v.s))) return iop_fail(err, IOP_ENOMEM, "out of memory");
-    return iop_base64_decode(d->v.s, &b->data, &b->len, err);
+    return iop_json_base64_decode(d->v.s, d->len, &b->data, &b->len, err);
 }
 
 static iop_code parse(const iop_json *root, esp_query *q, iop_err *err) {

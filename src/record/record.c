@@ -107,6 +107,11 @@ static iop_code check_keys(const iop_json *obj, const char *where, const char *c
     return IOP_OK;
 }
 
+/* The loops below name a field ("documents[2].number") only when an error needs the
+ * name: a step runs first without an error report and, when it fails, again with the
+ * name written out.  Steps that fail leave nothing allocated, or what they leave is
+ * released with the record. */
+
 static iop_code parse_documents(const iop_json *v, rec_person *p, iop_err *err) {
     static const char *const keys[] = {"type", "number", "country", "expiry", NULL};
     if (!iop_json_is_array(v)) return iop_fail(err, IOP_EINVAL, "field 'documents': expected an array of objects");
@@ -116,31 +121,41 @@ static iop_code parse_documents(const iop_json *v, rec_person *p, iop_err *err) 
     if (!p->documents) return iop_fail(err, IOP_ENOMEM, "out of memory");
     size_t i = 0;
     for (const iop_json *d = iop_json_first(v); d; d = iop_json_next(d), i++) {
-        char where[64], f[96];
-        snprintf(where, sizeof where, "documents[%zu]", i);
-        if (!iop_json_is_object(d)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", where);
-        iop_code rc = check_keys(d, where, keys, err);
-        if (rc) return rc;
+        char f[96];
+        iop_code rc;
+        if (!iop_json_is_object(d)) return iop_fail(err, IOP_EINVAL, "field 'documents[%zu]': expected an object", i);
+        if (check_keys(d, "", keys, NULL)) {
+            snprintf(f, sizeof f, "documents[%zu]", i);
+            return check_keys(d, f, keys, err);
+        }
         rec_document *doc = &p->documents[i];
         p->n_documents = i + 1;
         const iop_json *x;
-        snprintf(f, sizeof f, "%s.number", where);
-        if (!(x = iop_json_get(d, "number"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
-        if ((rc = dup_string(x, f, &doc->number, err))) return rc;
+        if (!(x = iop_json_get(d, "number")))
+            return iop_fail(err, IOP_EINVAL, "field 'documents[%zu].number': required", i);
+        if ((rc = dup_string(x, "", &doc->number, NULL))) {
+            snprintf(f, sizeof f, "documents[%zu].number", i);
+            return rc == IOP_ENOMEM ? iop_fail(err, rc, "out of memory") : dup_string(x, f, &doc->number, err);
+        }
         if ((x = iop_json_get(d, "type"))) {
-            snprintf(f, sizeof f, "%s.type", where);
-            if ((rc = dup_string(x, f, &doc->type, err))) return rc;
-            if (!in_list(doc_types, doc->type)) return list_error(err, f, doc->type, doc_types);
+            if ((rc = dup_string(x, "", &doc->type, NULL)) || !in_list(doc_types, doc->type)) {
+                snprintf(f, sizeof f, "documents[%zu].type", i);
+                if (rc) return rc == IOP_ENOMEM ? iop_fail(err, rc, "out of memory") : dup_string(x, f, &doc->type, err);
+                return list_error(err, f, doc->type, doc_types);
+            }
         }
         if ((x = iop_json_get(d, "country"))) {
-            snprintf(f, sizeof f, "%s.country", where);
-            if ((rc = dup_string(x, f, &doc->country, err))) return rc;
-            if (!is_country(doc->country))
+            if ((rc = dup_string(x, "", &doc->country, NULL)) || !is_country(doc->country)) {
+                snprintf(f, sizeof f, "documents[%zu].country", i);
+                if (rc) return rc == IOP_ENOMEM ? iop_fail(err, rc, "out of memory") : dup_string(x, f, &doc->country, err);
                 return iop_fail(err, IOP_EINVAL, "field '%s': '%s' is not an ISO 3166-1 alpha-3 code", f, doc->country);
+            }
         }
         if ((x = iop_json_get(d, "expiry"))) {
-            snprintf(f, sizeof f, "%s.expiry", where);
-            if ((rc = parse_date(x, f, &doc->expiry, err))) return rc;
+            if (parse_date(x, "", &doc->expiry, NULL)) {
+                snprintf(f, sizeof f, "documents[%zu].expiry", i);
+                return parse_date(x, f, &doc->expiry, err);
+            }
         }
     }
     return IOP_OK;
@@ -151,16 +166,17 @@ static iop_code parse_blob(const iop_json *o, const char *where, const char *con
     char f[96];
     const iop_json *x;
     iop_code rc;
-    snprintf(f, sizeof f, "%s.format", where);
-    if (!(x = iop_json_get(o, "format"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
-    if ((rc = dup_string(x, f, &b->format, err))) return rc;
-    if (!in_list(formats, b->format)) return list_error(err, f, b->format, formats);
-    snprintf(f, sizeof f, "%s.data", where);
-    if (!(x = iop_json_get(o, "data"))) return iop_fail(err, IOP_EINVAL, "field '%s': required", f);
+    if (!(x = iop_json_get(o, "format"))) return iop_fail(err, IOP_EINVAL, "field '%s.format': required", where);
+    if ((rc = dup_string(x, "", &b->format, NULL)) || !in_list(formats, b->format)) {
+        snprintf(f, sizeof f, "%s.format", where);
+        if (rc) return rc == IOP_ENOMEM ? iop_fail(err, rc, "out of memory") : dup_string(x, f, &b->format, err);
+        return list_error(err, f, b->format, formats);
+    }
+    if (!(x = iop_json_get(o, "data"))) return iop_fail(err, IOP_EINVAL, "field '%s.data': required", where);
     if (!iop_json_is_string(x) || x->len == 0)
-        return iop_fail(err, IOP_EINVAL, "field '%s': expected a non-empty base64 string", f);
-    if (x->len / 4 * 3 > max) return iop_fail(err, IOP_ELIMIT, "field '%s': larger than %zu bytes", f, max);
-    if ((rc = iop_base64_decode(x->v.s, &b->data, &b->len, err))) iop_err_prefix(err, "field '%s'", f);
+        return iop_fail(err, IOP_EINVAL, "field '%s.data': expected a non-empty base64 string", where);
+    if (x->len / 4 * 3 > max) return iop_fail(err, IOP_ELIMIT, "field '%s.data': larger than %zu bytes", where, max);
+    if ((rc = iop_json_base64_decode(x->v.s, x->len, &b->data, &b->len, err))) iop_err_prefix(err, "field '%s.data'", where);
     return rc;
 }
 
@@ -183,15 +199,24 @@ static iop_code parse_biometrics(const iop_json *v, rec_person *p, iop_err *err)
         size_t i = 0;
         for (const iop_json *o = iop_json_first(fps); o; o = iop_json_next(o), i++) {
             char where[64];
-            snprintf(where, sizeof where, "biometrics.fingerprints[%zu]", i);
-            if (!iop_json_is_object(o)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", where);
-            if ((rc = check_keys(o, where, fkeys, err))) return rc;
+            bool named = false;
+#define WHERE() (named ? where : (named = true, snprintf(where, sizeof where, "biometrics.fingerprints[%zu]", i), where))
+            if (!iop_json_is_object(o)) return iop_fail(err, IOP_EINVAL, "field '%s': expected an object", WHERE());
+            if (check_keys(o, "", fkeys, NULL)) return check_keys(o, WHERE(), fkeys, err);
             p->n_fingers = i + 1;
             const iop_json *pos = iop_json_get(o, "position");
             if (!iop_json_is(pos, IOP_JSON_INT) || pos->v.i < 0 || pos->v.i > 10)
-                return iop_fail(err, IOP_EINVAL, "field '%s.position': expected an integer 0..10", where);
+                return iop_fail(err, IOP_EINVAL, "field '%s.position': expected an integer 0..10", WHERE());
             p->fingers[i].position = (int)pos->v.i;
-            if ((rc = parse_blob(o, where, fp_formats, MAX_TEMPLATE, &p->fingers[i].tpl, err))) return rc;
+            rec_blob *b = &p->fingers[i].tpl;
+            if ((rc = parse_blob(o, "", fp_formats, MAX_TEMPLATE, b, NULL))) {
+                free(b->format);
+                free(b->data);
+                memset(b, 0, sizeof *b);
+                iop_code again = parse_blob(o, WHERE(), fp_formats, MAX_TEMPLATE, b, err);
+                return again ? again : iop_fail(err, rc, "out of memory");
+            }
+#undef WHERE
         }
     }
     const iop_json *face = iop_json_get(v, "face");
@@ -229,9 +254,10 @@ static iop_code check_ext(const rec_field *f, const iop_json *v, const char *whe
         if (v->len > MAX_LIST) return iop_fail(err, IOP_EINVAL, "field '%s': more than %d entries", where, MAX_LIST);
         size_t i = 0;
         for (const iop_json *x = iop_json_first(v); x; x = iop_json_next(x), i++) {
+            if (get_string(x, "", false, &s, NULL) == IOP_OK) continue;
             char w[128];
             snprintf(w, sizeof w, "%s[%zu]", where, i);
-            if ((rc = get_string(x, w, false, &s, err))) return rc;
+            return get_string(x, w, false, &s, err);
         }
         return IOP_OK;
     }
@@ -278,8 +304,9 @@ static const char *const common_keys[] = {"id", "system", "kind", "surnames", "g
                                           "biometrics", NULL};
 
 static int common_slot(const iop_json *m) {
+    static const uint8_t klen[K_COUNT] = {2, 6, 4, 8, 11, 16, 7, 3, 3, 13, 14, 9, 10};
     for (int k = 0; k < K_COUNT; k++)
-        if (iop_json_key_is(m, common_keys[k])) return k;
+        if (m->key_len == klen[k] && !memcmp(m->key, common_keys[k], klen[k])) return k;
     return -1;
 }
 

@@ -149,17 +149,23 @@ static void distort(iop_fp_finger *f, double cx, double cy, double k, double the
 }
 
 TEST(distorted_impression_of_a_finger_still_scores_far_above_strangers) {
-    /* 8 px of shear at 100 px from the centre (16 % of a ridge-to-ridge distance of
-       50 px there): a firm press on a plain sensor */
+    /* shear growing with the square of the distance from the contact centre: 8 px at
+       100 px, 32 px at 200 px (a firm, sliding press on a plain sensor); the mate must
+       stay far above the best of 20 strangers (a rigid matcher loses most pairs far
+       from the centre) */
     for (uint64_t id = 1; id <= 5; id++) {
         iop_fp_finger a, b, o;
         iop_fp_gen_finger(5, id, 0, 1, NULL, &a);
         b = a;
         distort(&b, 150, 200, 8.0, 0.7);
-        iop_fp_gen_finger(5, id + 100, 0, 1, NULL, &o);
-        double self = score_of(&a, &a), s = score_of(&a, &b), so = score_of(&a, &o);
-        CHECK(s > 0.5 * self);
-        CHECK(s > 4 * so);
+        double s = score_of(&a, &b), best_other = 0;
+        for (uint64_t k = 1; k <= 20; k++) {
+            iop_fp_gen_finger(5, id + 100 * k, 0, 1, NULL, &o);
+            double so = score_of(&a, &o);
+            if (so > best_other) best_other = so;
+        }
+        printf("    distorted mate %.4f, best stranger %.4f\n", s, best_other);
+        CHECK(s > 15 * best_other);
     }
 }
 

@@ -422,9 +422,11 @@ static int gamma_fill_generic(const iop_fp_features *A, const iop_fp_features *B
 #define GC_TOL_A (PI_F / 6)         /* directions and radial angles: 30 degrees */
 #define GC_MARGIN 15.0              /* px: minutiae stop about 1.5 ridge periods inside the print */
 #define GC_MIN_OVERLAP 12.0         /* the enrolment minimum (iop_fp_quality_opts.min_minutiae) */
-/* Weight of the LSS-R score in the final one: LSS-R gives mates about a fifth of the
- * consistent-set score (strangers are near 0 on both), so x5 weighs the two equally. */
-#define GC_LSSR_WEIGHT 5.0
+/* Scale between the two consolidations: LSS-R gives mates about a fifth of the
+ * consistent-set score (strangers are near 0 on both).  The final score is the mean of
+ * the two on the LSS-R scale, the scale the score has always had (and on which the
+ * sBMS fusion calibration was fitted). */
+#define GC_SCALE 5.0
 
 typedef struct gc_result { int m; double sum_s; int na_ov, nb_ov; } gc_result;
 
@@ -608,8 +610,8 @@ double iop_fp_score(const iop_fp_features *A, const iop_fp_features *B) {
     for (int t = 0; t < n_p; t++) sum += eff[t].lam;
     free(pr); free(lam); free(rho); free(eff);
     double sc = sum / n_p;
-    /* the mean of the two consolidations (LSS-R brought to the same scale) */
-    sc = 0.5 * (GC_LSSR_WEIGHT * sc + gc_score(&gc));
+    /* the mean of the two consolidations, the consistent set brought to the LSS-R scale */
+    sc = 0.5 * (sc + gc_score(&gc) / GC_SCALE);
     return sc < 0 ? 0 : sc > 1 ? 1 : sc;
 }
 

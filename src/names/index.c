@@ -58,6 +58,7 @@ struct names_index {
     size_t n_runs, cap_runs;
     kpair *pend;
     size_t n_pend;
+    size_t n_learned; /* identities added with learned-romanisation keys (native-script names) */
 };
 
 enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE, K_GIV_DOB, K_CDEL };
@@ -126,6 +127,8 @@ static void normalised_keys(const names_engine *eng, const names_ident *id, cons
     }
 }
 
+/* eng (queries only): when not NULL and it has a model, Latin query tokens also probe
+ * their learned canonical spellings */
 static void gen_keys(const names_engine *eng, const names_ident *id, bool query, keyset *ks) {
     ks->n = 0;
     int years[4], ny = 0;
@@ -401,7 +404,8 @@ iop_code names_index_add(names_index *ix, uint64_t id, const names_ident *ident,
     ix->n_sigs++;
     if (idmap_put(ix, id, slot)) { ix->n_sigs--; return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     keyset ks;
-    gen_keys(ix->eng, ident, false, &ks);
+    gen_keys(NULL, ident, false, &ks);
+    if (ident->n_lkeys) ix->n_learned++;
     if (ix->n_pend + ks.n > PENDING_MAX && flush_pending(ix)) return iop_fail(err, IOP_ENOMEM, "out of memory");
     for (size_t i = 0; i < ks.n; i++) {
         ix->pend[ix->n_pend].key = ks.k[i];
@@ -470,6 +474,7 @@ iop_code names_index_save(names_index *ix, const char *path, iop_err *err) {
     memset(&h, 0, sizeof h);
     memcpy(h.magic, IX_MAGIC, 8);
     h.version = IX_VERSION;
+    h.pad = ix->n_learned ? 1u : 0u; /* learned-romanisation keys present */
     h.n_sigs = ix->n_sigs;
     h.live = ix->live;
     h.n_post = ix->n_runs ? ix->runs[0].n : 0;
@@ -495,7 +500,7 @@ iop_code names_index_load(const names_engine *eng, const names_store *store, con
         fclose(f);
         return iop_fail(err, IOP_ECORRUPT, "%s: index format version %u, this engine needs %u: rebuild", path, h.version, IX_VERSION);
     }
-    if (h.check != ix_check(&h) || h.n_sigs >= UINT32_MAX || h.live > h.n_sigs || h.n_post > h.n_sigs * MAX_KEYS) {
+    if (h.check != ix_check(&h) || h.pad > 1 || h.n_sigs >= UINT32_MAX || h.live > h.n_sigs || h.n_post > h.n_sigs * MAX_KEYS) {
         fclose(f);
         return iop_fail(err, IOP_ECORRUPT, "%s: header fails its check", path);
     }
@@ -503,6 +508,7 @@ iop_code names_index_load(const names_engine *eng, const names_store *store, con
     iop_code rc = names_index_new(eng, store, &ix, err);
     if (rc) { fclose(f); return rc; }
     size_t off = sizeof h;
+    ix->n_learned = h.pad;
     ix->sigs = malloc((h.n_sigs ? h.n_sigs : 1) * sizeof(nm_sig));
     ix->cap_sigs = h.n_sigs;
     run r = {0};
@@ -616,7 +622,9 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
                        size_t budget) {
     if (!k || !ix->live) return 0;
     keyset ks;
-    gen_keys(ix->eng, q, true, &ks);
+    /* the query normaliser costs a few beam searches: only when native-script records
+     * with learned keys are indexed */
+    gen_keys(ix->n_learned ? ix->eng : NULL, q, true, &ks);
     /* size the candidate map from the posting counts */
     size_t ranges[MAX_KEYS][16][2];
     size_t total = 0;

@@ -43,6 +43,9 @@ iop_code sys_delete(sys_store *s, const char *id, iop_err *err);
 /* Reads one record (with biometrics when asked); the caller clears *out. */
 iop_code sys_get(sys_store *s, const char *id, bool with_biometrics, rec_person *out, iop_err *err);
 iop_code sys_count(sys_store *s, int64_t *n, iop_err *err);
+/* Several reads in one snapshot, taking the store's locks once (a read-only handle). */
+iop_code sys_read_begin(sys_store *s, iop_err *err);
+void sys_read_end(sys_store *s);
 /* A record's JSON without biometrics (caller frees); IOP_ENOTFOUND when absent. */
 iop_code sys_get_json(sys_store *s, const char *id, char **json, iop_err *err);
 /* Deletes every record whose retention ended on or before today; calls fn per deleted id
@@ -64,6 +67,7 @@ typedef struct sys_query {
     const char *doc_number;   /* NULL: not given */
     const char *doc_country;
     size_t limit;             /* candidates to return at most */
+    bool normalised;          /* the names are sys_name_key output already (not normalised again) */
 } sys_query;
 
 /* A search candidate: what ranking needs, decoded from the record's stored summary,

@@ -75,6 +75,7 @@ struct task {
     const esp_actor *who;
     const esp_query *q;
     const names_ident *qid; /* the query prepared by the names engine, or NULL */
+    const struct prepared *pq; /* the query's normalised tokens, shared by the tasks */
     const sbms_hit *bio;    /* biometric hits in this system, best first */
     size_t n_bio;
     iop_system sys;
@@ -329,7 +330,28 @@ typedef struct prepared {
     const esp_query *q;
     tokens qt;
     char doc[128];
+    /* the names normalised for the index (sys_name_key), when there are few enough */
+    bool normalised;
+    const char *sur[16], *giv[16];
+    char names[32][256];
 } prepared;
+
+static void prepare_query(prepared *pq, const esp_query *q) {
+    memset(pq, 0, sizeof *pq);
+    pq->q = q;
+    tokenize(&pq->qt, q->surnames, q->n_surnames);
+    tokenize(&pq->qt, q->given_names, q->n_given_names);
+    if (q->doc_number) sys_doc_key(q->doc_number, pq->doc, sizeof pq->doc);
+    pq->normalised = q->n_surnames <= 16 && q->n_given_names <= 16;
+    for (size_t i = 0; pq->normalised && i < q->n_surnames; i++) {
+        sys_name_key(q->surnames[i], pq->names[i], sizeof pq->names[i]);
+        pq->sur[i] = pq->names[i];
+    }
+    for (size_t i = 0; pq->normalised && i < q->n_given_names; i++) {
+        sys_name_key(q->given_names[i], pq->names[16 + i], sizeof pq->names[16 + i]);
+        pq->giv[i] = pq->names[16 + i];
+    }
+}
 
 /* Scores a candidate against the query in [0,1]; 0 = not a candidate.  Weights: names
  * 0.55, date of birth 0.30, nationality 0.10, sex 0.05; a matching travel document lifts
@@ -449,13 +471,15 @@ static void run_task(task *t) {
                     .given_names = (const char *const *)q->given_names, .n_given_names = q->n_given_names,
                     .dob = q->dob, .nationality = q->nationality, .sex = q->sex, .doc_number = q->doc_number,
                     .doc_country = q->doc_country, .limit = 100};
-    prepared pq = {.q = q};
-    tokenize(&pq.qt, q->surnames, q->n_surnames);
-    tokenize(&pq.qt, q->given_names, q->n_given_names);
-    if (q->doc_number) sys_doc_key(q->doc_number, pq.doc, sizeof pq.doc);
+    const prepared *pqp = t->pq;
+    if (pqp->normalised) {
+        sq.surnames = pqp->sur;
+        sq.given_names = pqp->giv;
+        sq.normalised = true;
+    }
     /* the best by token matching, then re-ranked by the names engine */
     size_t keep = q->limit;
-    collect c = {.pq = &pq, .p = t->who->profile, .sys = t->sys, .keep = keep};
+    collect c = {.pq = pqp, .p = t->who->profile, .sys = t->sys, .keep = keep};
     c.items = calloc(keep + 1, sizeof *c.items);
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
     if (q->n_surnames || q->n_given_names || q->doc_number) {
@@ -464,7 +488,9 @@ static void run_task(task *t) {
         if (!t->rc) t->rc = sys_index_search(x, &sq, collect_cb, &c, &t->err);
     }
     if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
-    /* the kept candidates' records, read now (the ranking needed only their summaries) */
+    /* the kept candidates' records, read now (the ranking needed only their summaries),
+     * with the biometric hits' records, in one read transaction */
+    bool reading = (c.n || t->n_bio) && !t->rc && sys_read_begin(ss, NULL) == IOP_OK;
     for (size_t i = 0; i < c.n && !t->rc; i++)
         if (!c.items[i].body && sys_get_json(ss, c.items[i].id, &c.items[i].body, &t->err) != IOP_OK)
             c.items[i].body = NULL; /* deleted meanwhile: not shown */
@@ -525,6 +551,7 @@ static void run_task(task *t) {
         free(c.items[i].body);
         free(c.items[i].id);
     }
+    if (reading) sys_read_end(ss);
     e |= iop_buf_puts(&t->out, "]}");
     if (e && !t->rc) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
     t->hits = shown;
@@ -616,8 +643,11 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
     if (!rs) { free(bio); names_ident_free(qid); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     task tasks[IOP_SYS_COUNT];
     memset(tasks, 0, sizeof tasks);
+    prepared *pq = malloc(sizeof *pq);
+    if (!pq) { reader_release(e, rs); free(bio); names_ident_free(qid); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    prepare_query(pq, q);
     for (size_t i = 0; i < n; i++) {
-        tasks[i].e = e; tasks[i].who = who; tasks[i].q = q; tasks[i].qid = qid; tasks[i].sys = systems[i]; tasks[i].rs = rs;
+        tasks[i].e = e; tasks[i].who = who; tasks[i].q = q; tasks[i].qid = qid; tasks[i].pq = pq; tasks[i].sys = systems[i]; tasks[i].rs = rs;
         /* this system's biometric hits, best first as the sBMS returned them */
         size_t m = 0;
         for (size_t b = 0; b < n_bio; b++) m += bio[b].system == systems[i];
@@ -637,6 +667,7 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
     pthread_cond_destroy(&j.cv);
     reader_release(e, rs);
     names_ident_free(qid);
+    free(pq);
     for (size_t i = 0; i < n; i++) free((void *)tasks[i].bio);
     free(bio);
 

@@ -428,9 +428,10 @@ static void qkeys_add(qkeys *k, uint64_t h) {
 }
 
 /* Adds the keys of each token of a name (sys_name_key, split on spaces). */
-static void name_qkeys(qkeys *k, const char *name, char tag, int year) {
+static void name_qkeys(qkeys *k, const char *name, bool normalised, char tag, int year) {
     char norm[512];
-    sys_name_key(name, norm, sizeof norm);
+    if (normalised) snprintf(norm, sizeof norm, "%s", name);
+    else sys_name_key(name, norm, sizeof norm);
     for (char *p = norm; *p;) {
         while (*p == ' ') p++;
         char *e = p;
@@ -502,10 +503,10 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
     if (q->dob.year) {
         const int years[] = {q->dob.year, q->dob.year - 1, q->dob.year + 1, 0};
         for (int y = 0; y < 4; y++)
-            for (size_t i = 0; i < q->n_surnames; i++) name_qkeys(&nk, q->surnames[i], 'y', years[y]);
-        for (size_t i = 0; i < q->n_given_names; i++) name_qkeys(&nk, q->given_names[i], 'y', q->dob.year);
+            for (size_t i = 0; i < q->n_surnames; i++) name_qkeys(&nk, q->surnames[i], q->normalised, 'y', years[y]);
+        for (size_t i = 0; i < q->n_given_names; i++) name_qkeys(&nk, q->given_names[i], q->normalised, 'y', q->dob.year);
     } else {
-        for (size_t i = 0; i < q->n_surnames; i++) name_qkeys(&nk, q->surnames[i], 'n', 0);
+        for (size_t i = 0; i < q->n_surnames; i++) name_qkeys(&nk, q->surnames[i], q->normalised, 'n', 0);
     }
     uint64_t dh = 0;
     if (q->doc_number) {

@@ -276,6 +276,9 @@ iop_code sys_get(sys_store *s, const char *id, bool with_biometrics, rec_person 
     return g.rc ? IOP_ECORRUPT : IOP_OK;
 }
 
+iop_code sys_read_begin(sys_store *s, iop_err *err) { return store_begin(s->st, err); }
+void sys_read_end(sys_store *s) { store_rollback(s->st); }
+
 iop_code sys_count(sys_store *s, int64_t *n, iop_err *err) { return store_count(s->st, n, err); }
 
 static int json_cb(void *ctx, const store_doc *d) {

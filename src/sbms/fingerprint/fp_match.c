@@ -337,7 +337,8 @@ iop_code iop_fp_features_new(const iop_fp_finger *f, iop_fp_features **out, iop_
 
 /* similarity of two binary cylinders (0 when not matchable) */
 static inline __attribute__((always_inline)) float cyl_sim_bits(const iop_fp_features *A, int a, const iop_fp_features *B, int b) {
-    if (fabs(fp_angle_diff(A->t[a], B->t[b])) > MCC_DELTA_THETA) return 0;
+    /* directions within MCC_DELTA_THETA, in 1/256 turns */
+    if (abs((int8_t)(uint8_t)(A->qt[a] - B->qt[b])) > (int)(MCC_DELTA_THETA * 128.0 / PI_F)) return 0;
     const uint64_t *ma = A->mask + (size_t)a * FP_MASK_WORDS, *mb = B->mask + (size_t)b * FP_MASK_WORDS;
     uint64_t both[FP_MASK_WORDS];
     int common = 0;
@@ -466,6 +467,7 @@ static void gc_consolidate(const iop_fp_features *A, const iop_fp_features *B, c
     uint8_t cpa[GC_MAX_CAND], cpb[GC_MAX_CAND];
     for (int k = 0; k < nc; k++) { cpa[k] = (uint8_t)pr[ci[k]].a; cpb[k] = (uint8_t)pr[ci[k]].b; }
     const int tol_q = (int)(tol_a * 128.0 / PI_F);
+    const float tol_df = (float)tol_d, tol_drf = (float)(0.5 * tol_dr);
     uint8_t best[GC_MAX_CAND];
     double best_sum = -1;
     int best_m = 0;
@@ -488,7 +490,7 @@ static void gc_consolidate(const iop_fp_features *A, const iop_fp_features *B, c
                    direction relative to both minutiae on both sides */
                 if (ak == at || bk == bt) { ok = false; break; }
                 float da = dak[at], db = dbk[bt];
-                if (fabsf(da - db) > (float)(tol_d + tol_dr * 0.5 * (da + db))) { ok = false; break; }
+                if (fabsf(da - db) > tol_df + tol_drf * (da + db)) { ok = false; break; }
                 int d2 = (int8_t)(uint8_t)((A->qt[ak] - A->qt[at]) - (B->qt[bk] - B->qt[bt]));
                 int d3 = (int8_t)(uint8_t)(rak[at] - rbk[bt]);
                 int d4 = (int8_t)(uint8_t)(A->rad[at * na + ak] - B->rad[bt * nb + bk]);

@@ -43,7 +43,12 @@ static size_t count_nodes(const iop_json *v) {
         n += count_nodes(c);
     }
     check(kids == iop_json_size(v), "size differs from the children reached");
-    if (v->type == IOP_JSON_STRING) check(v->v.s[v->len] == 0, "string not NUL-terminated at its length");
+    if (v->type == IOP_JSON_STRING) {
+        check(v->v.s[v->len] == 0, "string not NUL-terminated at its length");
+        bool ctrl = false;
+        for (size_t i = 0; i < v->len; i++) ctrl |= (unsigned char)v->v.s[i] < 0x20;
+        check(ctrl == (bool)v->has_ctrl, "has_ctrl says whether the string holds a control character");
+    }
     return n;
 }
 

@@ -174,6 +174,16 @@ TEST(strings_are_unescaped_nul_terminated_with_length) {
     CHECK_INT(m->len, strlen("a\"b\\c/d\b\f\n\r\tAé€😀"));
     CHECK(iop_json_get(r.root, "kéy") == m);
     CHECK(iop_json_get(r.root, "key") == NULL);
+    CHECK(m->has_ctrl); /* \b \f \n \r \t */
+    done(&r);
+    /* has_ctrl: set by every escape below U+0020, never without one */
+    r = P("[\"plain é\",\"a\\u001fb\",\"\\u0020\",\"\\/\\\"\",\"x\\ty\"]", 0);
+    REQUIRE(r.rc == IOP_OK);
+    CHECK(!iop_json_at(r.root, 0)->has_ctrl);
+    CHECK(iop_json_at(r.root, 1)->has_ctrl);
+    CHECK(!iop_json_at(r.root, 2)->has_ctrl);
+    CHECK(!iop_json_at(r.root, 3)->has_ctrl);
+    CHECK(iop_json_at(r.root, 4)->has_ctrl);
     done(&r);
     /* \u0000 only on request, and then the length tells the truth */
     r = P("[\"a\\u0000b\"]", IOP_JSON_ALLOW_NUL);

@@ -44,6 +44,8 @@ typedef enum iop_json_type {
 /* One value.  Read the fields directly or through the helpers below. */
 typedef struct iop_json {
     uint8_t type;       /* iop_json_type */
+    uint8_t has_ctrl;   /* a string: true when it holds a character below U+0020 (escaped in the
+                           text, like \n or \u0000); false guarantees none */
     uint32_t len;       /* string: bytes (without the NUL); array/object: number of children */
     uint32_t next;      /* distance in nodes to the next sibling; 0 for the last child */
     uint32_t key_len;   /* a member of an object: bytes of its key */

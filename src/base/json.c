@@ -166,7 +166,7 @@ static size_t put_utf8(char *d, unsigned long cp) {
 
 /* Parses the string whose opening quote is at *pos into the arena. */
 static iop_code parse_string(iop_json_parser *p, const char *text, size_t len, size_t *pos, unsigned flags,
-                             const char **out, uint32_t *out_len, iop_err *err) {
+                             const char **out, uint32_t *out_len, bool *ctrl, iop_err *err) {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = *pos + 1, open = *pos;
     char *d = p->str + p->spos, *d0 = d;
@@ -184,7 +184,7 @@ static iop_code parse_string(iop_json_parser *p, const char *text, size_t len, s
                 unsigned k = (unsigned)__builtin_ctz(m);
                 d += k;
                 i += k;
-                break;
+                goto special;
             }
             d += 16;
             i += 16;
@@ -202,6 +202,9 @@ static iop_code parse_string(iop_json_parser *p, const char *text, size_t len, s
         while (i < len && plain(s[i])) i++;
         if (i > st) { memcpy(d, s + st, i - st); d += i - st; }
         if (i >= len) return perr(p, text, len, open, err, "unterminated string");
+#ifdef __SSE2__
+    special:;
+#endif
         unsigned char c = s[i];
         if (c == '"') { i++; break; }
         if (c == '\\') {
@@ -211,11 +214,11 @@ static iop_code parse_string(iop_json_parser *p, const char *text, size_t len, s
             case '"': *d++ = '"'; i += 2; continue;
             case '\\': *d++ = '\\'; i += 2; continue;
             case '/': *d++ = '/'; i += 2; continue;
-            case 'b': *d++ = '\b'; i += 2; continue;
-            case 'f': *d++ = '\f'; i += 2; continue;
-            case 'n': *d++ = '\n'; i += 2; continue;
-            case 'r': *d++ = '\r'; i += 2; continue;
-            case 't': *d++ = '\t'; i += 2; continue;
+            case 'b': *d++ = '\b'; i += 2; *ctrl = true; continue;
+            case 'f': *d++ = '\f'; i += 2; *ctrl = true; continue;
+            case 'n': *d++ = '\n'; i += 2; *ctrl = true; continue;
+            case 'r': *d++ = '\r'; i += 2; *ctrl = true; continue;
+            case 't': *d++ = '\t'; i += 2; *ctrl = true; continue;
             case 'u': break;
             default: {
                 char b[16];
@@ -239,6 +242,7 @@ static iop_code parse_string(iop_json_parser *p, const char *text, size_t len, s
             }
             if (cp == 0 && !(flags & IOP_JSON_ALLOW_NUL))
                 return perr(p, text, len, at, err, "\\u0000 is not allowed in a string");
+            if (cp < 0x20) *ctrl = true;
             d += put_utf8(d, cp);
             continue;
         }
@@ -397,10 +401,12 @@ value:
             {
                 const char *s;
                 uint32_t sl;
-                if ((rc = parse_string(p, text, len, &pos, flags, &s, &sl, err))) return rc;
+                bool ctrl = false;
+                if ((rc = parse_string(p, text, len, &pos, flags, &s, &sl, &ctrl, err))) return rc;
                 v = &p->nodes[idx];
                 v->v.s = s;
                 v->len = sl;
+                v->has_ctrl = ctrl;
             }
             goto after;
         case 't':
@@ -431,7 +437,8 @@ member:
     }
     {
         size_t kpos = pos;
-        if ((rc = parse_string(p, text, len, &pos, flags, &key, &key_len, err))) return rc;
+        bool kctrl = false;
+        if ((rc = parse_string(p, text, len, &pos, flags, &key, &key_len, &kctrl, err))) return rc;
         const iop_json *obj = &p->nodes[p->open[depth - 1]];
         if (!(flags & IOP_JSON_ALLOW_DUPLICATES) && obj->len < DUP_LINEAR)
             for (const iop_json *m = iop_json_first(obj); m; m = iop_json_next(m))
@@ -607,6 +614,22 @@ bool iop_json_key_is(const iop_json *m, const char *key) {
 
 /* ---- writing ---- */
 
+/* iop_buf_append with the common case (room enough) inline. */
+static inline int put(iop_buf *b, const void *src, size_t n) {
+    if (b->len + n + 1 > b->cap && iop_buf_reserve(b, n)) return -1;
+    memcpy(b->data + b->len, src, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+static inline int put1(iop_buf *b, char c) {
+    if (b->len + 2 > b->cap && iop_buf_reserve(b, 1)) return -1;
+    b->data[b->len++] = c;
+    b->data[b->len] = 0;
+    return 0;
+}
+
 int iop_json_write_str(iop_buf *b, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     if (iop_buf_reserve(b, len + 2)) return -1;
@@ -616,7 +639,7 @@ int iop_json_write_str(iop_buf *b, const char *s, size_t len) {
     while (i < len) {
         size_t st = i;
         while (i < len && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\') i++;
-        if (i > st && iop_buf_append(b, u + st, i - st)) return -1;
+        if (i > st && put(b, u + st, i - st)) return -1;
         if (i >= len) break;
         char esc[7];
         size_t n = 2;
@@ -631,10 +654,10 @@ int iop_json_write_str(iop_buf *b, const char *s, size_t len) {
             esc[1] = 'u'; esc[2] = '0'; esc[3] = '0'; esc[4] = hex[u[i] >> 4]; esc[5] = hex[u[i] & 15];
             n = 6;
         }
-        if (iop_buf_append(b, esc, n)) return -1;
+        if (put(b, esc, n)) return -1;
         i++;
     }
-    return iop_buf_append(b, "\"", 1);
+    return put1(b, '"');
 }
 
 static int write_real(iop_buf *b, double d) {
@@ -655,36 +678,36 @@ static int write_real(iop_buf *b, double d) {
 static int write_value(iop_buf *b, const iop_json *v, bool sorted, int depth);
 
 static int write_member(iop_buf *b, const iop_json *m, bool sorted, int depth) {
-    if (iop_json_write_str(b, m->key, m->key_len) || iop_buf_append(b, ":", 1)) return -1;
+    if (iop_json_write_str(b, m->key, m->key_len) || put1(b, ':')) return -1;
     return write_value(b, m, sorted, depth);
 }
 
 static int write_value(iop_buf *b, const iop_json *v, bool sorted, int depth) {
     if (depth > IOP_JSON_MAX_DEPTH) return -1;
     switch ((iop_json_type)v->type) {
-    case IOP_JSON_NULL: return iop_buf_append(b, "null", 4);
-    case IOP_JSON_FALSE: return iop_buf_append(b, "false", 5);
-    case IOP_JSON_TRUE: return iop_buf_append(b, "true", 4);
+    case IOP_JSON_NULL: return put(b, "null", 4);
+    case IOP_JSON_FALSE: return put(b, "false", 5);
+    case IOP_JSON_TRUE: return put(b, "true", 4);
     case IOP_JSON_INT: {
         char t[24];
         int n = snprintf(t, sizeof t, "%lld", (long long)v->v.i);
-        return iop_buf_append(b, t, (size_t)n);
+        return put(b, t, (size_t)n);
     }
     case IOP_JSON_REAL: return write_real(b, v->v.d);
     case IOP_JSON_STRING: return iop_json_write_str(b, v->v.s, v->len);
     case IOP_JSON_ARRAY: {
-        if (iop_buf_append(b, "[", 1)) return -1;
+        if (put1(b, '[')) return -1;
         for (const iop_json *c = iop_json_first(v); c; c = iop_json_next(c)) {
-            if (c != v + 1 && iop_buf_append(b, ",", 1)) return -1;
+            if (c != v + 1 && put1(b, ',')) return -1;
             if (write_value(b, c, sorted, depth + 1)) return -1;
         }
-        return iop_buf_append(b, "]", 1);
+        return put1(b, ']');
     }
     case IOP_JSON_OBJECT: {
-        if (iop_buf_append(b, "{", 1)) return -1;
+        if (put1(b, '{')) return -1;
         if (!sorted || v->len < 2) {
             for (const iop_json *c = iop_json_first(v); c; c = iop_json_next(c)) {
-                if (c != v + 1 && iop_buf_append(b, ",", 1)) return -1;
+                if (c != v + 1 && put1(b, ',')) return -1;
                 if (write_member(b, c, sorted, depth + 1)) return -1;
             }
         } else {
@@ -702,13 +725,13 @@ static int write_value(iop_buf *b, const iop_json *v, bool sorted, int depth) {
             } else qsort(m, n, sizeof *m, cmp_member);
             int r = 0;
             for (size_t i = 0; i < n && !r; i++) {
-                if (i) r = iop_buf_append(b, ",", 1);
+                if (i) r = put1(b, ',');
                 if (!r) r = write_member(b, m[i], sorted, depth + 1);
             }
             if (m != stack_m) free(m);
             if (r) return -1;
         }
-        return iop_buf_append(b, "}", 1);
+        return put1(b, '}');
     }
     }
     return -1;

@@ -39,12 +39,13 @@ static iop_code get_string(const iop_json *v, const char *field, bool allow_empt
     if (!iop_json_is_string(v)) return iop_fail(err, IOP_EINVAL, "field '%s': expected a string", field);
     const char *s = v->v.s;
     size_t n = v->len;
-    if (memchr(s, 0, n)) return iop_fail(err, IOP_EINVAL, "field '%s': contains a NUL character", field);
+    if (v->has_ctrl && memchr(s, 0, n)) return iop_fail(err, IOP_EINVAL, "field '%s': contains a NUL character", field);
     if (n > MAX_STR) return iop_fail(err, IOP_EINVAL, "field '%s': longer than %d bytes", field, MAX_STR);
     if (!allow_empty && n == 0) return iop_fail(err, IOP_EINVAL, "field '%s': must not be empty", field);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20)
-            return iop_fail(err, IOP_EINVAL, "field '%s': contains a control character at byte %zu", field, i);
+    if (v->has_ctrl) /* the parser saw an escaped control character */
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)s[i] < 0x20)
+                return iop_fail(err, IOP_EINVAL, "field '%s': contains a control character at byte %zu", field, i);
     *out = s;
     return IOP_OK;
 }

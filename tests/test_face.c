@@ -70,17 +70,21 @@ TEST(avx512vnni_avx2_and_scalar_kernels_agree_exactly) {
     for (uint32_t stride = 32; stride <= 1024; stride *= 2) {
         size_t n = 37;
         int8_t *codes = malloc(n * stride), *q = malloc(stride);
-        uint8_t *qa = malloc(stride), *qb = malloc(stride);
+        uint8_t *qa = malloc(stride);
         int32_t o3[37];
         int32_t o1[37], o2[37];
         for (size_t i = 0; i < n * stride; i++) codes[i] = (int8_t)((int)iop_rng_below(&r, 255) - 127);
         for (size_t i = 0; i < stride; i++) {
             q[i] = (int8_t)((int)iop_rng_below(&r, 255) - 127);
             qa[i] = (uint8_t)abs(q[i]);
-            qb[i] = (uint8_t)(q[i] + 128);
         }
-        codes[0] = 127; q[0] = -127; qa[0] = 127; qb[0] = 1; /* the extremes */
-        face_probe p = {q, qa, qb, 1.0f};
+        codes[0] = 127; q[0] = -127; qa[0] = 127; /* the extremes */
+        /* template 1: every product at the negative extreme; template 2 at the positive one */
+        for (size_t i = 0; i < stride; i++) {
+            codes[stride + i] = (int8_t)(q[i] < 0 ? 127 : -127);
+            codes[2 * stride + i] = (int8_t)(q[i] < 0 ? -127 : 127);
+        }
+        face_probe p = {q, qa, 1.0f};
         face_dot_scalar(&p, codes, stride, n, o1);
         face_dot_avx2(&p, codes, stride, n, o2);
         for (size_t i = 0; i < n; i++) CHECK_INT(o1[i], o2[i]);
@@ -88,7 +92,7 @@ TEST(avx512vnni_avx2_and_scalar_kernels_agree_exactly) {
             face_dot_vnni(&p, codes, stride, n, o3);
             for (size_t i = 0; i < n; i++) CHECK_INT(o1[i], o3[i]);
         }
-        free(codes); free(q); free(qa); free(qb);
+        free(codes); free(q); free(qa);
     }
 }
 

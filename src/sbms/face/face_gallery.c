@@ -18,13 +18,16 @@
  *
  * Search.  The probe is quantised like a template; the selected lists (systems in
  * the caller's mask, and, with an index, the nprobe lists nearest the probe) are cut
- * into equal shares over the gallery's threads; each thread scores blocks of 256
- * templates with the dot kernel and keeps its own top-k heap; the heaps are merged.
+ * into chunks of about 2 MiB that the gallery's threads claim in turn (so a thread
+ * that loses its core does not hold up the search); each thread scores blocks of 256
+ * templates with the dot kernel and keeps its own top-k heap; the heaps are merged
+ * (ties broken by reference, so the result does not depend on the split).
  * Searches hold the read lock, writers the write lock.
  */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -111,15 +114,14 @@ static int face_list_resize(face_list *l, uint32_t stride, uint32_t cap) {
     return 0;
 }
 
-/* qa must hold 2 * stride bytes: |q| and then q + 128 (for the VNNI kernel). */
+/* q and qa hold stride bytes: the codes and their absolute values. */
 static void face_probe_from_code(face_probe *p, int8_t *q, uint8_t *qa, const int8_t *code, uint32_t stride,
                                  float scale) {
     for (uint32_t j = 0; j < stride; j++) {
         q[j] = code[j];
         qa[j] = (uint8_t)(code[j] < 0 ? -code[j] : code[j]);
-        qa[stride + j] = (uint8_t)(code[j] + 128);
     }
-    p->q = q; p->qa = qa; p->qb = qa + stride; p->scale = scale;
+    p->q = q; p->qa = qa; p->scale = scale;
 }
 
 /* Runs fn(ctx, begin, end) over [0, n) split into `threads` shares. */
@@ -147,6 +149,44 @@ static void face_parallel(uint32_t threads, size_t n, face_range_fn fn, void *ct
         if (started[t]) pthread_join(tid[t], NULL);
         else face_job_run(&jobs[t]); /* could not start a thread: do its share here */
     }
+}
+
+/* Runs fn(ctx, begin, end) over [0, n) in chunks of `chunk` that `threads` workers
+ * claim one after the other (an atomic counter).  Used by the scan: when another
+ * process takes a core for a while, the other worker keeps claiming chunks instead of
+ * the whole search waiting for the slower half. */
+typedef struct face_dyn {
+    face_range_fn fn;
+    void *ctx;
+    size_t n, chunk;
+    atomic_size_t next;
+} face_dyn;
+typedef struct face_dyn_job { face_dyn *d; uint32_t w; } face_dyn_job;
+static void *face_dyn_run(void *a) {
+    face_dyn_job *j = a;
+    face_dyn *d = j->d;
+    for (;;) {
+        size_t b = atomic_fetch_add_explicit(&d->next, d->chunk, memory_order_relaxed);
+        if (b >= d->n) break;
+        size_t e = d->n - b < d->chunk ? d->n : b + d->chunk;
+        d->fn(d->ctx, b, e, j->w);
+    }
+    return NULL;
+}
+static void face_parallel_dyn(uint32_t threads, size_t n, size_t chunk, face_range_fn fn, void *ctx) {
+    if (threads < 1) threads = 1;
+    if (threads > FACE_MAX_THREADS) threads = FACE_MAX_THREADS;
+    if (chunk < 1) chunk = 1;
+    face_dyn d = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk};
+    atomic_init(&d.next, 0);
+    face_dyn_job jobs[FACE_MAX_THREADS];
+    pthread_t tid[FACE_MAX_THREADS];
+    bool started[FACE_MAX_THREADS] = {0};
+    for (uint32_t t = 0; t < threads; t++) jobs[t] = (face_dyn_job){&d, t};
+    for (uint32_t t = 1; t < threads; t++) started[t] = pthread_create(&tid[t], NULL, face_dyn_run, &jobs[t]) == 0;
+    face_dyn_run(&jobs[0]); /* a worker that could not start simply claims nothing */
+    for (uint32_t t = 1; t < threads; t++)
+        if (started[t]) pthread_join(tid[t], NULL);
 }
 
 /* ---------------------------------------------------------------- map */
@@ -354,7 +394,7 @@ iop_code sbms_face_gallery_add(sbms_face_gallery *g, sbms_face_ref ref, const fl
         return iop_fail(err, IOP_EINVAL, "face gallery: system id %u out of range (< %d)", ref.system, SBMS_FACE_SYSTEMS);
     float *unit = malloc(sizeof(float) * g->dim);
     int8_t *code = face_aligned(g->stride * 2);
-    uint8_t *qa = face_aligned(2 * (size_t)g->stride);
+    uint8_t *qa = face_aligned(g->stride);
     if (!unit || !code || !qa) {
         free(unit); free(code); free(qa);
         return iop_fail(err, IOP_ENOMEM, "face gallery: out of memory");
@@ -461,7 +501,7 @@ iop_code sbms_face_gallery_add_batch(sbms_face_gallery *g, const sbms_face_ref *
         for (uint32_t t = 0; t < g->threads; t++) {
             b.bufs[t] = malloc(sizeof(int32_t) * g->nlist);
             b.qs[t] = face_aligned(g->stride);
-            b.qas[t] = face_aligned(2 * (size_t)g->stride);
+            b.qas[t] = face_aligned(g->stride);
             if (!b.bufs[t] || !b.qs[t] || !b.qas[t]) {
                 pthread_rwlock_unlock(&g->lock);
                 rc = iop_fail(err, IOP_ENOMEM, "face gallery: out of memory");
@@ -650,7 +690,14 @@ static void face_scan_range(void *ctx, size_t begin, size_t end, uint32_t w) {
     face_heap *h = &sc->heaps[w];
     int32_t *buf = sc->bufs[w];
     const float qs = sc->p->scale;
-    for (size_t si = 0; si < sc->nseg && begin < end; si++) {
+    /* the first segment that ends after begin (segments are in order of `first`) */
+    size_t lo_ = 0, hi_ = sc->nseg;
+    while (lo_ < hi_) {
+        size_t mid = (lo_ + hi_) / 2;
+        if (sc->segs[mid].first + sc->segs[mid].l->n <= begin) lo_ = mid + 1;
+        else hi_ = mid;
+    }
+    for (size_t si = lo_; si < sc->nseg && begin < end; si++) {
         const face_seg *sg = &sc->segs[si];
         size_t lo = sg->first, hi = sg->first + sg->l->n;
         if (hi <= begin) continue;
@@ -695,7 +742,7 @@ iop_code sbms_face_gallery_search(sbms_face_gallery *g, const float *probe, cons
     iop_code rc = IOP_OK;
     float *unit = malloc(sizeof(float) * g->dim);
     int8_t *qc = face_aligned(g->stride);
-    uint8_t *qa = face_aligned(2 * (size_t)g->stride);
+    uint8_t *qa = face_aligned(g->stride);
     face_seg *segs = NULL;
     float *cent = NULL;
     face_scan sc;
@@ -761,7 +808,12 @@ iop_code sbms_face_gallery_search(sbms_face_gallery *g, const float *probe, cons
             goto out;
         }
     }
-    face_parallel(threads, total, face_scan_range, &sc);
+    /* chunks of about 2 MiB, at least 8 per thread when the scan is smaller */
+    size_t chunk = ((size_t)2 << 20) / g->stride;
+    if (chunk > total / (8 * (size_t)threads)) chunk = total / (8 * (size_t)threads);
+    chunk = (chunk + 63) & ~(size_t)63;
+    if (chunk < 64) chunk = 64;
+    face_parallel_dyn(threads, total, chunk, face_scan_range, &sc);
     pthread_rwlock_unlock(&g->lock);
 
     /* merge the per-thread heaps */
@@ -827,7 +879,7 @@ static int face_assign_alloc(face_assign *a, uint32_t threads, uint32_t ncent, u
     for (uint32_t t = 0; t < threads; t++) {
         a->bufs[t] = malloc(sizeof(int32_t) * ncent);
         a->qs[t] = face_aligned(stride);
-        a->qas[t] = face_aligned(2 * (size_t)stride);
+        a->qas[t] = face_aligned(stride);
         if (!a->bufs[t] || !a->qs[t] || !a->qas[t]) return -1;
     }
     return 0;

@@ -8,12 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A quantised probe: q[stride] int8 codes (zero padded), qa = |q|, qb = q + 128, and the scale that
+/* A quantised probe: q[stride] int8 codes (zero padded), qa = |q| (for the AVX2 kernel), and the scale that
  * turns an integer dot product back into a cosine: cos ~ dot * scale * gallery_scale. */
 typedef struct face_probe {
     int8_t *q;
     uint8_t *qa;   /* |q| */
-    uint8_t *qb;   /* q + 128 */
     float scale;
 } face_probe;
 

@@ -166,7 +166,7 @@ typedef struct iop_fp_ref {
 typedef struct iop_fp_gallery iop_fp_gallery;
 
 typedef struct iop_fp_gallery_opts {
-    size_t shortlist;   /* [200] fingers passed from the second stage to the full matcher */
+    size_t shortlist;   /* [100] fingers passed from the second stage to the full matcher */
     int threads;        /* [1] threads used by one search (every stage) */
     size_t prescreen;   /* [10000] fingers passed from the first stage to the second */
 } iop_fp_gallery_opts;

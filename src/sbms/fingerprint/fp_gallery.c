@@ -41,7 +41,7 @@
 #define FP_CODE_SOFT 0.3
 #define FP_CODE_GMIN 48        /* regularises the similarity of very small gallery codes */
 #define FP_STORED_MINUTIAE 72  /* with FPX_MAX_PAIRS pairs, keeps a stored finger within about 1 KiB */
-#define FP_DEFAULT_SHORTLIST 200
+#define FP_DEFAULT_SHORTLIST 100
 #define FP_DEFAULT_PRESCREEN 10000
 #define FP_PAIR_PX 15.0                   /* second stage: paired minutiae tolerance */
 #define FP_PAIR_RAD (26.0 * PI_D / 180.0)

@@ -33,12 +33,12 @@
 
 #define PI_D 3.14159265358979323846
 #define FPX_K 5
-#define FPX_KP 7
+#define FPX_KP 9
 #define FPX_DB 8.0
 #define FPX_DMAX 120.0
 #define FPX_ND 17               /* distance bins, the soft one past FPX_DMAX included */
 #define FPX_NA 24
-#define FPX_SOFT 0.3
+#define FPX_SOFT 0.4
 #define FPX_NKEYS (FPX_ND * FPX_NA * FPX_NA)
 #define FPX_NR 16               /* rotation cells */
 #define FPX_TB 16.0             /* translation cell, px */

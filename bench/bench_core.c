@@ -124,7 +124,8 @@ int main(int argc, char **argv) {
     double warm_s = (double)(iop_mono_ns() - tw) / 1e9, warm_cpu = cpu_s() - cw;
 
     /* ---- search ---- */
-    size_t maxq = 20000;
+    size_t maxq = getenv("IOP_BENCH_QUERIES") ? (size_t)atol(getenv("IOP_BENCH_QUERIES")) : 20000;
+    if (!maxq) maxq = 20000;
     query *qs = calloc(maxq, sizeof *qs);
     size_t nq = read_queries(truth, qs, maxq);
     access_authority_type t;

@@ -31,12 +31,18 @@ int iop_buf_append(iop_buf *b, const void *p, size_t n) {
 int iop_buf_puts(iop_buf *b, const char *s) { return iop_buf_append(b, s, strlen(s)); }
 
 int iop_buf_vprintf(iop_buf *b, const char *fmt, va_list ap) {
+    /* one formatting pass into the spare room; a second only when it did not fit */
+    if (iop_buf_reserve(b, 128)) return -1;
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(b->data + b->len, room, fmt, ap2);
     va_end(ap2);
-    if (n < 0 || iop_buf_reserve(b, (size_t)n)) return -1;
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    if (n < 0) { b->data[b->len] = 0; return -1; }
+    if ((size_t)n >= room) {
+        if (iop_buf_reserve(b, (size_t)n)) { b->data[b->len] = 0; return -1; }
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
     b->len += (size_t)n;
     return 0;
 }
@@ -51,27 +57,32 @@ int iop_buf_printf(iop_buf *b, const char *fmt, ...) {
 
 int iop_buf_json_str(iop_buf *b, const char *s) {
     static const char hex[] = "0123456789abcdef";
-    if (iop_buf_reserve(b, strlen(s) + 2)) return -1;
-    if (iop_buf_append(b, "\"", 1)) return -1;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    size_t len = strlen(s);
+    if (iop_buf_reserve(b, len + 2)) return -1;
+    b->data[b->len++] = '"';
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    for (;; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        /* the run of characters that need no escape, in one copy */
+        if (p > run && iop_buf_append(b, run, (size_t)(p - run))) return -1;
+        if (!c) break;
         char esc[7];
-        const char *out = NULL;
-        size_t n = 0;
-        switch (*p) {
-        case '"': out = "\\\""; n = 2; break;
-        case '\\': out = "\\\\"; n = 2; break;
-        case '\n': out = "\\n"; n = 2; break;
-        case '\r': out = "\\r"; n = 2; break;
-        case '\t': out = "\\t"; n = 2; break;
+        size_t n = 2;
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
         default:
-            if (*p < 0x20) {
-                esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-                esc[4] = hex[*p >> 4]; esc[5] = hex[*p & 15]; esc[6] = 0;
-                out = esc; n = 6;
-            }
+            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+            esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+            n = 6;
         }
-        if (out) { if (iop_buf_append(b, out, n)) return -1; }
-        else if (iop_buf_append(b, p, 1)) return -1;
+        if (iop_buf_append(b, esc, n)) return -1;
+        run = p + 1;
     }
     return iop_buf_append(b, "\"", 1);
 }

@@ -74,11 +74,7 @@ static uint64_t hash_bytes(uint64_t h, const char *p, size_t n) {
 static uint64_t key_hash(char tag, const char *tok, size_t len, int year) {
     uint64_t h = hash_bytes(0xcbf29ce484222325ULL, &tag, 1);
     h = hash_bytes(h, tok, len);
-    if (tag == 'y') {
-        char y[12];
-        int n = snprintf(y, sizeof y, "|%d", year);
-        h = hash_bytes(h, y, (size_t)n);
-    }
+    if (tag == 'y') h = (h ^ (uint64_t)(uint32_t)year) * 0x100000001b3ULL;
     h = mix64(h);
     return h ? h : 1;
 }

@@ -20,8 +20,14 @@
  * (distance, relative direction and radial angle of every other pair) and the score is
  * the mean relaxed similarity of the n_P most efficient pairs.
  *
- * All parameters are the published ones (Table 1 of the paper), not tuned to any
- * data set; coordinates are first scaled to 500 ppi.
+ * Beside it, a hard consolidation: the largest set of candidate pairs that are pairwise
+ * geometrically consistent (with a distortion tolerance growing with distance), scored
+ * against the minutiae of each finger lying in the area both prints cover rather than
+ * against the totals (partial prints, small sensors).  The score is the mean of the two.
+ *
+ * The MCC and LSS-R parameters are the published ones (Table 1 of the paper); the
+ * consistent-set tolerances are physical round figures (ridge period, distortion).
+ * None is tuned to a data set; coordinates are first scaled to 500 ppi.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -417,7 +423,7 @@ static int gamma_fill_generic(const iop_fp_features *A, const iop_fp_features *B
  * a high score from a handful of chance pairs. */
 #define GC_MAX_CAND 256             /* candidate pairs considered */
 #define GC_PER_MINUTIA 6            /* a minutia is in at most this many candidates */
-#define GC_SEEDS 8                 /* sets grown from the 16 most similar candidates */
+#define GC_SEEDS 8                  /* sets grown from the 8 most similar candidates */
 #define GC_TOL_D 12.0               /* px at 500 ppi: about one ridge period */
 #define GC_TOL_DR 0.10              /* + 10 % of the segment length (distortion) */
 #define GC_TOL_A (PI_F / 6)         /* directions and radial angles: 30 degrees */

@@ -184,6 +184,15 @@ TEST(strings_are_unescaped_nul_terminated_with_length) {
     CHECK(!iop_json_at(r.root, 2)->has_ctrl);
     CHECK(!iop_json_at(r.root, 3)->has_ctrl);
     CHECK(iop_json_at(r.root, 4)->has_ctrl);
+    /* escaped: the text had a backslash, so writing needs the escaping pass */
+    CHECK(!iop_json_at(r.root, 0)->escaped);
+    CHECK(iop_json_at(r.root, 2)->escaped);
+    CHECK(iop_json_at(r.root, 3)->escaped);
+    done(&r);
+    r = P("{\"a\\\"b\":\"x\",\"c\":\"y\"}", 0);
+    REQUIRE(r.rc == IOP_OK);
+    CHECK(iop_json_first(r.root)->key_escaped);
+    CHECK(!iop_json_at(r.root, 0) && !iop_json_next(iop_json_first(r.root))->key_escaped);
     done(&r);
     /* \u0000 only on request, and then the length tells the truth */
     r = P("[\"a\\u0000b\"]", IOP_JSON_ALLOW_NUL);

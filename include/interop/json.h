@@ -46,6 +46,9 @@ typedef struct iop_json {
     uint8_t type;       /* iop_json_type */
     uint8_t has_ctrl;   /* a string: true when it holds a character below U+0020 (escaped in the
                            text, like \n or \u0000); false guarantees none */
+    uint8_t escaped;    /* a string: its text had a backslash escape (else it holds no '"', '\\' or
+                           control character and is written back as is) */
+    uint8_t key_escaped;/* the same for the key of an object member */
     uint32_t len;       /* string: bytes (without the NUL); array/object: number of children */
     uint32_t next;      /* distance in nodes to the next sibling; 0 for the last child */
     uint32_t key_len;   /* a member of an object: bytes of its key */

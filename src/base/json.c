@@ -165,8 +165,9 @@ static size_t put_utf8(char *d, unsigned long cp) {
 }
 
 /* Parses the string whose opening quote is at *pos into the arena. */
-static iop_code parse_string(iop_json_parser *p, const char *text, size_t len, size_t *pos, unsigned flags,
-                             const char **out, uint32_t *out_len, bool *ctrl, iop_err *err) {
+static inline __attribute__((always_inline)) iop_code parse_string(iop_json_parser *p, const char *text, size_t len,
+                                                                   size_t *pos, unsigned flags, const char **out,
+                                                                   uint32_t *out_len, bool *ctrl, bool *esc, iop_err *err) {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = *pos + 1, open = *pos;
     char *d = p->str + p->spos, *d0 = d;
@@ -208,6 +209,7 @@ static iop_code parse_string(iop_json_parser *p, const char *text, size_t len, s
         unsigned char c = s[i];
         if (c == '"') { i++; break; }
         if (c == '\\') {
+            *esc = true;
             if (i + 1 >= len) return perr(p, text, len, open, err, "unterminated string");
             unsigned char e = s[i + 1];
             switch (e) {
@@ -359,6 +361,7 @@ iop_code iop_json_parse(iop_json_parser *p, const char *text, size_t len, unsign
     int depth = 0;
     const char *key = NULL;
     uint32_t key_len = 0;
+    bool key_esc = false;
     iop_code rc;
 
 value:
@@ -370,6 +373,7 @@ value:
         memset(v, 0, sizeof *v);
         v->key = key;
         v->key_len = key_len;
+        v->key_escaped = key_esc;
         key = NULL;
         key_len = 0;
         if (depth > 0) {
@@ -399,14 +403,15 @@ value:
         case '"':
             v->type = IOP_JSON_STRING;
             {
-                const char *s;
-                uint32_t sl;
-                bool ctrl = false;
-                if ((rc = parse_string(p, text, len, &pos, flags, &s, &sl, &ctrl, err))) return rc;
+                const char *s = NULL;
+                uint32_t sl = 0;
+                bool ctrl = false, esc = false;
+                if ((rc = parse_string(p, text, len, &pos, flags, &s, &sl, &ctrl, &esc, err))) return rc;
                 v = &p->nodes[idx];
                 v->v.s = s;
                 v->len = sl;
                 v->has_ctrl = ctrl;
+                v->escaped = esc;
             }
             goto after;
         case 't':
@@ -438,7 +443,8 @@ member:
     {
         size_t kpos = pos;
         bool kctrl = false;
-        if ((rc = parse_string(p, text, len, &pos, flags, &key, &key_len, &kctrl, err))) return rc;
+        key_esc = false;
+        if ((rc = parse_string(p, text, len, &pos, flags, &key, &key_len, &kctrl, &key_esc, err))) return rc;
         const iop_json *obj = &p->nodes[p->open[depth - 1]];
         if (!(flags & IOP_JSON_ALLOW_DUPLICATES) && obj->len < DUP_LINEAR)
             for (const iop_json *m = iop_json_first(obj); m; m = iop_json_next(m))
@@ -638,6 +644,18 @@ int iop_json_write_str(iop_buf *b, const char *s, size_t len) {
     size_t i = 0;
     while (i < len) {
         size_t st = i;
+#ifdef __SSE2__
+        /* sixteen bytes at once: stop at a byte <= 0x1f, a quote or a backslash */
+        while (i + 16 <= len) {
+            __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+            __m128i low = _mm_cmpeq_epi8(_mm_max_epu8(w, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+            __m128i stop = _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(w, _mm_set1_epi8('"')),
+                                                          _mm_cmpeq_epi8(w, _mm_set1_epi8('\\'))));
+            unsigned m = (unsigned)_mm_movemask_epi8(stop);
+            if (m) { i += (unsigned)__builtin_ctz(m); break; }
+            i += 16;
+        }
+#endif
         while (i < len && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\') i++;
         if (i > st && put(b, u + st, i - st)) return -1;
         if (i >= len) break;
@@ -677,8 +695,21 @@ static int write_real(iop_buf *b, double d) {
 
 static int write_value(iop_buf *b, const iop_json *v, bool sorted, int depth);
 
+/* A string that had no escape in its text needs none when written. */
+static inline int write_plain_or_escaped(iop_buf *b, const char *s, size_t len, bool escaped) {
+    if (escaped) return iop_json_write_str(b, s, len);
+    if (b->len + len + 3 > b->cap && iop_buf_reserve(b, len + 2)) return -1;
+    char *d = b->data + b->len;
+    d[0] = '"';
+    memcpy(d + 1, s, len);
+    d[len + 1] = '"';
+    d[len + 2] = 0;
+    b->len += len + 2;
+    return 0;
+}
+
 static int write_member(iop_buf *b, const iop_json *m, bool sorted, int depth) {
-    if (iop_json_write_str(b, m->key, m->key_len) || put1(b, ':')) return -1;
+    if (write_plain_or_escaped(b, m->key, m->key_len, m->key_escaped) || put1(b, ':')) return -1;
     return write_value(b, m, sorted, depth);
 }
 
@@ -694,7 +725,7 @@ static int write_value(iop_buf *b, const iop_json *v, bool sorted, int depth) {
         return put(b, t, (size_t)n);
     }
     case IOP_JSON_REAL: return write_real(b, v->v.d);
-    case IOP_JSON_STRING: return iop_json_write_str(b, v->v.s, v->len);
+    case IOP_JSON_STRING: return write_plain_or_escaped(b, v->v.s, v->len, v->escaped);
     case IOP_JSON_ARRAY: {
         if (put1(b, '[')) return -1;
         for (const iop_json *c = iop_json_first(v); c; c = iop_json_next(c)) {

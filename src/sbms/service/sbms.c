@@ -481,7 +481,7 @@ static const sbms_calib sbms_default_face_calib = {
     .a = 35.918788520640959, .b = -12.149178695025585, .lo = -0.34716790914535522, .hi = 0.86441254615783691,
     .llr_min = -8.5173931714189042, .llr_max = 8.5173931714189042, .n_genuine = 5000, .n_impostor = 5000};
 static const sbms_calib sbms_default_finger_calib = {
-    .a = 667.67208214640959, .b = -11.294872908366305, .lo = 0, .hi = 0.21415493232938085,
+    .a = 1059.9504795749622, .b = -10.745837462819491, .lo = 0, .hi = 0.12766705063570941,
     .llr_min = -7.5963923040641959, .llr_max = 7.5963923040641959, .n_genuine = 1990, .n_impostor = 1990};
 
 static iop_code fit_face_calib(uint32_t dim, size_t npairs, sbms_calib *out, iop_err *err) {

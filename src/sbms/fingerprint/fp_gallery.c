@@ -501,15 +501,16 @@ iop_code iop_fp_gallery_add_bulk(iop_fp_gallery *g, size_t n, const iop_fp_ref *
         pthread_rwlock_wrlock(&g->lock);
         for (size_t i = 0; i < m; i++) {
             iop_code r = prep[i].rc;
-            if (r == IOP_OK && rc == IOP_OK) {
-                r = insert_rec(g, refs[base + i], &prep[i], err);
-                if (r) rc = r;
-            }
-            if (r == IOP_OK && added) (*added)++;
-            if (rcs) rcs[base + i] = rc ? (r ? r : rc) : r;
+            if (r == IOP_ENOMEM && rc == IOP_OK) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+            else if (r == IOP_OK && rc) r = rc; /* not attempted after a failure */
+            else if (r == IOP_OK && (r = insert_rec(g, refs[base + i], &prep[i], err)) != IOP_OK) rc = r;
+            else if (r == IOP_OK && added) (*added)++;
+            if (rcs) rcs[base + i] = r;
             prep_rec_release(&prep[i]);
         }
         pthread_rwlock_unlock(&g->lock);
+        if (rc && rcs)
+            for (size_t i = base + m; i < n; i++) rcs[i] = rc; /* not attempted */
     }
     free(prep);
     return rc;

@@ -187,6 +187,8 @@ TEST(art13_search_statistics_count_only_the_fingers_of_the_selected_systems) {
     REQUIRE(iop_fp_gallery_search_ex(g, &p, 5, 0, c, &n, &all, NULL) == IOP_OK);
     CHECK_INT(all.scanned, iop_fp_gallery_fingers(g));
     CHECK(all.shortlisted >= 1 && all.shortlisted <= 10);
+    CHECK_INT(all.prescreened, all.scanned); /* a small gallery: every finger reaches the minutia pairing */
+    CHECK(all.first_cpu_ns > 0 && all.full_cpu_ns > 0);
     REQUIRE(iop_fp_gallery_search_ex(g, &p, 5, 1ull << 2, c, &n, &two, NULL) == IOP_OK);
     CHECK(two.scanned > 0 && two.scanned < all.scanned);
     for (size_t i = 0; i < n; i++) CHECK_INT(c[i].ref.system, 2);
@@ -199,5 +201,29 @@ TEST(stored_fingers_stay_within_one_kibibyte_each) {
     REQUIRE(g);
     CHECK(iop_fp_gallery_fingers(g) >= 390);
     CHECK(iop_fp_gallery_bytes(g) <= 1024);
+    iop_fp_gallery_free(g);
+}
+
+TEST(prescreen_and_shortlist_bound_the_work_of_the_later_stages) {
+    iop_fp_gallery_opts o = {.shortlist = 4, .threads = 2, .prescreen = 25};
+    iop_fp_gallery *g;
+    REQUIRE(iop_fp_gallery_new(&o, &g, NULL) == IOP_OK);
+    iop_fp_finger *f = malloc(sizeof *f);
+    REQUIRE(f);
+    for (uint64_t i = 0; i < 120; i++) {
+        iop_fp_template t = gen1(i, 0, f);
+        iop_fp_gallery_add(g, (iop_fp_ref){1, i}, &t, NULL);
+    }
+    iop_fp_template p = gen1(42, 3, f);
+    iop_fp_candidate c[10];
+    size_t n;
+    iop_fp_search_stats st;
+    REQUIRE(iop_fp_gallery_search_ex(g, &p, 10, 0, c, &n, &st, NULL) == IOP_OK);
+    CHECK_INT(st.prescreened, 25);
+    CHECK(st.shortlisted >= 1 && st.shortlisted <= 4);
+    CHECK(n <= 4);
+    REQUIRE(n >= 1);
+    CHECK_INT(c[0].ref.key, 42);
+    free(f);
     iop_fp_gallery_free(g);
 }

@@ -25,7 +25,7 @@ static void usage(FILE *f) {
             "usage: interop face compare A B [--dim N] [--json]\n"
             "       interop face eval [--gallery N] [--mated M] [--nonmated M] [--large] [--dim N] [--seed S]\n"
             "                         [--fingers F] [--no-fingerprints] [--shortlist L] [--threads T]\n"
-            "                         [--calib-seed S] [--json]\n\n"
+            "                         [--calib-seed S] [--calib-pairs N] [--shipped-calibration] [--json]\n\n"
             "compare  prints the similarity (cosine, -1..1) of two face templates.  A and B are\n"
             "         each a person record (JSON, the \"face\" template of its biometrics), a raw\n"
             "         file of little-endian float32 values, a file holding those bytes in\n"
@@ -45,6 +45,8 @@ static void usage(FILE *f) {
             "         Calibration (score -> LLR per modality) is fitted on generated persons of\n"
             "         --calib-seed S (default: --seed + 1; must differ from --seed), or\n"
             "         --shipped-calibration uses the defaults the sBMS stores in a new store.\n"
+            "         --calib-pairs N: genuine and impostor pairs per modality (default 5000\n"
+            "         face, 1000 finger).\n"
             "         --no-fingerprints measures the face alone.\n");
 }
 
@@ -218,7 +220,7 @@ enum { M_FACE, M_FP, M_FUSED, M_COUNT };
 static const int EVAL_POSITIONS[10] = {2, 7, 3, 8, 1, 6, 4, 9, 5, 10}; /* index, middle, thumb, ... */
 
 typedef struct eval_cfg {
-    uint64_t n_gal, n_mated, n_non, dim, seed, fingers, shortlist, threads, calib_seed;
+    uint64_t n_gal, n_mated, n_non, dim, seed, fingers, shortlist, threads, calib_seed, calib_face, calib_finger;
     bool use_fp, refit, json;
 } eval_cfg;
 
@@ -300,7 +302,7 @@ static void *eval_worker(void *arg) {
  * capture 0 against another person's capture 1 (impostor); one finger comparison score
  * of the ISO templates that enrolment stores, genuine and impostor at the same position. */
 static iop_code eval_refit(const eval_cfg *c, sbms_calib *face, sbms_calib *finger, iop_err *err) {
-    enum { NFACE = 5000, NFINGER = 1000 };
+    const size_t NFACE = (size_t)c->calib_face, NFINGER = (size_t)c->calib_finger;
     gen_bio *bio = NULL;
     iop_code rc = gen_bio_new(c->calib_seed, (uint32_t)c->dim, &bio, err);
     if (rc) return rc;
@@ -398,7 +400,8 @@ static void eval_rmdir(const char *dir) {
 
 static int face_eval(int argc, char **argv) {
     eval_cfg c = {.n_gal = 1000, .n_mated = 200, .n_non = 1000, .dim = 512, .seed = 1, .fingers = 2,
-                  .shortlist = 20, .threads = 0, .use_fp = true, .refit = true};
+                  .shortlist = 20, .threads = 0, .calib_face = 5000, .calib_finger = 1000, .use_fp = true,
+                  .refit = true};
     bool calib_given = false;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -408,6 +411,11 @@ static int face_eval(int argc, char **argv) {
         else if (!strcmp(o, "--no-fingerprints")) c.use_fp = false;
         else if (!strcmp(o, "--large")) { c.n_gal = 20000; c.n_mated = 1000; c.n_non = 10000; c.fingers = 4; }
         else if (!strcmp(o, "--shipped-calibration")) c.refit = false;
+        else if (!strcmp(o, "--calib-pairs")) {
+            r = parse_u64("face", o, v, 20, 1000000, &c.calib_face);
+            c.calib_finger = c.calib_face;
+            i++;
+        }
         else if (!strcmp(o, "--gallery")) { r = parse_u64("face", o, v, 10, 10000000, &c.n_gal); i++; }
         else if (!strcmp(o, "--mated")) { r = parse_u64("face", o, v, 10, 10000000, &c.n_mated); i++; }
         else if (!strcmp(o, "--nonmated")) { r = parse_u64("face", o, v, 10, 10000000, &c.n_non); i++; }
@@ -508,10 +516,11 @@ static int face_eval(int argc, char **argv) {
     uint64_t nsearch = (c.n_mated + c.n_non) * (c.use_fp ? 3 : 1);
     if (c.json) {
         printf("{\"gallery\":%llu,\"mated\":%llu,\"nonmated\":%llu,\"dim\":%llu,\"fingers\":%llu,\"seed\":%llu,"
-               "\"calibration\":\"%s\",\"shortlist\":%llu,\"results\":[",
+               "\"calibration\":\"%s\",\"calib_seed\":%llu,\"shortlist\":%llu,\"search_cpu_s\":%.3f,\"results\":[",
                (unsigned long long)c.n_gal, (unsigned long long)c.n_mated, (unsigned long long)c.n_non,
                (unsigned long long)c.dim, (unsigned long long)(c.use_fp ? c.fingers : 0), (unsigned long long)c.seed,
-               c.refit ? "refitted" : "shipped", (unsigned long long)c.shortlist);
+               c.refit ? "fitted" : "shipped", (unsigned long long)(c.refit ? c.calib_seed : 0),
+               (unsigned long long)c.shortlist, (double)(c3 - c2) * 1e-9);
     } else {
         printf("1:N open-set identification through the sBMS search (the one the ESP runs), generated data:\n"
                "  gallery %llu persons enrolled as EES records (capture 0: face %llu-d%s, seed %llu)\n"
@@ -524,9 +533,10 @@ static int face_eval(int argc, char **argv) {
             printf("  fingerprints: %llu per person (ISO/IEC 19794-2), first-stage shortlist %llu fingers\n",
                    (unsigned long long)c.fingers, (unsigned long long)c.shortlist);
         if (c.refit)
-            printf("  calibration fitted on generated persons of seed %llu (5,000 face pairs, 1,000 finger pairs):\n"
+            printf("  calibration fitted on generated persons of seed %llu (%llu face pairs, %llu finger pairs):\n"
                    "    face LLR = %.4g * cosine %+.4g on [%.3f, %.3f]; finger LLR = %.4g * score %+.4g on [%.3f, %.3f]\n",
-                   (unsigned long long)c.calib_seed, fcal.a, fcal.b, fcal.lo, fcal.hi, pcal.a, pcal.b, pcal.lo, pcal.hi);
+                   (unsigned long long)c.calib_seed, (unsigned long long)c.calib_face,
+                   (unsigned long long)c.calib_finger, fcal.a, fcal.b, fcal.lo, fcal.hi, pcal.a, pcal.b, pcal.lo, pcal.hi);
         else
             printf("  calibration: the sBMS shipped defaults (fitted on the service's own calibration seed)\n");
         printf("  score thresholded: the record-level LLR the ESP ranks on\n\n");

@@ -399,7 +399,17 @@ typedef struct scored {
     char *body;             /* read for the kept candidates only */
     names_result nr;        /* filled when the names engine re-ranks */
     bool has_nr;
+    rec_person rec;         /* the body parsed (by the re-ranking), written out from here */
+    bool has_rec;
 } scored;
+
+static void scored_free(scored *x) {
+    free(x->body);
+    free(x->id);
+    if (x->has_rec) rec_person_clear(&x->rec);
+    x->body = x->id = NULL;
+    x->has_rec = false;
+}
 
 typedef struct collect {
     const prepared *pq;
@@ -445,11 +455,12 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
  * travel document keeps its floor score. */
 static void rerank(task *t, collect *c) {
     for (size_t i = 0; i < c->n; i++) {
-        rec_person r;
         names_ident *id = NULL;
         if (!c->items[i].body) continue;
-        if (rec_parse(c->items[i].body, strlen(c->items[i].body), &r, NULL) != IOP_OK) continue;
-        if (names_prepare(t->e->names, &r, &id, NULL) == IOP_OK) {
+        rec_person *rp = &c->items[i].rec;
+        if (rec_parse(c->items[i].body, strlen(c->items[i].body), rp, NULL) != IOP_OK) continue;
+        c->items[i].has_rec = true;
+        if (names_prepare(t->e->names, rp, &id, NULL) == IOP_OK) {
             names_compare(t->e->names, t->qid, id, &c->items[i].nr);
             c->items[i].has_nr = true;
             double s = c->items[i].nr.score;
@@ -457,7 +468,6 @@ static void rerank(task *t, collect *c) {
             c->items[i].score = s;
             names_ident_free(id);
         }
-        rec_person_clear(&r);
     }
 }
 
@@ -497,7 +507,7 @@ static void run_task(task *t) {
     if (t->qid && !t->rc) rerank(t, &c);
     qsort(c.items, c.n, sizeof *c.items, cmp_scored);
     if (c.n > q->limit) {
-        for (size_t i = q->limit; i < c.n; i++) { free(c.items[i].body); free(c.items[i].id); }
+        for (size_t i = q->limit; i < c.n; i++) scored_free(&c.items[i]);
         c.n = q->limit;
     }
     int e = iop_buf_printf(&t->out, "{\"system\":\"%s\",\"hits\":[", iop_system_name(t->sys));
@@ -529,12 +539,14 @@ static void run_task(task *t) {
             if (c.items[i].body && !strcmp(c.items[i].id, h->record_id)) {
                 free(c.items[i].body);
                 c.items[i].body = NULL;
+                if (c.items[i].has_rec) rec_person_clear(&c.items[i].rec);
+                c.items[i].has_rec = false;
             }
         }
         rec_person_clear(&r);
     }
     for (size_t i = 0; i < c.n; i++) {
-        if (!c.items[i].body) { free(c.items[i].id); continue; }
+        if (!c.items[i].body) { scored_free(&c.items[i]); continue; }
         /* only the kept hits are decoded, then filtered to the profile's categories */
         if (!t->rc) {
             e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",", shown++ ? "," : "",
@@ -545,11 +557,12 @@ static void run_task(task *t) {
                      iop_buf_puts(&t->out, ",");
             }
             e |= iop_buf_puts(&t->out, "\"record\":");
-            t->rc = esp_filter_json(t->who->profile, t->sys, c.items[i].body, &t->out, &t->err);
+            /* parsed once, by the re-ranking, and written from the parsed record */
+            if (c.items[i].has_rec) e |= esp_filter_record(t->who->profile, &c.items[i].rec, &t->out) != IOP_OK;
+            else t->rc = esp_filter_json(t->who->profile, t->sys, c.items[i].body, &t->out, &t->err);
             e |= iop_buf_puts(&t->out, "}");
         }
-        free(c.items[i].body);
-        free(c.items[i].id);
+        scored_free(&c.items[i]);
     }
     if (reading) sys_read_end(ss);
     e |= iop_buf_puts(&t->out, "]}");

@@ -21,14 +21,21 @@
 #define NONE UINT32_MAX
 #define DUP_LINEAR 32 /* objects up to this many members are checked for duplicates as keys arrive */
 
+#define INLINE_DEPTH 64 /* open containers tracked without allocation */
+
 struct iop_json_parser {
     iop_json *nodes;
     size_t ncap, n;
     char *str;
     size_t scap, spos;
+    void *block;          /* one allocation: the string arena, then the nodes until they outgrow it */
+    bool nodes_in_block;
     size_t err_off;
-    uint32_t open[IOP_JSON_MAX_DEPTH];  /* node index of each open container */
-    uint32_t last[IOP_JSON_MAX_DEPTH];  /* its last child so far (NONE before the first) */
+    uint32_t *open, *last; /* node index of each open container and its last child so far
+                              (NONE before the first); the inline arrays or, for deep
+                              documents, IOP_JSON_MAX_DEPTH entries on the heap */
+    int depth_cap;
+    uint32_t open_in[INLINE_DEPTH], last_in[INLINE_DEPTH];
 };
 
 iop_json_parser *iop_json_parser_new(void) {
@@ -36,16 +43,45 @@ iop_json_parser *iop_json_parser_new(void) {
     if (p) {
         p->nodes = NULL;
         p->str = NULL;
+        p->block = NULL;
+        p->nodes_in_block = false;
         p->ncap = p->n = p->scap = p->spos = p->err_off = 0;
+        p->open = p->open_in;
+        p->last = p->last_in;
+        p->depth_cap = INLINE_DEPTH;
     }
     return p;
 }
 
+static void release_buffers(iop_json_parser *p) {
+    if (!p->nodes_in_block) free(p->nodes);
+    free(p->block);
+    p->nodes = NULL;
+    p->str = NULL;
+    p->block = NULL;
+    p->nodes_in_block = false;
+    p->ncap = p->scap = 0;
+}
+
 void iop_json_parser_free(iop_json_parser *p) {
     if (!p) return;
-    free(p->nodes);
-    free(p->str);
+    release_buffers(p);
+    if (p->open != p->open_in) {
+        free(p->open);
+        free(p->last);
+    }
     free(p);
+}
+
+static int grow_stack(iop_json_parser *p) {
+    uint32_t *o = malloc(IOP_JSON_MAX_DEPTH * sizeof *o), *l = malloc(IOP_JSON_MAX_DEPTH * sizeof *l);
+    if (!o || !l) { free(o); free(l); return -1; }
+    memcpy(o, p->open, (size_t)p->depth_cap * sizeof *o);
+    memcpy(l, p->last, (size_t)p->depth_cap * sizeof *l);
+    p->open = o;
+    p->last = l;
+    p->depth_cap = IOP_JSON_MAX_DEPTH;
+    return 0;
 }
 
 size_t iop_json_error_offset(const iop_json_parser *p) { return p->err_off; }
@@ -103,12 +139,16 @@ static inline size_t skip_ws(const char *s, size_t len, size_t pos) {
 }
 
 static int grow_nodes(iop_json_parser *p) {
-    size_t cap = p->ncap ? p->ncap * 2 : 256;
+    size_t cap = p->ncap * 2;
     if (cap > NONE) return -1;
-    iop_json *n = realloc(p->nodes, cap * sizeof *n);
+    iop_json *n;
+    if (p->nodes_in_block) { /* out of the block onto the heap */
+        if ((n = malloc(cap * sizeof *n))) memcpy(n, p->nodes, p->n * sizeof *n);
+    } else n = realloc(p->nodes, cap * sizeof *n);
     if (!n) return -1;
     p->nodes = n;
     p->ncap = cap;
+    p->nodes_in_block = false;
     return 0;
 }
 
@@ -348,12 +388,18 @@ iop_code iop_json_parse(iop_json_parser *p, const char *text, size_t len, unsign
     p->err_off = 0;
     if (len >= NONE) return perr(p, text, len, 0, err, "document larger than 4 GiB");
     if (p->scap < len + 1) {
-        char *s = realloc(p->str, len + 1);
-        if (!s) return iop_fail(err, IOP_ENOMEM, "out of memory for a JSON document of %zu bytes", len);
-        p->str = s;
-        p->scap = len + 1;
+        /* one block: the arena (len + 1 bytes, rounded up to 8) and room for the nodes of
+         * a typical document of this size */
+        size_t need = (len + 8) & ~(size_t)7, est = len / 16 + 32;
+        release_buffers(p);
+        if (!(p->block = malloc(need + est * sizeof(iop_json))))
+            return iop_fail(err, IOP_ENOMEM, "out of memory for a JSON document of %zu bytes", len);
+        p->str = p->block;
+        p->scap = need;
+        p->nodes = (iop_json *)(void *)((char *)p->block + need);
+        p->ncap = est;
+        p->nodes_in_block = true;
     }
-    if (!p->ncap && grow_nodes(p)) return iop_fail(err, IOP_ENOMEM, "out of memory");
     char b[16];
     if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB && (unsigned char)text[2] == 0xBF)
         return perr(p, text, len, 0, err, "a byte order mark is not allowed");
@@ -388,6 +434,7 @@ value:
         case '[':
             if (depth == IOP_JSON_MAX_DEPTH)
                 return perr(p, text, len, pos, err, "nesting deeper than %d levels", IOP_JSON_MAX_DEPTH);
+            if (depth == p->depth_cap && grow_stack(p)) return iop_fail(err, IOP_ENOMEM, "out of memory");
             v->type = c == '{' ? IOP_JSON_OBJECT : IOP_JSON_ARRAY;
             p->open[depth] = idx;
             p->last[depth] = NONE;

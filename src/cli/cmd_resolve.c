@@ -14,17 +14,19 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: interop resolve FILE.jsonl [--threshold T] [--data DIR]\n\n"
+            "usage: interop resolve FILE.jsonl [--threshold T] [--data DIR] [--model FILE]\n\n"
             "Reads person records (one JSON object per line, interchange format), links every\n"
             "pair whose score reaches T (default %.2f, in [0,1]) and prints, for every record,\n"
             "record_id<TAB>cluster_id where cluster_id is the id of the first record of its\n"
             "cluster.  --data DIR: the shared data directory holding names/nicknames.csv\n"
-            "(default %s).\n",
+            "(default %s).  --model FILE: a learned transliteration model from\n"
+            "'interop names train' (default: $IOP_NAMES_MODEL if set) for records in\n"
+            "non-Latin scripts.\n",
             NAMES_SIMILAR_SCORE, IOP_DEFAULT_SHARED_DATA);
 }
 
 int cmd_resolve(int argc, char **argv) {
-    const char *file = NULL, *data = IOP_DEFAULT_SHARED_DATA;
+    const char *file = NULL, *data = IOP_DEFAULT_SHARED_DATA, *model = getenv("IOP_NAMES_MODEL");
     double threshold = NAMES_SIMILAR_SCORE;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
@@ -37,6 +39,9 @@ int cmd_resolve(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--data")) {
             if (++i >= argc) return cli_usage_error("resolve", "--data needs a directory");
             data = argv[i];
+        } else if (!strcmp(argv[i], "--model")) {
+            if (++i >= argc) return cli_usage_error("resolve", "--model needs a file");
+            model = argv[i];
         } else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("resolve", "unknown option '%s'", argv[i]);
         else if (!file) file = argv[i];
         else return cli_usage_error("resolve", "one input file only");
@@ -47,6 +52,15 @@ int cmd_resolve(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/names/nicknames.csv", data);
     names_engine *eng;
     if (names_engine_new(path, &eng, &err)) { fprintf(stderr, "interop resolve: %s\n", err.msg); return 1; }
+    if (model && *model) {
+        names_tlm *m;
+        if (names_tlm_load(model, &m, &err)) {
+            fprintf(stderr, "interop resolve: %s\n", err.msg);
+            names_engine_free(eng);
+            return 1;
+        }
+        names_engine_set_model(eng, m);
+    }
     char *text;
     size_t len;
     if (iop_read_file(file, &text, &len, &err)) {

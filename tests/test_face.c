@@ -141,12 +141,14 @@ TEST(threaded_simd_and_scalar_searches_return_the_same_hits) {
     sbms_face_gen *gen = test_gen(512, 2);
     sbms_face_gallery *a = test_gallery(512, SBMS_FACE_KERNEL_AUTO, 2);
     sbms_face_gallery *b = test_gallery(512, SBMS_FACE_KERNEL_SCALAR, 1);
-    REQUIRE(gen && a && b);
+    sbms_face_gallery *c = test_gallery(512, SBMS_FACE_KERNEL_AUTO, 5); /* more workers than chunks per core */
+    REQUIRE(gen && a && b && c);
     float v[512];
-    for (uint64_t p = 0; p < 6000; p++) { /* 3 MB: the scan is split over threads */
+    for (uint64_t p = 0; p < 6000; p++) { /* 3 MB in 3 lists: chunks claimed by the threads cross list ends */
         sbms_face_gen_capture(gen, p, 0, v);
         REQUIRE(sbms_face_gallery_add(a, (sbms_face_ref){(uint8_t)(p % 3), p}, v, NULL) == IOP_OK);
         REQUIRE(sbms_face_gallery_add(b, (sbms_face_ref){(uint8_t)(p % 3), p}, v, NULL) == IOP_OK);
+        REQUIRE(sbms_face_gallery_add(c, (sbms_face_ref){(uint8_t)(p % 3), p}, v, NULL) == IOP_OK);
     }
     for (uint64_t p = 0; p < 5; p++) {
         sbms_face_gen_capture(gen, p * 31, 2, v);
@@ -160,9 +162,16 @@ TEST(threaded_simd_and_scalar_searches_return_the_same_hits) {
             CHECK_INT(h1[i].ref.key, h2[i].ref.key);
             CHECK(h1[i].score == h2[i].score);
         }
+        REQUIRE(sbms_face_gallery_search(c, v, &q, h1, &n1, NULL) == IOP_OK);
+        CHECK_INT(n1, n2);
+        for (size_t i = 0; i < n1 && i < n2; i++) {
+            CHECK_INT(h1[i].ref.key, h2[i].ref.key);
+            CHECK(h1[i].score == h2[i].score);
+        }
     }
     sbms_face_gallery_free(a);
     sbms_face_gallery_free(b);
+    sbms_face_gallery_free(c);
     sbms_face_gen_free(gen);
 }
 

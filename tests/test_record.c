@@ -103,3 +103,27 @@ TEST(biometric_data_may_be_longer_than_text_fields) {
     free(b64);
     free(fp);
 }
+
+TEST(malformed_record_json_names_the_byte_and_bad_text_is_refused) {
+    rec_person p;
+    iop_err e;
+    /* the fault's position, for "file:line: ..." prefixes of load */
+    CHECK(parse("{\"id\":\"x\",\"system\":\"vis\",}", &p, &e) == IOP_EINVAL);
+    CHECK(strstr(e.msg, "malformed JSON at line 1, column 26 (byte 25)") && strstr(e.msg, "trailing comma"));
+    /* invalid UTF-8 in a name, a duplicate member, an escaped control character */
+    CHECK(parse("{\"id\":\"x\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"M\xc3\"]}", &p, &e) == IOP_EINVAL);
+    CHECK(strstr(e.msg, "invalid UTF-8") != NULL);
+    CHECK(parse("{\"id\":\"x\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"A\"],\"surnames\":[\"B\"]}", &p, &e) ==
+          IOP_EINVAL);
+    CHECK(strstr(e.msg, "duplicate key \"surnames\"") != NULL);
+    CHECK(parse("{\"id\":\"x\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"A\",\"B\\u0007\"]}", &p, &e) ==
+          IOP_EINVAL);
+    CHECK(strstr(e.msg, "field 'surnames[1]': contains a control character at byte 1") != NULL);
+    /* the system-specific fields are kept as canonical JSON: sorted keys at every depth */
+    REQUIRE(parse("{\"surnames\":[\"A\"],\"movements\":[{\"type\":\"entry\",\"date\":\"2024-01-01\",\"bcp\":\"POL-WAW\"}],"
+                  "\"visa_holder\":true,\"id\":\"E1\",\"system\":\"ees\",\"kind\":\"individual_file\","
+                  "\"authorised_stay_until\":\"2024-03-01\"}", &p, &e) == IOP_OK);
+    CHECK_STR(p.ext, "{\"authorised_stay_until\":\"2024-03-01\",\"movements\":[{\"bcp\":\"POL-WAW\",\"date\":\"2024-01-01\","
+                     "\"type\":\"entry\"}],\"visa_holder\":true}");
+    rec_person_clear(&p);
+}

@@ -1,7 +1,8 @@
 /* test-links: names record */
 /*
  * test_names_cli.c -- the command-line contract of the names engine:
- * `interop names compare A.json B.json`, `interop resolve FILE.jsonl [--threshold T]`.
+ * `interop names compare A.json B.json`, `interop resolve FILE.jsonl [--threshold T]`,
+ * `interop names train --out FILE` and the --model options.
  */
 #include <sys/wait.h>
 #include "interop/names.h"
@@ -64,4 +65,30 @@ TEST(cli_resolve_prints_record_and_cluster_for_every_record) {
     snprintf(cmd, sizeof cmd, "'%s' resolve '%s' 2>&1", IOP_BINARY, f);
     CHECK_INT(run(cmd, out, sizeof out), 1);
     CHECK(strstr(out, "r.jsonl:2:") != NULL);
+}
+
+TEST(cli_names_train_and_model_options_check_their_arguments) {
+    const char *dir = test_tmpdir("names_cli_model");
+    char cmd[2048], out[8192], bad[512], a[512];
+    snprintf(cmd, sizeof cmd, "'%s' names train 2>&1", IOP_BINARY);
+    CHECK_INT(run(cmd, out, sizeof out), 2);
+    CHECK(strstr(out, "--out") != NULL);
+    snprintf(cmd, sizeof cmd, "'%s' names train --help", IOP_BINARY);
+    CHECK_INT(run(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "names train --out FILE") != NULL);
+    snprintf(cmd, sizeof cmd, "'%s' names eval xscript --rules --model x 2>&1", IOP_BINARY);
+    CHECK_INT(run(cmd, out, sizeof out), 2);
+    snprintf(cmd, sizeof cmd, "'%s' names eval xscript --folds 1 2>&1", IOP_BINARY);
+    CHECK_INT(run(cmd, out, sizeof out), 2);
+    /* a malformed model file is refused with its line, by names and by resolve */
+    snprintf(bad, sizeof bad, "%s/bad-model.txt", dir);
+    write_file(bad, "interop-names-translit 1\nbg -1 -2\n");
+    snprintf(a, sizeof a, "%s/a.json", dir);
+    write_file(a, "{\"id\":\"e1\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"Rossi\"]}\n");
+    snprintf(cmd, sizeof cmd, "'%s' names compare '%s' '%s' --model '%s' 2>&1", IOP_BINARY, a, a, bad);
+    CHECK_INT(run(cmd, out, sizeof out), 1);
+    CHECK(strstr(out, "bad-model.txt:2:") != NULL);
+    snprintf(cmd, sizeof cmd, "'%s' resolve '%s' --model '%s' 2>&1", IOP_BINARY, a, bad);
+    CHECK_INT(run(cmd, out, sizeof out), 1);
+    CHECK(strstr(out, "bad-model.txt:2:") != NULL);
 }

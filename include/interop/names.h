@@ -5,7 +5,9 @@
  * Used by the CIR, the search portal (ranking) and the multiple-identity detector.
  *
  * The model (docs/names.md explains it with figures):
- *   names_engine   created once: the nickname table and the ICU transliterator.
+ *   names_engine   created once: the nickname table and the ICU transliterator, and
+ *                  optionally a learned transliteration model (names_tlm) that adds
+ *                  blocking keys and a cross-script similarity for native-script names.
  *   names_ident    a prepared identity: every name normalised (NFKC, case folding),
  *                  transliterated by several schemes at once (ICAO Doc 9303, BGN/PCGN,
  *                  ICU Any-Latin), tokenised with roles (given, surname, particle),

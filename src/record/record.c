@@ -23,7 +23,7 @@ static const char *const fp_formats[] = {"iso19794-2-2005", "ansi378-2004", "ans
 
 static bool in_list(const char *const *list, const char *s) {
     for (; *list; list++)
-        if (!strcmp(*list, s)) return true;
+        if (**list == *s && !strcmp(*list, s)) return true;
     return false;
 }
 
@@ -305,10 +305,23 @@ static const char *const common_keys[] = {"id", "system", "kind", "surnames", "g
                                           "biometrics", NULL};
 
 static int common_slot(const iop_json *m) {
-    static const uint8_t klen[K_COUNT] = {2, 6, 4, 8, 11, 16, 7, 3, 3, 13, 14, 9, 10};
-    for (int k = 0; k < K_COUNT; k++)
-        if (m->key_len == klen[k] && !memcmp(m->key, common_keys[k], klen[k])) return k;
-    return -1;
+    int k;
+    switch (m->key_len) { /* the one or two common keys of this length */
+    case 2: k = K_ID; break;
+    case 3: k = m->key[0] == 'd' ? K_DOB : K_SEX; break;
+    case 4: k = K_KIND; break;
+    case 6: k = K_SYSTEM; break;
+    case 7: k = K_ALIASES; break;
+    case 8: k = K_SURNAMES; break;
+    case 9: k = K_DOCUMENTS; break;
+    case 10: k = K_BIOMETRICS; break;
+    case 11: k = K_GIVEN_NAMES; break;
+    case 13: k = K_NATIONALITIES; break;
+    case 14: k = K_PLACE_OF_BIRTH; break;
+    case 16: k = K_SURNAME_AT_BIRTH; break;
+    default: return -1;
+    }
+    return memcmp(m->key, common_keys[k], m->key_len) ? -1 : k;
 }
 
 static bool is_null(const iop_json *v) { return v->type == IOP_JSON_NULL; }

@@ -15,6 +15,7 @@
 #include "interop/access.h"
 #include "interop/gen.h"
 #include "interop/interop.h"
+#include "interop/systems.h"
 
 static double cpu_s(void) {
     struct rusage ru;
@@ -160,7 +161,11 @@ int main(int argc, char **argv) {
         printf("load, durable commits (batches of 5000): %.0f records/s (target >= 20000, ratio %.2f)\n", rps, rps / 20000);
         printf("  load CPU time: %.1f us per record (user+sys, all threads)\n", load_cpu * 1e6 / (double)ls.records);
     }
-    printf("search indexes built from the stores: %.2f s (%.2f s CPU) for %zu records\n", warm_s, warm_cpu, ls.records);
+    sys_index_stats ist;
+    esp_index_stats(iop_portal(in), &ist);
+    printf("search indexes built from the stores: %.2f s (%.2f s CPU) for %zu records; %zu keys, %zu postings, "
+           "%.0f MB (%.0f bytes per record)\n", warm_s, warm_cpu, ist.records, ist.keys, ist.postings, ist.bytes / 1e6,
+           ist.records ? (double)ist.bytes / (double)ist.records : 0);
     printf("search name+dob in-process, border_guard profile (5 systems), %zu queries: p50 %.2f ms, p99 %.2f ms "
            "(target p99 <= 5 ms, ratio %.2f); queries with hits: %.1f%%\n",
            nq, pct(lat, nq, 0.5), pct(lat, nq, 0.99), pct(lat, nq, 0.99) / 5.0, nq ? 100.0 * found / nq : 0);

@@ -163,3 +163,89 @@ TEST(index_follows_writes_replacements_and_deletions_committed_after_it_was_buil
     sys_index_close(x);
     sys_close(s);
 }
+
+TEST(index_does_not_grow_when_records_are_rewritten_unchanged_and_finds_the_newest_holders) {
+    const char *dir = test_tmpdir("index_rewrite");
+    sys_store *s;
+    iop_err err = {0};
+    REQUIRE(sys_open(IOP_SYS_VIS, dir, STORE_CREATE, &s, &err) == IOP_OK);
+    put(s, VIS("V1", "Garcia", "Ana", "1980-01-01", "G1"));
+    sys_index *x;
+    REQUIRE(sys_index_open(IOP_SYS_VIS, dir, &x, &err) == IOP_OK);
+    sys_index_stats a, b;
+    sys_index_stats_get(x, &a);
+    for (int i = 0; i < 50; i++) put(s, VIS("V1", "Garcia", "Ana", "1980-01-01", "G1")); /* a load run again */
+    got g = search(x, "Garcia", NULL, NULL, NULL);
+    CHECK_INT(g.n, 1);
+    sys_index_stats_get(x, &b);
+    CHECK_INT((long long)b.postings, (long long)a.postings);
+    CHECK_INT((long long)b.records, 1);
+    /* many replacements: the list of a key sheds the postings of replaced records */
+    char json[1024];
+    for (int i = 0; i < 300; i++) {
+        snprintf(json, sizeof json, VIS("V1", "Garcia", "Ana%d", "1980-01-01", "G1"), i);
+        put(s, json);
+        if (i % 50 == 0) search(x, "Garcia", NULL, NULL, NULL);
+    }
+    g = search(x, "Garcia", NULL, NULL, NULL);
+    CHECK_INT(g.n, 1);
+    sys_index_stats_get(x, &b);
+    CHECK(b.postings < 300);
+    sys_index_close(x);
+    sys_close(s);
+}
+
+TEST(index_sees_writes_of_a_handle_opened_without_the_change_flag_and_rebuilds_when_the_log_goes_back) {
+    const char *dir = test_tmpdir("index_triggers");
+    sys_store *s;
+    iop_err err = {0};
+    REQUIRE(sys_open(IOP_SYS_VIS, dir, STORE_CREATE, &s, &err) == IOP_OK);
+    put(s, VIS("V1", "Novak", "Jan", "1980-01-01", "N1"));
+    sys_index *x;
+    REQUIRE(sys_index_open(IOP_SYS_VIS, dir, &x, &err) == IOP_OK);
+    /* another writer that knows nothing of the change log (an older binary, a tool) */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/systems/vis.db", dir);
+    store *raw;
+    REQUIRE(store_open(path, 0, &err, &raw) == IOP_OK);
+    store_doc d = {.id = "V2", .kind = "visa_application", .body = "{}",
+                   .summary = "\x1fhorvat\x1e" "ivo\x1fHorvat\x1f" "1990\x1fM\x1f\x1fH2:HRV\x1fhorvat"};
+    REQUIRE(store_put(raw, &d, NULL, 0, &err) == IOP_OK);
+    got g = search(x, "Horvat", NULL, "1990", NULL);
+    CHECK(has(&g, "V2"));
+    REQUIRE(store_delete(raw, "V2", &err) == IOP_OK);
+    g = search(x, "Horvat", NULL, NULL, NULL);
+    CHECK_INT(g.n, 0);
+    /* the change log emptied and its numbering restarted (a restored store): rebuilt */
+    REQUIRE(store_exec(raw, "DELETE FROM changes; DELETE FROM sqlite_sequence WHERE name='changes';", &err) == IOP_OK);
+    store_close(raw);
+    put(s, VIS("V3", "Kralj", "Ana", "1985-01-01", "K3"));
+    g = search(x, "Kralj", NULL, "1985", NULL);
+    CHECK(has(&g, "V3"));
+    g = search(x, "Novak", NULL, "1980", NULL);
+    CHECK(has(&g, "V1"));
+    sys_index_close(x);
+    sys_close(s);
+}
+
+TEST(index_keeps_the_document_key_of_a_record_with_very_many_names) {
+    const char *dir = test_tmpdir("index_many_names");
+    sys_store *s;
+    iop_err err = {0};
+    REQUIRE(sys_open(IOP_SYS_VIS, dir, STORE_CREATE, &s, &err) == IOP_OK);
+    iop_buf j;
+    iop_buf_init(&j);
+    iop_buf_puts(&j, "{\"id\":\"M1\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Many\"],\"aliases\":[");
+    for (int i = 0; i < 30; i++) iop_buf_printf(&j, "%s\"Alias%da Alias%db Alias%dc\"", i ? "," : "", i, i, i);
+    iop_buf_puts(&j, "],\"documents\":[{\"number\":\"DOC777\"}],\"application_number\":\"A1\"}");
+    put(s, j.data);
+    iop_buf_free(&j);
+    sys_index *x;
+    REQUIRE(sys_index_open(IOP_SYS_VIS, dir, &x, &err) == IOP_OK);
+    got g = search(x, NULL, NULL, NULL, "DOC777");
+    CHECK_INT(g.n, 1);
+    g = search(x, "Alias29c", NULL, NULL, NULL);
+    CHECK_INT(g.n, 1);
+    sys_index_close(x);
+    sys_close(s);
+}

@@ -107,6 +107,9 @@ void esp_close(esp *e);
 /* Builds every system's search index now, in parallel (otherwise each is built at the
  * first query reaching its system); a server calls it before it listens. */
 iop_code esp_warm(esp *e, iop_err *err);
+/* The search indexes built so far, summed (records, keys, postings, bytes; seq unused). */
+typedef struct sys_index_stats sys_index_stats;
+void esp_index_stats(esp *e, sys_index_stats *sum);
 
 /* Runs the query on every system the actor's profile permits, in parallel, and writes
  * the reply JSON: {"profile":..,"results":[{"system":..,"hits":[{"score":..,"verdict":..,

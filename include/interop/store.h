@@ -22,8 +22,9 @@
 typedef struct store store;
 
 /* STORE_CHANGES: every put and delete is also recorded in the store's change log (a
- * sequence number per change, in commit order), so a reader can keep a derived copy -- an
- * in-memory search index -- up to date with store_changes_since.  STORE_KEYLESS: the
+ * sequence number per change, in commit order; triggers in the database write it, so
+ * every writer of the file records its changes), so a reader can keep a derived copy --
+ * an in-memory search index -- up to date with store_changes_since.  STORE_KEYLESS: the
  * store holds no secondary keys (store_put refuses them), which spares every write the
  * key bookkeeping; its owner indexes the documents itself.  Every writer of a store opens
  * it with the same flags. */
@@ -95,8 +96,10 @@ typedef struct store_change {
 typedef int (*store_change_fn)(void *ctx, const store_change *c);
 /* The sequence number of the last committed change (0 when none). */
 iop_code store_last_change(store *s, int64_t *seq, iop_err *err);
-/* The changes after seq, in order, in one snapshot; *last receives the last one seen. */
-iop_code store_changes_since(store *s, int64_t seq, store_change_fn fn, void *ctx, int64_t *last, iop_err *err);
+/* The changes after seq, in order, at most max of them (0: all), in one snapshot; *last
+ * receives the last one fn accepted (returned 0 for): a caller that stops resumes there. */
+iop_code store_changes_since(store *s, int64_t seq, size_t max, store_change_fn fn, void *ctx, int64_t *last,
+                             iop_err *err);
 /* Every document's id, kind and summary (body empty, no blob), in one snapshot with the
  * sequence number of the last change it includes in *seq -- the starting point of a
  * derived copy that then follows store_changes_since(*seq). */

@@ -225,6 +225,22 @@ static void *warm_worker(void *arg) {
     return NULL;
 }
 
+void esp_index_stats(esp *e, sys_index_stats *sum) {
+    memset(sum, 0, sizeof *sum);
+    for (int s = 0; s < IOP_SYS_COUNT; s++) {
+        pthread_mutex_lock(&e->idx_mu[s]);
+        if (e->idx[s]) {
+            sys_index_stats st;
+            sys_index_stats_get(e->idx[s], &st);
+            sum->records += st.records;
+            sum->keys += st.keys;
+            sum->postings += st.postings;
+            sum->bytes += st.bytes;
+        }
+        pthread_mutex_unlock(&e->idx_mu[s]);
+    }
+}
+
 iop_code esp_warm(esp *e, iop_err *err) {
     warm_ctx w = {.e = e};
     atomic_init(&w.next, 0);

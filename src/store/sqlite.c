@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 #include "interop/store.h"
 
-enum { Q_LOOKUP_MANY, Q_CHANGE, Q_LAST_CHANGE, Q_CHANGES, Q_SCAN_SUM, Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
+enum { Q_LOOKUP_MANY, Q_LAST_CHANGE, Q_CHANGES, Q_SCAN_SUM, Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
        Q_META_GET, Q_META_SET, Q_BEGIN_R, Q_BEGIN_W, Q_COMMIT, Q_ROLLBACK, Q_N };
 
 #define LOOKUP_MANY 32
@@ -22,9 +22,8 @@ static const char *const sql_text[Q_N] = {
     [Q_LOOKUP_MANY] = "SELECT d.id,d.kind,'',NULL,d.created,d.updated,d.expires,d.summary FROM docs d WHERE d.id IN "
                       "(SELECT id FROM doc_keys WHERE key IN (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
                       "?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32)) LIMIT ?33",
-    [Q_CHANGE] = "INSERT INTO changes(id) VALUES(?1)",
     [Q_LAST_CHANGE] = "SELECT coalesce(max(seq),0) FROM changes",
-    [Q_CHANGES] = "SELECT c.seq,c.id,d.kind,d.summary FROM changes c LEFT JOIN docs d ON d.id=c.id WHERE c.seq>?1 ORDER BY c.seq",
+    [Q_CHANGES] = "SELECT c.seq,c.id,d.kind,d.summary FROM changes c LEFT JOIN docs d ON d.id=c.id WHERE c.seq>?1 ORDER BY c.seq LIMIT ?2",
     [Q_SCAN_SUM] = "SELECT id,kind,'',NULL,created,updated,expires,summary FROM docs",
     [Q_PUT] = "INSERT INTO docs(id,kind,body,blob,created,updated,expires,keys,summary) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
               "ON CONFLICT(id) DO UPDATE SET kind=?2,body=?3,blob=?4,updated=?6,expires=?7,keys=?8,summary=?9",
@@ -65,7 +64,14 @@ static const char base_schema[] =
     "CREATE INDEX IF NOT EXISTS docs_expires ON docs(expires) WHERE expires>0;"
     "CREATE TABLE IF NOT EXISTS doc_keys(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key,id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY, id TEXT NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL);";
+
+/* The change log is written by triggers, so every writer of the database -- whatever
+ * its flags or version -- records its changes, in the same statement as the change. */
+static const char change_triggers[] =
+    "CREATE TRIGGER IF NOT EXISTS docs_changes_ins AFTER INSERT ON docs BEGIN INSERT INTO changes(id) VALUES(new.id); END;"
+    "CREATE TRIGGER IF NOT EXISTS docs_changes_upd AFTER UPDATE ON docs BEGIN INSERT INTO changes(id) VALUES(new.id); END;"
+    "CREATE TRIGGER IF NOT EXISTS docs_changes_del AFTER DELETE ON docs BEGIN INSERT INTO changes(id) VALUES(old.id); END;";
 
 iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
     store *s = calloc(1, sizeof *s);
@@ -87,14 +93,15 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
                                       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                                         "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;";
     if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
-        (!s->readonly && sqlite3_exec(s->db, base_schema, NULL, NULL, &msg) != SQLITE_OK)) {
+        (!s->readonly && sqlite3_exec(s->db, base_schema, NULL, NULL, &msg) != SQLITE_OK) ||
+        (!s->readonly && s->changes && sqlite3_exec(s->db, change_triggers, NULL, NULL, &msg) != SQLITE_OK)) {
         iop_code rc = iop_fail(err, IOP_EIO, "cannot initialise store %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         store_close(s);
         return rc;
     }
     for (int i = 0; i < Q_N; i++) {
-        if (s->readonly && (i == Q_PUT || i == Q_CHANGE || i == Q_DELKEY || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET || i == Q_BEGIN_W))
+        if (s->readonly && (i == Q_PUT || i == Q_DELKEY || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET || i == Q_BEGIN_W))
             continue;
         if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
             iop_code rc = db_error(s, err, "cannot prepare statement (is this an interop store?)");
@@ -200,20 +207,11 @@ static iop_code drop_old_keys(store *s, const char *id, iop_err *err) {
     return r == SQLITE_DONE ? IOP_OK : db_error(s, err, "read keys");
 }
 
-/* One row in the change log per put or delete (STORE_CHANGES), in the same transaction. */
-static iop_code note_change(store *s, const char *id, iop_err *err) {
-    if (!s->changes) return IOP_OK;
-    sqlite3_stmt *st = s->st[Q_CHANGE];
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    return step_done(s, st, err, "record change");
-}
-
 iop_code store_put(store *s, const store_doc *d, const char *const *keys, size_t nkeys, iop_err *err) {
     sqlite3_stmt *st = s->st[Q_PUT];
     if (!st) return iop_fail(err, IOP_EDENIED, "%s: store opened read-only", s->path);
     if (s->keyless && nkeys) return iop_fail(err, IOP_EINVAL, "%s: this store holds no keys", s->path);
     iop_code rc = s->keyless ? IOP_OK : drop_old_keys(s, d->id, err);
-    if (!rc) rc = note_change(s, d->id, err);
     if (rc) return rc;
     iop_buf kb;
     iop_buf_init(&kb);
@@ -254,7 +252,7 @@ iop_code store_delete(store *s, const char *id, iop_err *err) {
     rc = step_done(s, st, err, "delete");
     if (rc) return rc;
     if (sqlite3_changes(s->db) == 0) return iop_fail(err, IOP_ENOTFOUND, "no record '%s'", id);
-    return note_change(s, id, err);
+    return IOP_OK;
 }
 
 static iop_code run_docs(store *s, sqlite3_stmt *st, store_doc_fn fn, void *ctx, iop_err *err, size_t *n) {
@@ -325,9 +323,11 @@ iop_code store_last_change(store *s, int64_t *seq, iop_err *err) {
     return r == SQLITE_ROW ? IOP_OK : db_error(s, err, "read change log");
 }
 
-iop_code store_changes_since(store *s, int64_t seq, store_change_fn fn, void *ctx, int64_t *last, iop_err *err) {
+iop_code store_changes_since(store *s, int64_t seq, size_t max, store_change_fn fn, void *ctx, int64_t *last,
+                             iop_err *err) {
     sqlite3_stmt *st = s->st[Q_CHANGES];
     sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, max ? (int64_t)max : -1);
     int r;
     *last = seq;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -335,8 +335,9 @@ iop_code store_changes_since(store *s, int64_t seq, store_change_fn fn, void *ct
                           .id = (const char *)sqlite3_column_text(st, 1),
                           .kind = (const char *)sqlite3_column_text(st, 2),
                           .summary = (const char *)sqlite3_column_text(st, 3)};
-        *last = c.seq;
+        if (!c.id) continue;
         if (fn(ctx, &c)) { r = SQLITE_DONE; break; }
+        *last = c.seq; /* applied */
     }
     sqlite3_reset(st);
     return r == SQLITE_DONE ? IOP_OK : db_error(s, err, "read change log");

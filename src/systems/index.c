@@ -10,10 +10,12 @@
  *
  * Following the store: the index remembers the sequence number of the last change it
  * applied; a search first asks the store for its last change (one B-tree descent) and,
- * when it moved, replays the change log from there.  A replaced or deleted record's slot
- * is freed and marked dead; its postings stay in the lists and are skipped (they cost 4
- * bytes each until the index is rebuilt at the next start).
- *
+ * when it moved, replays the change log from there in chunks (the log is written by
+ * triggers, so every writer of the file is followed; a log that went backwards -- a
+ * restored store -- makes the index rebuild).  A change that leaves a record as it was
+ * (a replay, a load run again) costs nothing.  A replaced or deleted record's slot is
+ * freed and marked dead; its postings are skipped by searches and dropped from a list
+ * before the list grows.  A search looks at the newest live postings of a key first.
  * Locking: searches hold a read lock; applying changes holds the write lock; the
  * read-only store handle is used under its own mutex.
  */
@@ -26,7 +28,8 @@
 
 #define DOC_HOLDERS 64        /* holders of a document number returned at most */
 #define POSTINGS_PER_KEY 50000 /* postings of one key looked at, at most, per search */
-#define MAX_RECORD_KEYS 128
+#define MAX_RECORD_KEYS 1024
+#define MAX_SLOTS 0x7fffffffu  /* slot numbers stay below the dead/empty markers */
 #define DEAD_FLAG 0x80000000u
 
 typedef struct kent {
@@ -142,17 +145,18 @@ static size_t summary_keys(const char *summary, uint64_t *out, size_t max) {
         for (size_t i_ = 0; i_ < n && !dup; i_++) dup = out[i_] == h; \
         if (!dup && n < max) out[n++] = h;                            \
     } while (0)
-    /* surname tokens; a summary written before they were kept apart: every token */
-    rest = k > F_STOKENS ? f[F_STOKENS] : f[F_TOKENS];
-    while (next_item(&rest, &it)) ADD(key_hash('n', it.p, it.n, 0));
-    rest = f[F_TOKENS];
-    while (next_item(&rest, &it)) ADD(key_hash('y', it.p, it.n, year));
+    /* document numbers first: a record with very many names keeps them */
     rest = f[F_DOCS];
     while (next_item(&rest, &it)) {
         const char *colon = memchr(it.p, ':', it.n);
         size_t len = colon ? (size_t)(colon - it.p) : it.n;
         if (len) ADD(key_hash('d', it.p, len, 0));
     }
+    /* surname tokens; a summary written before they were kept apart: every token */
+    rest = k > F_STOKENS ? f[F_STOKENS] : f[F_TOKENS];
+    while (next_item(&rest, &it)) ADD(key_hash('n', it.p, it.n, 0));
+    rest = f[F_TOKENS];
+    while (next_item(&rest, &it)) ADD(key_hash('y', it.p, it.n, year));
 #undef ADD
     return n;
 }
@@ -244,7 +248,15 @@ static int posting_add(sys_index *x, uint64_t h, uint32_t slot) {
     if (e->cap == 0 && e->n < 2) {
         e->u.in[e->n++] = slot;
     } else {
-        if (e->cap == 0 || e->n == e->cap) {
+        if (e->cap && e->n == e->cap) {
+            /* postings of replaced and deleted records go before the list grows */
+            uint32_t w = 0;
+            for (uint32_t i = 0; i < e->n; i++)
+                if (x->slots[e->u.list[i]]) e->u.list[w++] = e->u.list[i];
+            x->postings -= e->n - w;
+            e->n = w;
+        }
+        if (e->cap == 0 || e->n == e->cap || (e->n * 4 >= e->cap * 3 && e->n + 1 >= e->cap)) {
             uint32_t cap = e->cap ? e->cap * 2 : 4;
             uint32_t *l = malloc(cap * sizeof *l);
             if (!l) return -1;
@@ -262,12 +274,16 @@ static int posting_add(sys_index *x, uint64_t h, uint32_t slot) {
 
 static const uint32_t *postings_of(const kent *e) { return e->cap ? e->u.list : e->u.in; }
 
+static void record_remove(sys_index *x, const char *id);
+
 /* Adds a record (its id must not be in the index). */
 static int record_add(sys_index *x, const char *id, const char *kind, const char *summary) {
+    if (!id || !kind) return 0;
+    if (x->n_slots >= MAX_SLOTS) return -1;
     size_t li = strlen(id), lk = strlen(kind), ls = summary ? strlen(summary) : 0;
     if (x->n_slots == x->cap_slots) {
-        uint32_t cap = x->cap_slots ? x->cap_slots * 2 : 1024;
-        char **s = realloc(x->slots, cap * sizeof *s);
+        uint32_t cap = x->cap_slots ? (x->cap_slots > MAX_SLOTS / 2 ? MAX_SLOTS : x->cap_slots * 2) : 1024;
+        char **s = realloc(x->slots, (size_t)cap * sizeof *s);
         if (!s) return -1;
         x->slots = s;
         x->cap_slots = cap;
@@ -289,11 +305,15 @@ static int record_add(sys_index *x, const char *id, const char *kind, const char
     uint64_t keys[MAX_RECORD_KEYS];
     size_t nk = summary ? summary_keys(summary, keys, MAX_RECORD_KEYS) : 0;
     for (size_t i = 0; i < nk; i++)
-        if (posting_add(x, keys[i], slot)) return -1;
+        if (posting_add(x, keys[i], slot)) {
+            record_remove(x, id); /* not half in the index */
+            return -1;
+        }
     return 0;
 }
 
 static void record_remove(sys_index *x, const char *id) {
+    if (!id) return;
     size_t j = ids_find(x, id);
     if (j == SIZE_MAX) return;
     uint32_t slot = x->ids[j] - 1;
@@ -323,21 +343,55 @@ static int scan_cb(void *ctx, const store_doc *d) {
     return 0;
 }
 
+/* Whether the record in the index already has this kind and summary (a change replayed
+ * twice, or a record rewritten unchanged: nothing to do). */
+static bool same_state(const sys_index *x, const char *id, const char *kind, const char *summary) {
+    size_t j = ids_find(x, id);
+    if (j == SIZE_MAX || !kind) return false;
+    const char *d = x->slots[x->ids[j] - 1];
+    const char *k = d + strlen(d) + 1;
+    const char *sum = k + strlen(k) + 1;
+    return !strcmp(k, kind) && !strcmp(sum, summary ? summary : "");
+}
+
 static int change_cb(void *ctx, const store_change *c) {
     apply_ctx *a = ctx;
+    if (same_state(a->x, c->id, c->kind, c->summary)) return 0;
     record_remove(a->x, c->id);
     if (c->kind && record_add(a->x, c->id, c->kind, c->summary)) { a->nomem = true; return 1; }
     return 0;
 }
 
-void sys_index_close(sys_index *x) {
-    if (!x) return;
+/* Frees the tables (the index is then empty). */
+static void tables_free(sys_index *x) {
     for (uint32_t i = 0; i < x->n_slots; i++) free(x->slots[i]);
     free(x->slots);
     free(x->ids);
     for (size_t i = 0; i < x->keys_cap; i++)
         if (x->keys[i].h && x->keys[i].cap) free(x->keys[i].u.list);
     free(x->keys);
+    x->slots = NULL;
+    x->n_slots = x->cap_slots = 0;
+    x->live = 0;
+    x->ids = NULL;
+    x->ids_cap = x->ids_n = 0;
+    x->keys = NULL;
+    x->keys_cap = x->keys_n = 0;
+    x->postings = x->bytes_lists = x->bytes_slots = 0;
+}
+
+/* (Re)builds the tables from a scan of the store (the store mutex held). */
+static iop_code build(sys_index *x, iop_err *err) {
+    tables_free(x);
+    apply_ctx a = {.x = x};
+    iop_code rc = store_scan_summaries(x->st, scan_cb, &a, &x->seq, err);
+    if (!rc && a.nomem) rc = iop_fail(err, IOP_ENOMEM, "%s search index: out of memory", iop_system_name(x->sys));
+    return rc;
+}
+
+void sys_index_close(sys_index *x) {
+    if (!x) return;
+    tables_free(x);
     store_close(x->st);
     pthread_mutex_destroy(&x->st_mu);
     pthread_rwlock_destroy(&x->rw);
@@ -353,11 +407,7 @@ iop_code sys_index_open(iop_system s, const char *dir, sys_index **out, iop_err 
     pthread_mutex_init(&x->st_mu, NULL);
     pthread_rwlock_init(&x->rw, NULL);
     iop_code rc = store_open(path, STORE_READONLY, err, &x->st);
-    if (!rc) {
-        apply_ctx a = {.x = x};
-        rc = store_scan_summaries(x->st, scan_cb, &a, &x->seq, err);
-        if (!rc && a.nomem) rc = iop_fail(err, IOP_ENOMEM, "%s search index: out of memory", iop_system_name(s));
-    }
+    if (!rc) rc = build(x, err);
     if (rc) {
         iop_err_prefix(err, "%s search index", iop_system_name(s));
         sys_index_close(x);
@@ -367,19 +417,29 @@ iop_code sys_index_open(iop_system s, const char *dir, sys_index **out, iop_err 
     return IOP_OK;
 }
 
+#define SYNC_CHUNK 4096 /* changes applied per hold of the write lock */
+
 iop_code sys_index_sync(sys_index *x, iop_err *err) {
     pthread_mutex_lock(&x->st_mu);
     int64_t last = 0;
     iop_code rc = store_last_change(x->st, &last, err);
-    if (!rc && last != x->seq) {
+    if (!rc && last < x->seq) {
+        /* the change log went backwards (restored or rewritten store): start again */
+        pthread_rwlock_wrlock(&x->rw);
+        rc = build(x, err);
+        pthread_rwlock_unlock(&x->rw);
+    }
+    /* replay in chunks, so searches on other threads get the lock between them */
+    while (!rc && last > x->seq) {
         pthread_rwlock_wrlock(&x->rw);
         apply_ctx a = {.x = x};
         int64_t seen = x->seq;
-        rc = store_changes_since(x->st, x->seq, change_cb, &a, &seen, err);
+        rc = store_changes_since(x->st, x->seq, SYNC_CHUNK, change_cb, &a, &seen, err);
         if (!rc && a.nomem) rc = iop_fail(err, IOP_ENOMEM, "%s search index: out of memory", iop_system_name(x->sys));
-        /* a change applied is never applied twice: replay from the last one seen */
-        x->seq = seen;
+        bool moved = seen > x->seq;
+        x->seq = seen; /* the changes applied; a failed one is tried again next time */
         pthread_rwlock_unlock(&x->rw);
+        if (!moved) break; /* nothing after seq in this snapshot (a newer one comes next time) */
     }
     pthread_mutex_unlock(&x->st_mu);
     return rc;
@@ -442,8 +502,10 @@ static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
     const char *d = x->slots[slot];
     const char *kind = d + strlen(d) + 1;
     const char *sum = kind + strlen(kind) + 1;
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", sum);
+    char stack[2048], *buf = stack;
+    size_t ls = strlen(sum);
+    if (ls >= sizeof stack && !(buf = malloc(ls + 1))) return 0;
+    memcpy(buf, sum, ls + 1);
     char *f[F_COUNT] = {0}, *p = buf;
     int k = 0;
     while (p && k < F_COUNT) {
@@ -451,7 +513,10 @@ static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
         p = strchr(p, '\x1f');
         if (p) *p++ = 0;
     }
-    if (k < F_DOCS + 1) return 0;
+    if (k < F_DOCS + 1) {
+        if (buf != stack) free(buf);
+        return 0;
+    }
     sys_candidate cand = {.id = d, .kind = kind, .body = ""};
     cand.category = f[F_CAT][0] ? f[F_CAT] : NULL;
     char *lists[4] = {f[F_TOKENS], f[F_SURNAMES], f[F_NATS], f[F_DOCS]};
@@ -474,7 +539,9 @@ static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
     }
     if (f[F_DOB][0]) iop_date_parse(f[F_DOB], &cand.dob, NULL);
     cand.sex = f[F_SEX][0] ? f[F_SEX][0] : 'U';
-    return fn(ctx, &cand);
+    int r = fn(ctx, &cand);
+    if (buf != stack) free(buf);
+    return r;
 }
 
 typedef struct cand_ref {
@@ -549,10 +616,12 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
     /* then by names: count the keys each record meets */
     uint32_t best = 0;
     for (size_t l = 0; l < nl; l++) {
+        /* newest first, live postings only, at most POSTINGS_PER_KEY of them */
         const uint32_t *p = postings_of(lists[l]);
-        uint32_t m = lists[l]->n < POSTINGS_PER_KEY ? lists[l]->n : POSTINGS_PER_KEY;
-        for (uint32_t i = 0; i < m; i++) {
+        uint32_t seen = 0;
+        for (uint32_t i = lists[l]->n; i-- > 0 && seen < POSTINGS_PER_KEY;) {
             if (!x->slots[p[i]]) continue;
+            seen++;
             uint32_t *n = counts_at(&c, p[i]);
             if (*n & DEAD_FLAG) continue;
             (*n)++;

@@ -110,6 +110,7 @@ static iop_code parse(const iop_json *root, esp_query *q, iop_err *err) {
         for (const iop_json *x = iop_json_first(v); x; x = iop_json_next(x), i++) {
             const iop_json *pos = iop_json_get(x, "position");
             bool pos_ok = iop_json_is_object(x) && is_int_in(pos, 0, 10);
+            q->n_fingers++; /* esp_query_clear releases what blob() allocated, even on failure */
             if (!pos_ok) rc = iop_fail(err, IOP_EINVAL, "expected {\"position\": 0..10, \"format\": .., \"data\": base64}");
             else rc = blob(x, &q->fingers[i].tpl, err);
             if (rc) {
@@ -117,7 +118,6 @@ static iop_code parse(const iop_json *root, esp_query *q, iop_err *err) {
                 return rc;
             }
             q->fingers[i].position = (int)pos->v.i;
-            q->n_fingers++;
         }
         q->fields |= ESP_F_FINGERPRINTS;
     }

@@ -11,6 +11,9 @@
  *     fuzz/fuzz_names.c src/names/[a-z]*.c src/base/[a-z]*.c \
  *     $(pkg-config --cflags --libs icu-uc icu-i18n libutf8proc jansson libsodium) -lm -o fuzz_names
  *   ./fuzz_names -max_len=512
+ * With IOP_FUZZ_NAMES_MODEL=FILE (a model from `interop names train`) the engine carries
+ * the learned transliteration model, so its units, scores and romanisations are fuzzed
+ * too (the verdict must stay symmetric and a cross-script pair never "same" by the model).
  * Without libFuzzer, -DFUZZ_MAIN builds a driver that runs the files given as arguments.
  */
 #include <stdio.h>
@@ -51,7 +54,15 @@ static names_ident *make(const uint8_t *p, size_t n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!eng && names_engine_new(NULL, &eng, NULL)) abort();
+    if (!eng) {
+        if (names_engine_new(NULL, &eng, NULL)) abort();
+        const char *mp = getenv("IOP_FUZZ_NAMES_MODEL");
+        if (mp && *mp) {
+            names_tlm *m;
+            if (names_tlm_load(mp, &m, NULL)) abort();
+            names_engine_set_model(eng, m);
+        }
+    }
     size_t half = size / 2;
     names_ident *a = make(data, half), *b = make(data + half, size - half);
     if (a && b) {

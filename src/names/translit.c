@@ -335,8 +335,13 @@ static bool pair_features(const names_tlm *m, const uint32_t *cp, size_t n, cons
 
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml) {
+double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *lat, size_t lat_len) {
     if (!m || !n) return -1;
+    char l[TL_MAX_M + 2]; /* letters a-z only (tokens may hold digits) */
+    size_t ml = 0;
+    for (size_t j = 0; j < lat_len && ml <= TL_MAX_M; j++)
+        if (lat[j] >= 'a' && lat[j] <= 'z') l[ml++] = lat[j];
+    l[ml] = 0;
     bool known = false;
     for (size_t i = 0; i < n && !known; i++) known = cp_dir(m, cp[i]) >= 0;
     if (!known) return -1;

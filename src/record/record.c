@@ -56,7 +56,7 @@ static bool is_country(const char *s) {
 }
 
 static iop_code dup_string(const iop_json *v, const char *field, char **out, iop_err *err) {
-    const char *s;
+    const char *s = NULL;
     iop_code rc = get_string(v, field, false, &s, err);
     if (rc) return rc;
     if (!(*out = malloc(v->len + 1))) return iop_fail(err, IOP_ENOMEM, "out of memory");
@@ -95,7 +95,7 @@ static iop_code string_list(const iop_json *v, const char *field, bool countries
 }
 
 static iop_code parse_date(const iop_json *v, const char *field, iop_date *out, iop_err *err) {
-    const char *s;
+    const char *s = NULL;
     iop_code rc = get_string(v, field, false, &s, err);
     if (rc) return rc;
     if ((rc = iop_date_parse(s, out, err))) iop_err_prefix(err, "field '%s'", field);
@@ -235,7 +235,7 @@ static iop_code parse_biometrics(const iop_json *v, rec_person *p, iop_err *err)
 
 /* Validates one system-specific value against its schema entry. */
 static iop_code check_ext(const rec_field *f, const iop_json *v, const char *where, iop_err *err) {
-    const char *s;
+    const char *s = NULL;
     iop_date d;
     iop_code rc;
     switch (f->type) {
@@ -364,7 +364,7 @@ static iop_code parse_object(const iop_json *root, rec_person *p, iop_err *err) 
     if (!(v = slot[K_ID])) { rc = iop_fail(err, IOP_EINVAL, "field 'id': required"); goto out; }
     if ((rc = dup_string(v, "id", &p->id, err))) goto out;
     if (v->len > 128) { rc = iop_fail(err, IOP_EINVAL, "field 'id': longer than 128 bytes"); goto out; }
-    const char *s;
+    const char *s = NULL;
     if (!(v = slot[K_SYSTEM])) { rc = iop_fail(err, IOP_EINVAL, "field 'system': required"); goto out; }
     if ((rc = get_string(v, "system", false, &s, err))) goto out;
     if ((rc = iop_system_parse(s, &p->system, err))) {

@@ -61,6 +61,10 @@ struct names_index {
     size_t n_learned; /* identities added with learned-romanisation keys (native-script names) */
 };
 
+#ifndef NM_XSCRIPT_SCORED
+#define NM_XSCRIPT_SCORED 96
+#endif
+
 enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE, K_GIV_DOB, K_CDEL };
 
 static uint64_t mkkey(unsigned type, uint64_t a, uint64_t b) {
@@ -709,6 +713,13 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
     free(m.slot1);
     free(m.hits);
     size_t M = k * 2 < 24 ? 24 : k * 2; /* fully scored candidates */
+    /* a Latin query among native-script records: the signature ranking knows nothing of
+     * the learned model, so more candidates are scored fully */
+    if (ix->n_learned && ix->eng && ix->eng->tlm && M < NM_XSCRIPT_SCORED) {
+        bool latin = false;
+        for (size_t i = 0; i < q->n_toks && !latin; i++) latin = !(q->toks[i].flags & NM_TF_NONLATIN);
+        if (latin) M = NM_XSCRIPT_SCORED;
+    }
     if (nc > 4 * M) { /* keep the best M in one pass (insertion into a short sorted prefix) */
         size_t top = 0;
         for (size_t i = 0; i < nc; i++) {

@@ -59,3 +59,33 @@ TEST(rng_is_deterministic_for_a_seed) {
     iop_rng_seed(&a, 42); iop_rng_seed(&b, 42);
     for (int i = 0; i < 100; i++) CHECK(iop_rng_next(&a) == iop_rng_next(&b));
 }
+
+TEST(buf_fixed_writes_what_printf_writes_for_scores) {
+    iop_rng r;
+    iop_rng_seed(&r, 7);
+    char want[64];
+    iop_buf b;
+    iop_buf_init(&b);
+    int bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        double v = (iop_rng_uniform(&r) - 0.5) * (i % 3 == 0 ? 20.0 : i % 3 == 1 ? 2.0 : 2e6);
+        int d = i % 6;
+        iop_buf_reset(&b);
+        REQUIRE(iop_buf_fixed(&b, v, d) == 0);
+        snprintf(want, sizeof want, "%.*f", d, v);
+        if (!strcmp(want, "-0") || !strncmp(want, "-0.", 3)) {
+            /* printf keeps the sign of a negative value that rounds to zero; JSON needs none */
+            bool zero = strspn(want + 1, "0.") == strlen(want + 1);
+            if (zero) memmove(want, want + 1, strlen(want));
+        }
+        if (strcmp(b.data, want)) bad++;
+    }
+    CHECK_INT(bad, 0);
+    iop_buf_reset(&b);
+    iop_buf_fixed(&b, 0.0 / 0.0, 2);
+    CHECK_STR(b.data, "null");
+    iop_buf_reset(&b);
+    iop_buf_fixed(&b, 1.0, 3);
+    CHECK_STR(b.data, "1.000");
+    iop_buf_free(&b);
+}

@@ -64,6 +64,10 @@ int iop_buf_printf(iop_buf *b, const char *fmt, ...) __attribute__((format(print
 int iop_buf_vprintf(iop_buf *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included. */
 int iop_buf_json_str(iop_buf *b, const char *s);
+/* Appends v with exactly `decimals` digits after the point (0..9), rounded half away from
+ * zero, as "%.*f" prints it for |v| < 1e15; NaN and infinities as JSON cannot hold them:
+ * "null".  For the hot paths that write scores into replies. */
+int iop_buf_fixed(iop_buf *b, double v, int decimals);
 char *iop_buf_steal(iop_buf *b); /* returns data (caller frees), leaves b empty */
 
 /* ---- partial dates: "YYYY-MM-DD", "YYYY-MM" or "YYYY"; 0 = unknown part ---- */

@@ -87,6 +87,26 @@ int iop_buf_json_str(iop_buf *b, const char *s) {
     return iop_buf_append(b, "\"", 1);
 }
 
+int iop_buf_fixed(iop_buf *b, double v, int decimals) {
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    if (decimals < 0) decimals = 0;
+    if (decimals > 9) decimals = 9;
+    if (v != v || v > 1e300 || v < -1e300) return iop_buf_append(b, "null", 4);
+    if (v >= 1e15 || v <= -1e15) return iop_buf_printf(b, "%.*f", decimals, v);
+    char tmp[48], *p = tmp + sizeof tmp;
+    bool neg = v < 0;
+    double a = neg ? -v : v;
+    /* scaled and rounded half away from zero; the 1e15 bound keeps it exact in 64 bits */
+    uint64_t n = (uint64_t)(a * pow10[decimals] + 0.5);
+    for (int i = 0; i < decimals; i++) { *--p = (char)('0' + n % 10); n /= 10; }
+    if (decimals) *--p = '.';
+    do { *--p = (char)('0' + n % 10); n /= 10; } while (n);
+    bool zero = true;
+    for (const char *q = p; q < tmp + sizeof tmp; q++) zero &= *q == '0' || *q == '.';
+    if (neg && !zero) *--p = '-'; /* no "-0.00" */
+    return iop_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 char *iop_buf_steal(iop_buf *b) {
     char *p = b->data;
     if (!p) p = calloc(1, 1);

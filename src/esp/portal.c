@@ -565,8 +565,9 @@ static void run_task(task *t) {
         if (!c.items[i].body) { scored_free(&c.items[i]); continue; }
         /* only the kept hits are decoded, then filtered to the profile's categories */
         if (!t->rc) {
-            e |= iop_buf_printf(&t->out, "%s{\"score\":%.3f,\"match\":\"%s\",", shown++ ? "," : "",
-                                c.items[i].score, c.items[i].match);
+            e |= iop_buf_puts(&t->out, shown++ ? ",{\"score\":" : "{\"score\":") |
+                 iop_buf_fixed(&t->out, c.items[i].score, 3) | iop_buf_puts(&t->out, ",\"match\":\"") |
+                 iop_buf_puts(&t->out, c.items[i].match) | iop_buf_puts(&t->out, "\",");
             if (c.items[i].has_nr) {
                 /* the names engine's verdict and why (Reg. 2019/817 Art 28: same / similar) */
                 e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&c.items[i].nr, &t->out) |

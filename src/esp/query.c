@@ -236,15 +236,18 @@ iop_code esp_filter_record(const esp_profile *p, const rec_person *r, iop_buf *o
 }
 
 /* The category of a member of a stored record's JSON (record.h), or 0 for the members
- * every reply carries (id, system, kind). */
-static unsigned member_category(iop_system s, const char *key) {
-    static const char *const identity[] = {"surnames", "given_names", "surname_at_birth", "aliases", "dob", "sex",
-                                           "nationalities", "place_of_birth", NULL};
-    if (!strcmp(key, "id") || !strcmp(key, "system") || !strcmp(key, "kind")) return 0;
-    for (int i = 0; identity[i]; i++)
-        if (!strcmp(key, identity[i])) return ESP_C_IDENTITY;
-    if (!strcmp(key, "documents")) return ESP_C_DOCUMENTS;
-    if (!strcmp(key, "biometrics")) return ESP_C_BIOMETRICS;
+ * every reply carries (id, system, kind).  The common members are told apart by their
+ * length first: this runs for every member of every hit. */
+static unsigned member_category(iop_system s, const char *key, size_t len) {
+#define M(name, cat) {name, sizeof name - 1, cat}
+    static const struct { const char *name; size_t len; unsigned cat; } common[] = {
+        M("id", 0), M("system", 0), M("kind", 0), M("surnames", ESP_C_IDENTITY), M("given_names", ESP_C_IDENTITY),
+        M("surname_at_birth", ESP_C_IDENTITY), M("aliases", ESP_C_IDENTITY), M("dob", ESP_C_IDENTITY),
+        M("sex", ESP_C_IDENTITY), M("nationalities", ESP_C_IDENTITY), M("place_of_birth", ESP_C_IDENTITY),
+        M("documents", ESP_C_DOCUMENTS), M("biometrics", ESP_C_BIOMETRICS)};
+#undef M
+    for (size_t i = 0; i < sizeof common / sizeof *common; i++)
+        if (common[i].len == len && !memcmp(key, common[i].name, len)) return common[i].cat;
     unsigned bit = esp_category_bit(rec_ext_field_category(s, key));
     return bit ? bit : ~0u; /* unknown: never shown */
 }
@@ -261,7 +264,7 @@ iop_code esp_filter_json(const esp_profile *p, iop_system s, const char *body, i
     int e = iop_buf_append(out, "{", 1);
     bool first = true;
     for (const iop_json *m = iop_json_first(root); m && !e; m = iop_json_next(m)) {
-        unsigned c = member_category(s, m->key);
+        unsigned c = member_category(s, m->key, m->key_len);
         if (c && (c == ~0u || !(c & cats) || c == ESP_C_BIOMETRICS)) continue;
         if (!first) e |= iop_buf_append(out, ",", 1);
         first = false;

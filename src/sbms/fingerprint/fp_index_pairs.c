@@ -104,12 +104,12 @@ int fpx_pairs(const fp_point *p, int n, uint8_t *out) {
 
 /* A probe pair under one feature: its midpoint (relative to the probe's centroid) and
  * the direction of its segment. */
-typedef struct fpx_entry { float mx, my; uint32_t phi; } fpx_entry;
+typedef struct fpx_entry { int16_t mx, my; uint8_t phi; } fpx_entry; /* midpoint in 1/8 px */
 
 /* Entries grouped by feature (compressed rows): those of feature k are
  * ent[start[k]] .. ent[start[k + 1] - 1]. */
 struct fpx_probe {
-    int32_t start[FPX_NKEYS + 1];
+    uint16_t start[FPX_NKEYS + 1];   /* 20 KB: with the vote grid, the hot data of a scan */
     int nm;                          /* minutiae, internal frame, relative to the centroid */
     fp_point m[IOP_FP_MAX_MINUTIAE];
     int32_t n, cap;
@@ -118,6 +118,7 @@ struct fpx_probe {
 };
 
 static int probe_push(fpx_probe *p, unsigned key, uint8_t phi, float mx, float my) {
+    if (p->n == UINT16_MAX) return 0; /* the table is full: further pairs are left out */
     if (p->n == p->cap) {
         int32_t nc = p->cap ? p->cap * 2 : 1024;
         fpx_entry *ne = realloc(p->ent, (size_t)nc * sizeof *ne);
@@ -128,7 +129,7 @@ static int probe_push(fpx_probe *p, unsigned key, uint8_t phi, float mx, float m
         p->key = nk;
         p->cap = nc;
     }
-    p->ent[p->n] = (fpx_entry){mx, my, phi};
+    p->ent[p->n] = (fpx_entry){(int16_t)lrintf(mx * 8.0f), (int16_t)lrintf(my * 8.0f), phi};
     p->key[p->n++] = (uint16_t)key;
     return 0;
 }
@@ -137,12 +138,11 @@ static int probe_push(fpx_probe *p, unsigned key, uint8_t phi, float mx, float m
 static int probe_group(fpx_probe *p) {
     fpx_entry *sorted = malloc((size_t)(p->n ? p->n : 1) * sizeof *sorted);
     if (!sorted) return -1;
-    memset(p->start, 0, sizeof p->start);
-    for (int32_t e = 0; e < p->n; e++) p->start[p->key[e] + 1]++;
-    for (int k = 0; k < FPX_NKEYS; k++) p->start[k + 1] += p->start[k];
-    int32_t *fill = malloc(FPX_NKEYS * sizeof *fill);
+    int32_t *fill = calloc(FPX_NKEYS + 1, sizeof *fill);
     if (!fill) { free(sorted); return -1; }
-    memcpy(fill, p->start, FPX_NKEYS * sizeof *fill);
+    for (int32_t e = 0; e < p->n; e++) fill[p->key[e] + 1]++;
+    for (int k = 0; k < FPX_NKEYS; k++) fill[k + 1] += fill[k];
+    for (int k = 0; k <= FPX_NKEYS; k++) p->start[k] = (uint16_t)fill[k];
     for (int32_t e = 0; e < p->n; e++) sorted[fill[p->key[e]]++] = p->ent[e];
     free(fill);
     free(p->ent);
@@ -260,11 +260,11 @@ static void motion(const fpx_probe *p, const uint8_t *pairs, int npairs, const f
         unsigned key = (unsigned)g[0] | (unsigned)g[1] << 8;
         if (key >= FPX_NKEYS) continue;
         float gx = g[3] * 4.0f + 2.0f, gy = -(g[4] * 4.0f + 2.0f);
-        for (int32_t e = p->start[key]; e < p->start[key + 1]; e++) {
+        for (unsigned e = p->start[key]; e < p->start[key + 1]; e++) {
             const fpx_entry *pe = &p->ent[e];
             unsigned d = (g[2] - pe->phi) & 255;
-            float cs = s->cs[d], sn = s->sn[d];
-            float tx = gx - (cs * pe->mx - sn * pe->my), ty = gy - (sn * pe->mx + cs * pe->my);
+            float cs = s->cs[d], sn = s->sn[d], mx = pe->mx * 0.125f, my = pe->my * 0.125f;
+            float tx = gx - (cs * mx - sn * my), ty = gy - (sn * mx + cs * my);
             unsigned ix = (unsigned)(int)(tx * (float)(1.0 / FPX_TB) + 4096.0f) & (FPX_NT - 1);
             unsigned iy = (unsigned)(int)(ty * (float)(1.0 / FPX_TB) + 4096.0f) & (FPX_NT - 1);
             if (((d >> 4) - r0) % FPX_NR > 1 || ((ix - x0) & (FPX_NT - 1)) > 1 || ((iy - y0) & (FPX_NT - 1)) > 1)
@@ -290,14 +290,14 @@ int fpx_align(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch 
         const uint8_t *g = pairs + (size_t)q * FPX_PAIR_BYTES;
         unsigned key = (unsigned)g[0] | (unsigned)g[1] << 8;
         if (key >= FPX_NKEYS) continue;
-        int32_t e = p->start[key], end = p->start[key + 1];
+        unsigned e = p->start[key], end = p->start[key + 1];
         if (e == end) continue;
         float gx = g[3] * 4.0f + 2.0f, gy = -(g[4] * 4.0f + 2.0f);
         for (; e < end; e++) {
             const fpx_entry *pe = &p->ent[e];
             unsigned d = (g[2] - pe->phi) & 255;
-            float c = s->cs[d], sn = s->sn[d];
-            float tx = gx - (c * pe->mx - sn * pe->my), ty = gy - (sn * pe->mx + c * pe->my);
+            float c = s->cs[d] * 0.125f, sn = s->sn[d] * 0.125f, mx = pe->mx, my = pe->my;
+            float tx = gx - (c * mx - sn * my), ty = gy - (sn * mx + c * my);
             /* cells of FPX_TB px; the offset keeps the operand positive, so that the
                conversion truncates like floor */
             unsigned ix = (unsigned)(int)(tx * (float)(1.0 / FPX_TB) + 4096.0f) & (FPX_NT - 1);

@@ -48,7 +48,9 @@ struct sys_index {
     pthread_mutex_t st_mu;  /* the store handle */
     pthread_rwlock_t rw;    /* the tables */
     char **slots;           /* NULL: dead */
+    uint64_t *dead;         /* a bit per slot, set when dead: searches test it in cache */
     uint32_t n_slots, cap_slots;
+    size_t n_dead;
     size_t live;
     uint32_t *ids;          /* slot + 1 by id hash, 0 empty */
     size_t ids_cap, ids_n;
@@ -165,6 +167,8 @@ static size_t summary_keys(const char *summary, uint64_t *out, size_t max) {
 
 static const char *slot_id(const sys_index *x, uint32_t s) { return x->slots[s]; }
 
+static inline bool is_dead(const sys_index *x, uint32_t s) { return x->n_dead && (x->dead[s / 64] >> (s % 64)) & 1; }
+
 static int ids_grow(sys_index *x) {
     size_t cap = x->ids_cap ? x->ids_cap * 2 : 1024;
     uint32_t *t = calloc(cap, sizeof *t);
@@ -252,7 +256,7 @@ static int posting_add(sys_index *x, uint64_t h, uint32_t slot) {
             /* postings of replaced and deleted records go before the list grows */
             uint32_t w = 0;
             for (uint32_t i = 0; i < e->n; i++)
-                if (x->slots[e->u.list[i]]) e->u.list[w++] = e->u.list[i];
+                if (!is_dead(x, e->u.list[i])) e->u.list[w++] = e->u.list[i];
             x->postings -= e->n - w;
             e->n = w;
         }
@@ -286,6 +290,11 @@ static int record_add(sys_index *x, const char *id, const char *kind, const char
         char **s = realloc(x->slots, (size_t)cap * sizeof *s);
         if (!s) return -1;
         x->slots = s;
+        uint64_t *dead = realloc(x->dead, ((size_t)cap / 64 + 1) * sizeof *dead);
+        if (!dead) return -1;
+        memset(dead + (x->cap_slots ? x->cap_slots / 64 + 1 : 0), 0,
+               ((size_t)cap / 64 + 1 - (x->cap_slots ? x->cap_slots / 64 + 1 : 0)) * sizeof *dead);
+        x->dead = dead;
         x->cap_slots = cap;
     }
     if ((x->ids_n + 1) * 10 > x->ids_cap * 6 && ids_grow(x)) return -1;
@@ -326,6 +335,8 @@ static void record_remove(sys_index *x, const char *id) {
     x->bytes_slots -= strlen(d) + 1;
     free(x->slots[slot]);
     x->slots[slot] = NULL;
+    x->dead[slot / 64] |= 1ull << (slot % 64);
+    x->n_dead++;
     x->live--;
 }
 
@@ -366,6 +377,9 @@ static int change_cb(void *ctx, const store_change *c) {
 static void tables_free(sys_index *x) {
     for (uint32_t i = 0; i < x->n_slots; i++) free(x->slots[i]);
     free(x->slots);
+    free(x->dead);
+    x->dead = NULL;
+    x->n_dead = 0;
     free(x->ids);
     for (size_t i = 0; i < x->keys_cap; i++)
         if (x->keys[i].h && x->keys[i].cap) free(x->keys[i].u.list);
@@ -604,7 +618,7 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
         const uint32_t *p = postings_of(doc);
         size_t shown = 0;
         for (uint32_t i = 0; i < doc->n && shown < DOC_HOLDERS && !stop; i++) {
-            if (!x->slots[p[i]]) continue;
+            if (is_dead(x, p[i])) continue;
             uint32_t *n = counts_at(&c, p[i]);
             if (*n & DEAD_FLAG) continue;
             *n = DEAD_FLAG;
@@ -620,7 +634,7 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
         const uint32_t *p = postings_of(lists[l]);
         uint32_t seen = 0;
         for (uint32_t i = lists[l]->n; i-- > 0 && seen < POSTINGS_PER_KEY;) {
-            if (!x->slots[p[i]]) continue;
+            if (is_dead(x, p[i])) continue;
             seen++;
             uint32_t *n = counts_at(&c, p[i]);
             if (*n & DEAD_FLAG) continue;

@@ -2,9 +2,11 @@
  * sqlite.c -- the SQLite backend of the storage interface (store.h).
  *
  * Schema (created by store_open, before the component's own migrations):
- *   docs(id TEXT PRIMARY KEY, kind, body, blob, created, updated, expires)
+ *   docs(id TEXT PRIMARY KEY, kind, summary, created, updated, expires, keys, body, blob)
  *   doc_keys(key, id) PRIMARY KEY(key, id) WITHOUT ROWID   -- secondary keys
  *   meta(key PRIMARY KEY, value)                            -- settings, schema version
+ *   changes(seq, id)                                        -- change log (STORE_CHANGES:
+ *                                                              written by triggers on docs)
  * Durability: WAL with synchronous=FULL, so a committed transaction survives kill -9
  * and power loss.  Statements are prepared once per handle.
  */
@@ -59,8 +61,11 @@ static iop_code db_error(store *s, iop_err *err, const char *what) {
 }
 
 static const char base_schema[] =
-    "CREATE TABLE IF NOT EXISTS docs(id TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, blob BLOB,"
-    " created INTEGER NOT NULL, updated INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0, keys TEXT NOT NULL DEFAULT '', summary TEXT);"
+    /* the short columns first: a scan of the summaries (a search index being built) never
+     * walks the overflow pages of long bodies and biometric blobs */
+    "CREATE TABLE IF NOT EXISTS docs(id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, summary TEXT,"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0, keys TEXT NOT NULL DEFAULT '',"
+    " body TEXT NOT NULL, blob BLOB);"
     "CREATE INDEX IF NOT EXISTS docs_expires ON docs(expires) WHERE expires>0;"
     "CREATE TABLE IF NOT EXISTS doc_keys(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key,id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sodium.h>
 #include "interop/base.h"
+#include "interop/json.h"
 
 char *iop_base64_encode(const uint8_t *p, size_t n) {
     size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
@@ -16,21 +17,10 @@ char *iop_base64_encode(const uint8_t *p, size_t n) {
     return out;
 }
 
+/* One decoder in the code base: json.c's (same verdicts and messages as the libsodium
+ * decoder it replaced, several times faster). */
 iop_code iop_base64_decode(const char *s, uint8_t **out, size_t *outlen, iop_err *err) {
-    size_t n = strlen(s);
-    uint8_t *bin = malloc(n / 4 * 3 + 3);
-    if (!bin) return iop_fail(err, IOP_ENOMEM, "out of memory decoding base64");
-    const char *end = NULL;
-    size_t len = 0;
-    if (sodium_base642bin(bin, n / 4 * 3 + 3, s, n, NULL, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        (end && *end)) {
-        free(bin);
-        size_t at = end ? (size_t)(end - s) : 0;
-        return iop_fail(err, IOP_EINVAL, "invalid base64 at character %zu", at);
-    }
-    *out = bin;
-    *outlen = len;
-    return IOP_OK;
+    return iop_json_base64_decode(s, strlen(s), out, outlen, err);
 }
 
 char *iop_strdup(const char *s) { return s ? strdup(s) : NULL; }

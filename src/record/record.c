@@ -480,9 +480,24 @@ void rec_person_clear(rec_person *p) {
 
 /* ---- writing ---- */
 
+/* ,"key": -- keys are the format's own member names (nothing to escape) */
+static int put_key(iop_buf *b, const char *key) {
+    size_t n = strlen(key);
+    if (iop_buf_reserve(b, n + 4)) return -1;
+    char *d = b->data + b->len;
+    d[0] = ',';
+    d[1] = '"';
+    memcpy(d + 2, key, n);
+    d[n + 2] = '"';
+    d[n + 3] = ':';
+    d[n + 4] = 0;
+    b->len += n + 4;
+    return 0;
+}
+
 static int put_list(iop_buf *b, const char *key, char **l, size_t n) {
     if (!n) return 0;
-    int r = iop_buf_printf(b, ",\"%s\":[", key);
+    int r = put_key(b, key) | iop_buf_append(b, "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i) r |= iop_buf_puts(b, ",");
         r |= iop_buf_json_str(b, l[i]);
@@ -492,7 +507,7 @@ static int put_list(iop_buf *b, const char *key, char **l, size_t n) {
 
 static int put_str(iop_buf *b, const char *key, const char *v) {
     if (!v) return 0;
-    return iop_buf_printf(b, ",\"%s\":", key) | iop_buf_json_str(b, v);
+    return put_key(b, key) | iop_buf_json_str(b, v);
 }
 
 static int put_blob(iop_buf *b, const rec_blob *x) {
@@ -506,7 +521,8 @@ static int put_blob(iop_buf *b, const rec_blob *x) {
 
 iop_code rec_to_json(const rec_person *p, bool with_biometrics, iop_buf *b) {
     int r = iop_buf_puts(b, "{\"id\":") | iop_buf_json_str(b, p->id) |
-            iop_buf_printf(b, ",\"system\":\"%s\"", iop_system_name(p->system)) | put_str(b, "kind", p->kind);
+            put_key(b, "system") | iop_buf_append(b, "\"", 1) | iop_buf_puts(b, iop_system_name(p->system)) |
+            iop_buf_append(b, "\"", 1) | put_str(b, "kind", p->kind);
     r |= put_list(b, "surnames", p->surnames, p->n_surnames);
     r |= put_list(b, "given_names", p->given_names, p->n_given_names);
     r |= put_str(b, "surname_at_birth", p->surname_at_birth);
@@ -514,9 +530,12 @@ iop_code rec_to_json(const rec_person *p, bool with_biometrics, iop_buf *b) {
     if (p->dob.year) {
         char d[16];
         iop_date_format(p->dob, d);
-        r |= iop_buf_printf(b, ",\"dob\":\"%s\"", d);
+        r |= put_str(b, "dob", d);
     }
-    if (p->sex && p->sex != 'U') r |= iop_buf_printf(b, ",\"sex\":\"%c\"", p->sex);
+    if (p->sex && p->sex != 'U') {
+        char sx[2] = {p->sex, 0};
+        r |= put_str(b, "sex", sx);
+    }
     r |= put_list(b, "nationalities", p->nationalities, p->n_nationalities);
     r |= put_str(b, "place_of_birth", p->place_of_birth);
     if (p->n_documents) {
@@ -528,7 +547,7 @@ iop_code rec_to_json(const rec_person *p, bool with_biometrics, iop_buf *b) {
             if (d->expiry.year) {
                 char ds[16];
                 iop_date_format(d->expiry, ds);
-                r |= iop_buf_printf(b, ",\"expiry\":\"%s\"", ds);
+                r |= put_str(b, "expiry", ds);
             }
             r |= iop_buf_puts(b, "}");
         }

@@ -4,24 +4,28 @@
  * each with a reference to its record in that system; Art 14: searches by biometric
  * data; SIS checks every new fingerprint record against all existing ones).
  *
- * Storage per finger (about 0.5-1 KiB): the first-stage code (4096 bits) and the
- * minutiae quantised to 500 ppi pixels and 1.40625-degree angles (at most
- * FP_STORED_MINUTIAE, the ones nearest the centre are kept), plus the system id,
- * position and a link to the record.  Records are found by (system, key) through an
- * open-addressing hash table.  Removal overwrites the finger's data before releasing
- * it.
+ * Storage per finger (about 0.8 KiB): one block holding the minutiae quantised to 500 ppi
+ * pixels and 1.40625-degree angles (at most FP_STORED_MINUTIAE, the ones nearest the
+ * centre) and the finger's minutia pairs for the first stage (fp_index_pairs.c), plus
+ * the system id, position and a link to the record.  Records are found by (system, key)
+ * through an open-addressing hash table.  Removal overwrites the finger's data before
+ * releasing it.  Bulk enrolment prepares the blocks on several threads outside the
+ * lock and inserts them under one write lock per chunk.
  *
- * Search: (1) first stage: every stored finger of a selected system whose position is
- * compatible with a probe finger is scored by its code (AND + popcount, a few tens of
- * nanoseconds), optionally on several threads, and the best `shortlist` fingers kept;
- * (2) their records are matched with the full MCC matcher (record-level fusion) and the
- * best k returned with per-finger evidence.
+ * Search, each stage on the gallery's threads: (1) pair voting: every stored finger of a
+ * selected system whose position is compatible with a probe finger is scored by the
+ * largest set of its pairs that agree on one placement of the probe, and the best
+ * `prescreen` fingers kept; (2) minutia pairing: those are rescored by the minutiae that
+ * pair up once the probe is moved by the motion of the winning votes, and the best
+ * `shortlist` kept; (3) their records are matched with the full MCC matcher
+ * (record-level fusion) and the best k returned with per-finger evidence.
  *
- * First-stage code: for each minutia and each of its FP_CODE_K nearest neighbours, the
- * triple (distance, direction of the minutia relative to the segment, direction of the
- * neighbour relative to the segment) is quantised (FP_CODE_DBIN px, FP_CODE_NA angle
- * bins) and hashed to one of 4096 bits.  The probe code also sets the adjacent bin of
- * every value lying within FP_CODE_SOFT of a bin edge.
+ * Also here: the earlier fixed-length pair code (iop_fp_code_*), kept as a baseline for
+ * benchmarks and fuzzing: for each minutia and each of its FP_CODE_K nearest
+ * neighbours, the triple (distance, direction of the minutia relative to the segment,
+ * direction of the neighbour relative to the segment) is quantised (FP_CODE_DBIN px,
+ * FP_CODE_NA angle bins) and hashed to one of 4096 bits.  The probe code also sets the
+ * adjacent bin of every value lying within FP_CODE_SOFT of a bin edge.
  */
 #include <math.h>
 #include <pthread.h>

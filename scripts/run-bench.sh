@@ -14,7 +14,7 @@ run() {
   "$@" || { echo "(failed: $*)"; status=1; }
 }
 [ -x $B/bench_core ] && run $B/bench_core
-for b in $B/bench_names $B/bench_fp $B/bench_face $B/bench_face_faiss $B/bench_audit $B/bench_gen; do
+for b in $B/bench_names $B/bench_fp $B/bench_face $B/bench_face_faiss $B/bench_sbms $B/bench_json $B/bench_audit $B/bench_gen; do
   [ -x "$b" ] && run "$b"
 done
 # searches over HTTP against the node bench_core loaded

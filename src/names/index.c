@@ -62,7 +62,7 @@ struct names_index {
 };
 
 #ifndef NM_XSCRIPT_SCORED
-#define NM_XSCRIPT_SCORED 96
+#define NM_XSCRIPT_SCORED 192
 #endif
 
 enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE, K_GIV_DOB, K_CDEL };

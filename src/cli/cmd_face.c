@@ -327,7 +327,7 @@ static iop_code eval_refit(const eval_cfg *c, sbms_calib *face, sbms_calib *fing
     }
     if (!rc) rc = sbms_calib_fit(g, NFACE, im, NFACE, face, err);
     size_t ng = 0, ni = 0;
-    for (size_t i = 0; !rc && i < NFINGER; i++) {
+    for (size_t i = 0; !rc && c->use_fp && i < NFINGER; i++) {
         int pos = EVAL_POSITIONS[i % 10];
         uint64_t who[3] = {base + i, base + i, base + NFINGER + i};
         iop_fp_features *ft[3] = {0};
@@ -351,7 +351,7 @@ static iop_code eval_refit(const eval_cfg *c, sbms_calib *face, sbms_calib *fing
         }
         for (int j = 0; j < 3; j++) iop_fp_features_free(ft[j]);
     }
-    if (!rc) rc = sbms_calib_fit(g, ng, im, ni, finger, err);
+    if (!rc && c->use_fp) rc = sbms_calib_fit(g, ng, im, ni, finger, err);
     free(g); free(im); free(a); free(b);
     gen_bio_free(bio);
     return rc;
@@ -467,11 +467,11 @@ static int face_eval(int argc, char **argv) {
     if (!ok || !batch || !ids) { fprintf(stderr, "interop face: out of memory\n"); goto out; }
 
     uint64_t w0 = iop_mono_ns(), c0 = eval_cpu_ns();
-    sbms_calib fcal, pcal;
+    sbms_calib fcal = {0}, pcal = {0};
     if (c.refit && eval_refit(&c, &fcal, &pcal, &err)) { fprintf(stderr, "interop face: calibration: %s\n", err.msg); goto out; }
     uint64_t w1 = iop_mono_ns(), c1 = eval_cpu_ns();
     sbms_config cfg = {.face_dim = (uint32_t)c.dim, .face_calib = c.refit ? &fcal : NULL,
-                       .finger_calib = c.refit ? &pcal : NULL, .fp_threads = 1, .fp_shortlist = c.shortlist,
+                       .finger_calib = c.refit && c.use_fp ? &pcal : NULL, .fp_threads = 1, .fp_shortlist = c.shortlist,
                        .face_threads = 1};
     if (sbms_open(dir, STORE_CREATE, &cfg, &s, &err)) { fprintf(stderr, "interop face: %s\n", err.msg); goto out; }
     if (gen_bio_new(c.seed, (uint32_t)c.dim, &bio, &err)) { fprintf(stderr, "interop face: %s\n", err.msg); goto out; }
@@ -532,11 +532,14 @@ static int face_eval(int argc, char **argv) {
         if (c.use_fp)
             printf("  fingerprints: %llu per person (ISO/IEC 19794-2), first-stage shortlist %llu fingers\n",
                    (unsigned long long)c.fingers, (unsigned long long)c.shortlist);
-        if (c.refit)
+        if (c.refit) {
             printf("  calibration fitted on generated persons of seed %llu (%llu face pairs, %llu finger pairs):\n"
-                   "    face LLR = %.4g * cosine %+.4g on [%.3f, %.3f]; finger LLR = %.4g * score %+.4g on [%.3f, %.3f]\n",
+                   "    face LLR = %.4g * cosine %+.4g on [%.3f, %.3f]",
                    (unsigned long long)c.calib_seed, (unsigned long long)c.calib_face,
-                   (unsigned long long)c.calib_finger, fcal.a, fcal.b, fcal.lo, fcal.hi, pcal.a, pcal.b, pcal.lo, pcal.hi);
+                   (unsigned long long)(c.use_fp ? c.calib_finger : 0), fcal.a, fcal.b, fcal.lo, fcal.hi);
+            if (c.use_fp) printf("; finger LLR = %.4g * score %+.4g on [%.3f, %.3f]", pcal.a, pcal.b, pcal.lo, pcal.hi);
+            printf("\n");
+        }
         else
             printf("  calibration: the sBMS shipped defaults (fitted on the service's own calibration seed)\n");
         printf("  score thresholded: the record-level LLR the ESP ranks on\n\n");

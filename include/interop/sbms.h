@@ -31,7 +31,7 @@ typedef struct sbms_config {
      * scores by sbms_calib_synthetic (docs/sbms.md).  Given ones replace the stored ones (read-write opens). */
     const sbms_calib *face_calib;     /* face: cosine similarity -> LLR */
     const sbms_calib *finger_calib;   /* fingerprints: one finger comparison score -> LLR */
-    int fp_threads;         /* threads of one fingerprint first-stage scan; 0 = 1 */
+    int fp_threads;         /* threads of one fingerprint first-stage scan; 0 = 2 */
     size_t fp_shortlist;    /* fingers the first stage passes to the full matcher; 0 = the gallery's default */
     uint32_t face_threads;  /* threads of one face scan; 0 = online CPUs */
 } sbms_config;

@@ -627,7 +627,7 @@ static int fp_identify(int argc, char **argv) {
                "enrolment check are reported and skipped) and searches each PROBE file, printing\n"
                "for each the best N candidates (default 5): rank, file, fused score and the\n"
                "per-finger evidence (position:score).  --exhaustive runs the full matcher on every\n"
-               "gallery record instead of the first stage + shortlist (default shortlist 400).\n");
+               "gallery record instead of the staged search (default shortlist 100).\n");
         return 0;
     }
     uint64_t k = 5, shortlist = 0, threads = 2;

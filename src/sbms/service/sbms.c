@@ -421,11 +421,29 @@ typedef struct rebuild_ctx {
     float *fvec;            /* REBUILD_BATCH face vectors */
     sbms_face_ref *frefs;
     size_t nf;
+    iop_fp_template *ftpl;  /* REBUILD_BATCH fingerprint templates, added in bulk */
+    iop_fp_ref *fprefs;
+    iop_code *fprcs;
+    size_t nfp;
 } rebuild_ctx;
 
+static iop_code rebuild_flush_fp(rebuild_ctx *c) {
+    if (!c->nfp) return IOP_OK;
+    /* the stored forms are computed on two threads, then inserted under one lock */
+    iop_code rc = iop_fp_gallery_add_bulk(c->s->fp, c->nfp, c->fprefs, c->ftpl, 2, c->fprcs, NULL, c->err);
+    for (size_t i = 0; !rc && i < c->nfp; i++)
+        if (c->fprcs[i] != IOP_OK)
+            rc = iop_fail(c->err, IOP_ECORRUPT, "sbms.db: record key %llu: its stored fingerprints are refused on rebuild",
+                          (unsigned long long)c->fprefs[i].key);
+    for (size_t i = 0; i < c->nfp; i++) iop_fp_template_free(&c->ftpl[i]);
+    c->nfp = 0;
+    return rc;
+}
+
 static iop_code rebuild_flush(rebuild_ctx *c) {
-    if (!c->nf) return IOP_OK;
-    iop_code rc = sbms_face_gallery_add_batch(c->s->face, c->frefs, c->fvec, c->nf, NULL, c->err);
+    iop_code rc = rebuild_flush_fp(c);
+    if (rc || !c->nf) return rc;
+    rc = sbms_face_gallery_add_batch(c->s->face, c->frefs, c->fvec, c->nf, NULL, c->err);
     c->nf = 0;
     return rc;
 }
@@ -454,7 +472,17 @@ static int rebuild_doc(void *ctx, const store_doc *d) {
     }
     if (key >= s->next_key) s->next_key = key + 1;
     size_t got = 0;
-    if ((c->rc = gallery_add(s, (uint8_t)sys, key, d->id, iso, iso_len, NULL, 0, &got, c->err))) return 1;
+    if (iso) {
+        iop_fp_template *t = &c->ftpl[c->nfp];
+        if (iop_fp_parse(iso, iso_len, IOP_FP_ISO2005, t, c->err)) {
+            iop_err_prefix(c->err, "sbms.db: document '%s'", d->id);
+            c->rc = IOP_ECORRUPT;
+            return 1;
+        }
+        got = t->n_fingers;
+        c->fprefs[c->nfp++] = (iop_fp_ref){(uint8_t)sys, key};
+        if (c->nfp == REBUILD_BATCH && (c->rc = rebuild_flush_fp(c))) return 1;
+    }
     if (face) {
         if ((c->rc = face_gallery_ensure(s, bdim, c->err))) { iop_err_prefix(c->err, "sbms.db: document '%s'", d->id); return 1; }
         for (uint32_t i = 0; i < bdim; i++) {
@@ -653,13 +681,17 @@ iop_code sbms_open(const char *dir, int flags, const sbms_config *cfg, sbms **ou
     if ((rc = load_calib(s, SBMS_MOD_FACE, "calibration.face", cfg->face_calib, err))) goto fail;
     if ((rc = load_calib(s, SBMS_MOD_FINGER, "calibration.finger", cfg->finger_calib, err))) goto fail;
 
-    iop_fp_gallery_opts fo = {.threads = cfg->fp_threads > 0 ? cfg->fp_threads : 1, .shortlist = cfg->fp_shortlist};
+    /* a probe's first stage on two threads: under a second per probe at a million fingers */
+    iop_fp_gallery_opts fo = {.threads = cfg->fp_threads > 0 ? cfg->fp_threads : 2, .shortlist = cfg->fp_shortlist};
     if ((rc = iop_fp_gallery_new(&fo, &s->fp, err))) goto fail;
 
     rebuild_ctx c = {.s = s, .err = err};
     c.fvec = malloc(sizeof(float) * REBUILD_BATCH * SBMS_FACE_DIM_MAX);
     c.frefs = malloc(sizeof(sbms_face_ref) * REBUILD_BATCH);
-    if (!c.fvec || !c.frefs) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    c.ftpl = calloc(REBUILD_BATCH, sizeof *c.ftpl);
+    c.fprefs = malloc(sizeof *c.fprefs * REBUILD_BATCH);
+    c.fprcs = malloc(sizeof *c.fprcs * REBUILD_BATCH);
+    if (!c.fvec || !c.frefs || !c.ftpl || !c.fprefs || !c.fprcs) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
     if (!rc) rc = store_begin(s->rd, err);
     if (!rc) {
         rc = store_scan(s->rd, true, rebuild_doc, &c, err);
@@ -667,8 +699,12 @@ iop_code sbms_open(const char *dir, int flags, const sbms_config *cfg, sbms **ou
         if (!rc) rc = rebuild_flush(&c);
         store_rollback(s->rd);
     }
+    for (size_t i = 0; c.ftpl && i < c.nfp; i++) iop_fp_template_free(&c.ftpl[i]); /* after a failure */
     free(c.fvec);
     free(c.frefs);
+    free(c.ftpl);
+    free(c.fprefs);
+    free(c.fprcs);
     if (rc) goto fail;
     *out = s;
     return IOP_OK;

@@ -27,6 +27,8 @@ typedef struct iop_open_opts {
     bool audit_no_wait;        /* tests/benchmarks of raw speed only: writes don't wait for log durability */
     bool durable_query_logs;   /* searches and reads wait until their log entry is on disk */
     const char *nicknames_path;/* the names engine's nickname table (CSV); NULL = the shared data's, if present */
+    const char *names_model;   /* the names engine's learned transliteration model (`interop names train`);
+                                  NULL = $IOP_NAMES_MODEL when set, else none (rule-based readings only) */
 } iop_open_opts;
 
 /* Creates DIR and every store in it, and writes DIR/profiles.json from

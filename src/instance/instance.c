@@ -162,6 +162,13 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
             if (stat(defpath, &st) == 0) nick = defpath;
         }
         rc = names_engine_new(nick, &in->names, err);
+        const char *model = o.names_model ? o.names_model : getenv("IOP_NAMES_MODEL");
+        if (!rc && model && *model) {
+            names_tlm *m = NULL;
+            rc = names_tlm_load(model, &m, err);
+            if (rc) iop_err_prefix(err, "names model");
+            else names_engine_set_model(in->names, m);
+        }
     }
     if (!rc) {
         esp_config cfg = {.names = in->names, .biometrics = bio_get, .biometrics_ctx = in, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,

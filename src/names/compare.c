@@ -550,12 +550,14 @@ const char *names_agreement_name(names_agreement a) {
 }
 
 int names_result_json(const names_result *r, iop_buf *out) {
-    int rc = iop_buf_printf(out, "{\"verdict\":\"%s\",\"score\":%.4f,\"evidence\":{", names_verdict_name(r->verdict), r->score);
+    /* written piece by piece: this runs for every hit the portal returns */
+    int rc = iop_buf_puts(out, "{\"verdict\":\"") | iop_buf_puts(out, names_verdict_name(r->verdict)) |
+             iop_buf_puts(out, "\",\"score\":") | iop_buf_fixed(out, r->score, 4) | iop_buf_puts(out, ",\"evidence\":{");
     for (int f = 0; f < NAMES_F_COUNT; f++) {
-        rc |= iop_buf_printf(out, "%s\"%s\":{\"agreement\":\"%s\",\"weight\":%.2f,\"reason\":", f ? "," : "",
-                             names_field_name((names_field)f), names_agreement_name(r->ev[f].agreement), r->ev[f].weight);
-        rc |= iop_buf_json_str(out, r->ev[f].reason);
-        rc |= iop_buf_puts(out, "}");
+        rc |= iop_buf_puts(out, f ? ",\"" : "\"") | iop_buf_puts(out, names_field_name((names_field)f)) |
+              iop_buf_puts(out, "\":{\"agreement\":\"") | iop_buf_puts(out, names_agreement_name(r->ev[f].agreement)) |
+              iop_buf_puts(out, "\",\"weight\":") | iop_buf_fixed(out, r->ev[f].weight, 2) |
+              iop_buf_puts(out, ",\"reason\":") | iop_buf_json_str(out, r->ev[f].reason) | iop_buf_puts(out, "}");
     }
     rc |= iop_buf_puts(out, "}}");
     return rc ? -1 : 0;

@@ -60,9 +60,14 @@ void sys_name_key(const char *in, char *out, size_t cap) {
     size_t n = 0;
     if (cap == 0) return;
     out[0] = 0;
-    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)in, 0, &m,
-                                      UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE |
-                                          UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
+    /* ASCII needs no Unicode mapping (NFKD and case folding leave it as it is, but for
+     * the letters' case, handled below) */
+    bool ascii = true;
+    for (const unsigned char *q = (const unsigned char *)in; *q && ascii; q++) ascii = *q < 0x80;
+    utf8proc_ssize_t r = ascii ? -1
+                               : utf8proc_map((const utf8proc_uint8_t *)in, 0, &m,
+                                              UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPAT |
+                                                  UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
     const unsigned char *p = r >= 0 ? m : (const unsigned char *)in;
     for (; *p && n + 1 < cap; p++) {
         unsigned char c = *p;
@@ -117,12 +122,17 @@ void sys_keys_free(sys_keys *ks) {
     memset(ks, 0, sizeof *ks);
 }
 
-static void sum_tokens(iop_buf *b, const char *name, bool *first) {
+/* Appends the normalised tokens of a name to b (and to st, the surname tokens, unless NULL). */
+static void sum_tokens(iop_buf *b, iop_buf *st, const char *name, bool *first) {
     char norm[512], *save = NULL;
     sys_name_key(name, norm, sizeof norm);
     for (char *t = strtok_r(norm, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
         if (!*first) iop_buf_append(b, "\x1e", 1);
         iop_buf_puts(b, t);
+        if (st) {
+            if (st->len) iop_buf_append(st, "\x1e", 1);
+            iop_buf_puts(st, t);
+        }
         *first = false;
     }
 }
@@ -139,6 +149,8 @@ static void sum_list(iop_buf *b, char **l, size_t n) {
  * finds).  The search index (index.c) derives its keys from it. */
 static int record_summary(const rec_person *p, iop_buf *b) {
     bool first = true;
+    iop_buf st; /* the surname tokens, gathered on the way */
+    iop_buf_init(&st);
     const char *cat = strstr(p->ext ? p->ext : "", "\"category\":\"");
     if (p->system == IOP_SYS_SIS && cat) {
         cat += 12;
@@ -146,27 +158,31 @@ static int record_summary(const rec_person *p, iop_buf *b) {
         iop_buf_append(b, cat, e ? (size_t)(e - cat) : 0);
     }
     iop_buf_append(b, "\x1f", 1);
-    for (size_t i = 0; i < p->n_surnames; i++) sum_tokens(b, p->surnames[i], &first);
-    if (p->surname_at_birth) sum_tokens(b, p->surname_at_birth, &first);
-    for (size_t i = 0; i < p->n_given_names; i++) sum_tokens(b, p->given_names[i], &first);
-    for (size_t i = 0; i < p->n_aliases; i++) sum_tokens(b, p->aliases[i], &first);
+    for (size_t i = 0; i < p->n_surnames; i++) sum_tokens(b, &st, p->surnames[i], &first);
+    if (p->surname_at_birth) sum_tokens(b, &st, p->surname_at_birth, &first);
+    for (size_t i = 0; i < p->n_given_names; i++) sum_tokens(b, NULL, p->given_names[i], &first);
+    for (size_t i = 0; i < p->n_aliases; i++) sum_tokens(b, &st, p->aliases[i], &first);
     iop_buf_append(b, "\x1f", 1);
     sum_list(b, p->surnames, p->n_surnames);
     char d[16];
     iop_date_format(p->dob, d);
-    iop_buf_printf(b, "\x1f%s\x1f%c\x1f", d, p->sex ? p->sex : 'U');
+    char sx[4] = {'\x1f', p->sex ? p->sex : 'U', '\x1f', 0};
+    iop_buf_append(b, "\x1f", 1);
+    iop_buf_puts(b, d);
+    iop_buf_puts(b, sx);
     sum_list(b, p->nationalities, p->n_nationalities);
     iop_buf_append(b, "\x1f", 1);
     for (size_t i = 0; i < p->n_documents; i++) {
         char dk[256];
         sys_doc_key(p->documents[i].number, dk, sizeof dk);
-        iop_buf_printf(b, "%s%s:%s", i ? "\x1e" : "", dk, p->documents[i].country ? p->documents[i].country : "");
+        if (i) iop_buf_append(b, "\x1e", 1);
+        iop_buf_puts(b, dk);
+        iop_buf_append(b, ":", 1);
+        iop_buf_puts(b, p->documents[i].country ? p->documents[i].country : "");
     }
     iop_buf_append(b, "\x1f", 1);
-    first = true;
-    for (size_t i = 0; i < p->n_surnames; i++) sum_tokens(b, p->surnames[i], &first);
-    if (p->surname_at_birth) sum_tokens(b, p->surname_at_birth, &first);
-    for (size_t i = 0; i < p->n_aliases; i++) sum_tokens(b, p->aliases[i], &first);
+    if (st.len) iop_buf_append(b, st.data, st.len);
+    iop_buf_free(&st);
     return b->data ? 0 : -1;
 }
 

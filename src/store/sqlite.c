@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include "interop/store.h"
 
@@ -78,7 +79,17 @@ static const char change_triggers[] =
     "CREATE TRIGGER IF NOT EXISTS docs_changes_upd AFTER UPDATE ON docs BEGIN INSERT INTO changes(id) VALUES(new.id); END;"
     "CREATE TRIGGER IF NOT EXISTS docs_changes_del AFTER DELETE ON docs BEGIN INSERT INTO changes(id) VALUES(old.id); END;";
 
+/* Once per process, before SQLite initialises: no global memory statistics, whose
+ * mutex every allocation of every connection would otherwise take (the system and
+ * CIR writers and the readers run on different threads at once). */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+static void sqlite_setup(void) {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE if already initialised: harmless */
+    sqlite3_initialize();
+}
+
 iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
+    pthread_once(&sqlite_once, sqlite_setup);
     store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) { free(s); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     s->readonly = flags & STORE_READONLY;

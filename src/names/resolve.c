@@ -5,6 +5,7 @@
  * score reaches the threshold are linked, and the clusters are the connected
  * components (union-find, the smallest index is a cluster's name).
  */
+#include <stdatomic.h>
 #include <string.h>
 #include "names/names_int.h"
 
@@ -17,35 +18,43 @@ typedef struct link {
     uint32_t a, b;
 } link;
 
+#define RESOLVE_CHUNK 256 /* identities a thread claims at a time: both threads finish together */
+
 typedef struct worker {
     const names_engine *eng;
     const names_index *ix;
     names_ident *const *idents;
-    size_t from, to;
+    atomic_size_t *next;
+    size_t n;
     double threshold;
     link *links;
-    size_t n, cap;
+    size_t nl, cap;
     bool oom;
 } worker;
 
 static void *work(void *arg) {
     worker *w = arg;
     names_hit hits[RESOLVE_K];
-    for (size_t i = w->from; i < w->to; i++) {
+    for (;;) {
+    size_t from = atomic_fetch_add(w->next, RESOLVE_CHUNK);
+    if (from >= w->n) break;
+    size_t to = from + RESOLVE_CHUNK < w->n ? from + RESOLVE_CHUNK : w->n;
+    for (size_t i = from; i < to; i++) {
         size_t nh = nm_index_search(w->ix, w->idents[i], RESOLVE_K, w->threshold, hits, RESOLVE_BUDGET);
         for (size_t h = 0; h < nh; h++) {
             if (hits[h].id <= i) continue; /* each pair once, from its smaller end */
-            if (w->n == w->cap) {
+            if (w->nl == w->cap) {
                 size_t nc = w->cap ? w->cap * 2 : 1024;
                 link *l = realloc(w->links, nc * sizeof *l);
                 if (!l) { w->oom = true; return NULL; }
                 w->links = l;
                 w->cap = nc;
             }
-            w->links[w->n].a = (uint32_t)i;
-            w->links[w->n].b = (uint32_t)hits[h].id;
-            w->n++;
+            w->links[w->nl].a = (uint32_t)i;
+            w->links[w->nl].b = (uint32_t)hits[h].id;
+            w->nl++;
         }
+    }
     }
     return NULL;
 }
@@ -70,12 +79,14 @@ iop_code names_resolve(const names_engine *eng, names_ident *const *idents, size
     memset(w, 0, sizeof w);
     int nt = n > 2000 ? 2 : 1;
     pthread_t th[2];
+    atomic_size_t next;
+    atomic_init(&next, 0);
     for (int t = 0; t < nt; t++) {
         w[t].eng = eng;
         w[t].ix = ix;
         w[t].idents = idents;
-        w[t].from = n * (size_t)t / (size_t)nt;
-        w[t].to = n * (size_t)(t + 1) / (size_t)nt;
+        w[t].next = &next;
+        w[t].n = n;
         w[t].threshold = threshold;
     }
     bool started1 = nt == 2 && pthread_create(&th[1], NULL, work, &w[1]) == 0;
@@ -92,7 +103,7 @@ iop_code names_resolve(const names_engine *eng, names_ident *const *idents, size
     }
     for (size_t i = 0; i < n; i++) cluster_of[i] = i;
     for (int t = 0; t < nt; t++) {
-        for (size_t l = 0; l < w[t].n; l++) {
+        for (size_t l = 0; l < w[t].nl; l++) {
             size_t ra = find(cluster_of, w[t].links[l].a), rb = find(cluster_of, w[t].links[l].b);
             if (ra == rb) continue;
             if (ra < rb) cluster_of[rb] = ra; else cluster_of[ra] = rb;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "interop/base.h"
+#include "interop/json.h"
 
 void iop_buf_init(iop_buf *b) { b->data = NULL; b->len = b->cap = 0; }
 void iop_buf_free(iop_buf *b) { free(b->data); iop_buf_init(b); }
@@ -55,37 +56,9 @@ int iop_buf_printf(iop_buf *b, const char *fmt, ...) {
     return r;
 }
 
-int iop_buf_json_str(iop_buf *b, const char *s) {
-    static const char hex[] = "0123456789abcdef";
-    size_t len = strlen(s);
-    if (iop_buf_reserve(b, len + 2)) return -1;
-    b->data[b->len++] = '"';
-    const unsigned char *p = (const unsigned char *)s, *run = p;
-    for (;; p++) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        /* the run of characters that need no escape, in one copy */
-        if (p > run && iop_buf_append(b, run, (size_t)(p - run))) return -1;
-        if (!c) break;
-        char esc[7];
-        size_t n = 2;
-        esc[0] = '\\';
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-            esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
-            n = 6;
-        }
-        if (iop_buf_append(b, esc, n)) return -1;
-        run = p + 1;
-    }
-    return iop_buf_append(b, "\"", 1);
-}
+/* One JSON string writer in the code base: json.c's (vectorised scan of the runs that
+ * need no escape). */
+int iop_buf_json_str(iop_buf *b, const char *s) { return iop_json_write_str(b, s, strlen(s)); }
 
 int iop_buf_fixed(iop_buf *b, double v, int decimals) {
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};

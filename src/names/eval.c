@@ -13,6 +13,20 @@
 #include <time.h>
 #include "names/names_int.h"
 
+/* Doubles the capacity of two parallel arrays of strings (the Latin and native forms of
+ * name pairs); -1 when out of memory (both keep their contents). */
+static int grow_pairs(char ***lat, char ***nat, size_t *cap) {
+    size_t c = *cap * 2;
+    char **l2 = realloc(*lat, c * sizeof *l2);
+    if (!l2) return -1;
+    *lat = l2;
+    char **n2 = realloc(*nat, c * sizeof *n2);
+    if (!n2) return -1;
+    *nat = n2;
+    *cap = c;
+    return 0;
+}
+
 typedef struct febrl_rec {
     long entity;
     bool org;
@@ -294,15 +308,7 @@ static iop_code xs_read(const char *tsv_path, size_t limit, char **data_out, cha
         for (; *w; w++) if (*w != ' ' && *w != '\r') *o++ = *w; /* the native form is given as spaced characters */
         *o = 0;
         if (!*line || !t1[1]) continue;
-        if (n == cap) {
-            cap *= 2;
-            char **l2 = realloc(lat, cap * sizeof *l2);
-            if (!l2) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-            lat = l2;
-            char **n2 = realloc(nat, cap * sizeof *n2);
-            if (!n2) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-            nat = n2;
-        }
+        if (n == cap && grow_pairs(&lat, &nat, &cap)) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
         lat[n] = line;
         nat[n] = t1 + 1;
         n++;
@@ -421,15 +427,7 @@ iop_code names_tl_read_pairs(const char *path, bool wikidata, char **buf, names_
             char *t = strchr(line, '\t');
             if (!t || !t[1] || t == line) { rc = iop_fail(err, IOP_EINVAL, "%s:%zu: expected native<TAB>latin", path, lineno); break; }
             *t = 0;
-            if (k == cap) {
-                cap *= 2;
-                char **l2 = realloc(lat, cap * sizeof *l2);
-                if (!l2) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-                lat = l2;
-                char **n2 = realloc(nat, cap * sizeof *n2);
-                if (!n2) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-                nat = n2;
-            }
+            if (k == cap && grow_pairs(&lat, &nat, &cap)) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
             nat[k] = line;
             lat[k] = t + 1;
             k++;

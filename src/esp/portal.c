@@ -318,13 +318,12 @@ typedef struct tokens {
     int n;
 } tokens;
 
-static void tokenize(tokens *tk, char *const *names, size_t n) {
-    for (size_t i = 0; i < n && tk->n < 24; i++) {
-        char norm[512], *save = NULL;
-        sys_name_key(names[i], norm, sizeof norm);
-        for (char *t = strtok_r(norm, " ", &save); t && tk->n < 24; t = strtok_r(NULL, " ", &save))
-            snprintf(tk->t[tk->n++], 64, "%s", t);
-    }
+/* Adds the tokens of a normalised name (sys_name_key output). */
+static void add_tokens(tokens *tk, const char *norm) {
+    char buf[512], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", norm);
+    for (char *t = strtok_r(buf, " ", &save); t && tk->n < 24; t = strtok_r(NULL, " ", &save))
+        snprintf(tk->t[tk->n++], 64, "%s", t);
 }
 
 /* Date of birth similarity: 1 same; partial dates compare on what both know; a
@@ -349,23 +348,27 @@ typedef struct prepared {
     /* the names normalised for the index (sys_name_key), when there are few enough */
     bool normalised;
     const char *sur[16], *giv[16];
-    char names[32][256];
+    char names[32][512];
 } prepared;
 
 static void prepare_query(prepared *pq, const esp_query *q) {
     memset(pq, 0, sizeof *pq);
     pq->q = q;
-    tokenize(&pq->qt, q->surnames, q->n_surnames);
-    tokenize(&pq->qt, q->given_names, q->n_given_names);
     if (q->doc_number) sys_doc_key(q->doc_number, pq->doc, sizeof pq->doc);
+    /* each name normalised once: for the ranking's tokens and for the indexes' keys */
     pq->normalised = q->n_surnames <= 16 && q->n_given_names <= 16;
-    for (size_t i = 0; pq->normalised && i < q->n_surnames; i++) {
-        sys_name_key(q->surnames[i], pq->names[i], sizeof pq->names[i]);
-        pq->sur[i] = pq->names[i];
+    char spare[512];
+    for (size_t i = 0; i < q->n_surnames; i++) {
+        char *n = pq->normalised ? pq->names[i] : spare;
+        sys_name_key(q->surnames[i], n, sizeof spare);
+        add_tokens(&pq->qt, n);
+        if (pq->normalised) pq->sur[i] = n;
     }
-    for (size_t i = 0; pq->normalised && i < q->n_given_names; i++) {
-        sys_name_key(q->given_names[i], pq->names[16 + i], sizeof pq->names[16 + i]);
-        pq->giv[i] = pq->names[16 + i];
+    for (size_t i = 0; i < q->n_given_names; i++) {
+        char *n = pq->normalised ? pq->names[16 + i] : spare;
+        sys_name_key(q->given_names[i], n, sizeof spare);
+        add_tokens(&pq->qt, n);
+        if (pq->normalised) pq->giv[i] = n;
     }
 }
 

@@ -72,12 +72,6 @@ typedef int (*store_doc_fn)(void *ctx, const store_doc *d);
 iop_code store_get(store *s, const char *id, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err);
 /* Documents indexed under key, at most limit (0 = no limit), in id order. */
 iop_code store_lookup(store *s, const char *key, size_t limit, store_doc_fn fn, void *ctx, iop_err *err);
-/* Documents indexed under any of the keys, each once per call for up to 32 keys (more are
- * looked up in groups of 32), at most limit per group, in no particular order -- without
- * their body (empty): candidates are ranked on their summary, and the few kept are read
- * with store_get.  Long bodies live in overflow pages that a ranking never needs. */
-iop_code store_lookup_many(store *s, const char *const *keys, size_t nkeys, size_t limit, store_doc_fn fn, void *ctx,
-                           iop_err *err);
 /* Every document, in id order. */
 iop_code store_scan(store *s, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err);
 /* Documents whose expires_day is set and <= day. */

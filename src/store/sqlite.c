@@ -17,14 +17,10 @@
 #include <sqlite3.h>
 #include "interop/store.h"
 
-enum { Q_LOOKUP_MANY, Q_LAST_CHANGE, Q_CHANGES, Q_SCAN_SUM, Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
+enum { Q_LAST_CHANGE, Q_CHANGES, Q_SCAN_SUM, Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
        Q_META_GET, Q_META_SET, Q_BEGIN_R, Q_BEGIN_W, Q_COMMIT, Q_ROLLBACK, Q_N };
 
-#define LOOKUP_MANY 32
 static const char *const sql_text[Q_N] = {
-    [Q_LOOKUP_MANY] = "SELECT d.id,d.kind,'',NULL,d.created,d.updated,d.expires,d.summary FROM docs d WHERE d.id IN "
-                      "(SELECT id FROM doc_keys WHERE key IN (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
-                      "?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32)) LIMIT ?33",
     [Q_LAST_CHANGE] = "SELECT coalesce(max(seq),0) FROM changes",
     [Q_CHANGES] = "SELECT c.seq,c.id,d.kind,d.summary FROM changes c LEFT JOIN docs d ON d.id=c.id WHERE c.seq>?1 ORDER BY c.seq LIMIT ?2",
     [Q_SCAN_SUM] = "SELECT id,kind,'',NULL,created,updated,expires,summary FROM docs",
@@ -310,21 +306,6 @@ iop_code store_lookup(store *s, const char *key, size_t limit, store_doc_fn fn, 
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
     return run_docs(s, st, fn, ctx, err, NULL);
-}
-
-iop_code store_lookup_many(store *s, const char *const *keys, size_t nkeys, size_t limit, store_doc_fn fn, void *ctx,
-                           iop_err *err) {
-    sqlite3_stmt *st = s->st[Q_LOOKUP_MANY];
-    for (size_t off = 0; off < nkeys; off += LOOKUP_MANY) {
-        for (int i = 0; i < LOOKUP_MANY; i++) {
-            if (off + (size_t)i < nkeys) sqlite3_bind_text(st, i + 1, keys[off + (size_t)i], -1, SQLITE_STATIC);
-            else sqlite3_bind_null(st, i + 1);
-        }
-        sqlite3_bind_int64(st, LOOKUP_MANY + 1, limit ? (int64_t)limit : -1);
-        iop_code rc = run_docs(s, st, fn, ctx, err, NULL);
-        if (rc) return rc;
-    }
-    return IOP_OK;
 }
 
 iop_code store_scan(store *s, bool with_blob, store_doc_fn fn, void *ctx, iop_err *err) {

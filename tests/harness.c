@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include "test.h"
 
 #define MAX_TESTS 1024
@@ -22,6 +23,19 @@ void test_failed(const char *file, int line, const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     cur_failed++;
+}
+
+int test_run(const char *cmd, char *out, size_t cap) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    if (out && cap) {
+        size_t n = fread(out, 1, cap - 1, p);
+        out[n] = 0;
+    }
+    char buf[4096];
+    while (fread(buf, 1, sizeof buf, p) > 0) {}
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 const char *test_tmpdir(const char *name) {

@@ -16,6 +16,9 @@ void test_register(const char *name, test_fn fn);
 void test_failed(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A fresh, empty directory for this test (under $IOP_TEST_TMP or /tmp); static storage. */
 const char *test_tmpdir(const char *name);
+/* Runs a shell command; returns its exit status (-1 when it did not exit) and the first
+ * cap - 1 bytes of its standard output in out, NUL-terminated (out NULL: output drained). */
+int test_run(const char *cmd, char *out, size_t cap);
 
 #define TEST(name)                                                                   \
     static void name(void);                                                          \

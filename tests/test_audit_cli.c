@@ -14,12 +14,7 @@
 static int run(const char *args, char *out, size_t n) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", IOP_BINARY, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t len = fread(out, 1, n - 1, p);
-    out[len] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return test_run(cmd, out, n);
 }
 
 static void make_log(const char *dir, int n, int64_t first_ms) {

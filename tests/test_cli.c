@@ -7,15 +7,7 @@
 #include <sys/wait.h>
 #include "test.h"
 
-/* Runs a shell command; returns the exit status and the first bytes of its output. */
-static int run(const char *cmd, char *out, size_t cap) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *cmd, char *out, size_t cap) { return test_run(cmd, out, cap); }
 
 TEST(every_subcommand_answers_help) {
     static const char *const cmds[] = {"init", "user", "load", "search", "serve", "logs", "gen", "names", "resolve",

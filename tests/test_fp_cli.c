@@ -10,21 +10,7 @@
 
 #define FVC IOP_SHARED_DATA "/fingerprints/fvc2002"
 
-/* Runs a shell command; returns its exit status and up to cap-1 bytes of stdout. */
-static int run(const char *cmd, char *out, size_t cap) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = 0;
-    if (out && cap) {
-        n = fread(out, 1, cap - 1, p);
-        out[n] = 0;
-    } else {
-        char buf[4096];
-        while (fread(buf, 1, sizeof buf, p) > 0) {}
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *cmd, char *out, size_t cap) { return test_run(cmd, out, cap); }
 
 TEST(fp_compare_prints_one_score_and_mates_score_higher) {
     char out[256], cmd[2048];

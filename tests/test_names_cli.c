@@ -8,14 +8,7 @@
 #include "interop/names.h"
 #include "test.h"
 
-static int run(const char *cmd, char *out, size_t cap) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *cmd, char *out, size_t cap) { return test_run(cmd, out, cap); }
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");

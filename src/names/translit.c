@@ -903,6 +903,20 @@ iop_code names_tlm_save(const names_tlm *m, const char *path, const char *proven
     return IOP_OK;
 }
 
+/* Appends an entry to the model read from a file, growing its array (capacity *cap);
+ * -1 when out of memory (the model keeps what it had). */
+static int ent_push(names_tlm *m, size_t *cap, tl_ent e) {
+    if (m->n_ent == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4096;
+        tl_ent *ne = realloc(m->ent, nc * sizeof *ne);
+        if (!ne) return -1;
+        m->ent = ne;
+        *cap = nc;
+    }
+    m->ent[m->n_ent++] = e;
+    return 0;
+}
+
 iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
     char *data;
     size_t len;
@@ -969,14 +983,10 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
             for (size_t k = 0; ok && k < pl; k++) ok = py[k] >= 'a' && py[k] <= 'z';
             for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad syllable entry ('e py:<pinyin> <letters or -> <log-prob <= 0>')", path, lineno); break; }
-            if (m->n_ent == cap) {
-                size_t nc = cap ? cap * 2 : 4096;
-                tl_ent *ne = realloc(m->ent, nc * sizeof *ne);
-                if (!ne) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-                m->ent = ne;
-                cap = nc;
+            if (ent_push(m, &cap, (tl_ent){NM_TL_SYL | chunk_pack(py, pl), chunk_pack(ch, cl), (float)lp})) {
+                rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+                break;
             }
-            m->ent[m->n_ent++] = (tl_ent){NM_TL_SYL | chunk_pack(py, pl), chunk_pack(ch, cl), (float)lp};
         } else if (!strncmp(line, "e ", 2)) {
             unsigned cp;
             char ch[16];
@@ -989,14 +999,10 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
             bool ok = cp >= 0x80 && cp < NM_TL_LAT_BASE + 1024 * NM_TL_CLASSES && (cp <= 0x10FFFF || cp >= NM_TL_LAT_BASE) && !is_han(cp) && cl <= (size_t)max_chunk(cp) && lp <= 0 && isfinite(lp);
             for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad entry (code point, letters a-z up to the chunk limit, log-prob <= 0)", path, lineno); break; }
-            if (m->n_ent == cap) {
-                size_t nc = cap ? cap * 2 : 4096;
-                tl_ent *ne = realloc(m->ent, nc * sizeof *ne);
-                if (!ne) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-                m->ent = ne;
-                cap = nc;
+            if (ent_push(m, &cap, (tl_ent){cp, chunk_pack(ch, cl), (float)lp})) {
+                rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+                break;
             }
-            m->ent[m->n_ent++] = (tl_ent){cp, chunk_pack(ch, cl), (float)lp};
         } else if (!strncmp(line, "end ", 4)) {
             size_t cnt;
             if (sscanf(line, "end %zu%n", &cnt, &used) != 1 || line[used] || cnt != m->n_ent) {

@@ -12,6 +12,8 @@
 #include "interop/access.h"
 #include "interop/audit.h"
 #include "interop/interop.h"
+#include "interop/names.h"
+#include "interop/record.h"
 #include "test.h"
 
 /* One record per system (SIS: an arrest alert, a refusal-of-entry alert and a document
@@ -346,6 +348,122 @@ TEST(art10_every_query_is_logged_with_profile_and_systems) {
     audit_filter f = {.component = "esp"};
     REQUIRE(audit_query(iop_audit_log(in), &f, count_entry, &n, &err) == IOP_OK);
     CHECK_INT(n, 2);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+/* Records around the query "Testperson Alpha 1980-01-02": the same identity, a spelling
+ * variant, a namesake with another given name, and a stranger holding the queried passport. */
+static const char *const namesakes[] = {
+    "{\"id\":\"V-SAME\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Testperson\"],"
+    "\"given_names\":[\"Alpha\",\"Maria\"],\"dob\":\"1980-01-02\",\"sex\":\"F\",\"nationalities\":[\"UKR\"],"
+    "\"place_of_birth\":\"Lviv\",\"aliases\":[\"Alfa Testpersona\"],\"surname_at_birth\":\"Kowalska\","
+    "\"documents\":[{\"type\":\"passport\",\"number\":\"FP-777 001\",\"country\":\"UKR\"},{\"number\":\"X9\"}],"
+    "\"application_number\":\"DE-2\",\"status\":\"issued\"}",
+    "{\"id\":\"V-VARIANT\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Testpersen\"],"
+    "\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\",\"application_number\":\"DE-3\",\"status\":\"issued\"}",
+    "{\"id\":\"V-NAMESAKE\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Testperson\"],"
+    "\"given_names\":[\"Gustav\"],\"dob\":\"1980-01-02\",\"application_number\":\"DE-4\",\"status\":\"issued\"}",
+    "{\"id\":\"V-HOLDER\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Brown\"],"
+    "\"given_names\":[\"Oscar\"],\"dob\":\"1961-07-30\",\"documents\":[{\"type\":\"passport\",\"number\":\"Q5550001\","
+    "\"country\":\"UKR\"}],\"application_number\":\"DE-5\",\"status\":\"issued\"}",
+};
+
+static json_t *vis_hits(json_t *reply) {
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(reply, "results"), i, s)
+        if (!strcmp(json_string_value(json_object_get(s, "system")), "vis")) return json_object_get(s, "hits");
+    return NULL;
+}
+
+TEST(art28_replies_show_same_or_similar_identities_and_document_holders_only) {
+    iop_actor op;
+    iop_instance *in = fresh_node("namesakes", &op);
+    REQUIRE(in);
+    iop_buf b;
+    iop_buf_init(&b);
+    for (size_t i = 0; i < sizeof namesakes / sizeof *namesakes; i++) { iop_buf_puts(&b, namesakes[i]); iop_buf_puts(&b, "\n"); }
+    iop_err err = {0};
+    iop_load_stats st = {0};
+    REQUIRE(iop_load_jsonl(in, &op, "namesakes", b.data, b.len, 0, &st, &err) == IOP_OK);
+    iop_buf_free(&b);
+    /* the namesake shares surname and date of birth but not the given name: the names
+     * engine finds it different, so it is neither shown nor counted */
+    json_t *r = search_as(in, "border_guard", "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\"}", NULL);
+    REQUIRE(r);
+    CHECK(ids_equal(vis_hits(r), "V-SAME V-VARIANT"));
+    size_t i;
+    json_t *h;
+    json_array_foreach(vis_hits(r), i, h)
+        CHECK(strcmp(json_string_value(json_object_get(json_object_get(h, "names"), "verdict")), "different"));
+    json_decref(r);
+    /* a holder of the queried document is shown whatever the names say */
+    r = search_as(in, "border_guard", "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\","
+                  "\"document\":{\"number\":\"Q5550001\"}}", NULL);
+    REQUIRE(r);
+    CHECK(ids_equal(vis_hits(r), "V-HOLDER V-SAME V-VARIANT"));
+    json_decref(r);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+/* The search ranks a candidate from the identity its index summary carries, without
+ * reading the record: the names engine must reach exactly the verdict, score and
+ * evidence it reaches from the record itself. */
+TEST(ranking_from_the_index_summary_equals_ranking_from_the_record) {
+    iop_actor op;
+    iop_instance *in = fresh_node("summary", &op);
+    REQUIRE(in);
+    iop_buf b;
+    iop_buf_init(&b);
+    iop_buf_puts(&b, namesakes[0]);
+    iop_buf_puts(&b, "\n");
+    iop_err err = {0};
+    iop_load_stats st = {0};
+    REQUIRE(iop_load_jsonl(in, &op, "same", b.data, b.len, 0, &st, &err) == IOP_OK);
+    iop_buf_free(&b);
+    const char *query = "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alfa\"],\"dob\":\"1980-01-02\",\"sex\":\"F\","
+                        "\"nationality\":\"UKR\",\"document\":{\"number\":\"FP777001\"}}";
+    json_t *r = search_as(in, "integrator", query, NULL);
+    REQUIRE(r);
+    json_t *hits = vis_hits(r);
+    REQUIRE(json_array_size(hits) == 1);
+    json_t *got = json_object_get(json_array_get(hits, 0), "names");
+    REQUIRE(got);
+    /* the same comparison from the record as loaded */
+    names_engine *eng = NULL;
+    REQUIRE(names_engine_new(IOP_SHARED_DATA "/names/nicknames.csv", &eng, &err) == IOP_OK);
+    rec_person rec;
+    REQUIRE(rec_parse(namesakes[0], strlen(namesakes[0]), &rec, &err) == IOP_OK);
+    const char *sur = "Testperson", *giv = "Alfa", *nat = "UKR";
+    rec_document doc = {.number = "FP777001"};
+    names_fields qf = {.surnames = &sur, .n_surnames = 1, .given_names = &giv, .n_given_names = 1,
+                       .dob = {1980, 1, 2}, .sex = 'F', .nationalities = &nat, .n_nationalities = 1,
+                       .documents = &doc, .n_documents = 1};
+    names_ident *qi = NULL, *ri = NULL;
+    REQUIRE(names_prepare_fields(eng, &qf, &qi, &err) == IOP_OK);
+    REQUIRE(names_prepare(eng, &rec, &ri, &err) == IOP_OK);
+    names_result nr;
+    names_compare(eng, qi, ri, &nr);
+    iop_buf want;
+    iop_buf_init(&want);
+    REQUIRE(names_result_json(&nr, &want) == 0);
+    json_t *w = json_loads(want.data, 0, NULL);
+    REQUIRE(w);
+    CHECK(json_equal(w, got));
+    if (!json_equal(w, got)) {
+        char *g = json_dumps(got, JSON_COMPACT);
+        fprintf(stderr, "  from the record: %s\n  from the summary: %s\n", want.data, g);
+        free(g);
+    }
+    json_decref(w);
+    iop_buf_free(&want);
+    names_ident_free(qi);
+    names_ident_free(ri);
+    rec_person_clear(&rec);
+    names_engine_free(eng);
+    json_decref(r);
     iop_actor_clear(&op);
     iop_close(in);
 }

@@ -249,3 +249,45 @@ TEST(index_keeps_the_document_key_of_a_record_with_very_many_names) {
     sys_index_close(x);
     sys_close(s);
 }
+
+TEST(summary_parse_gives_the_identity_as_recorded_and_marks_older_summaries) {
+    /* category, tokens, surnames, dob, sex, nationalities, documents, surname tokens,
+     * given names, surname at birth, aliases, place of birth, document types */
+    const char *full = "\x1f" "garcia\x1elopez\x1e" "ana\x1f" "García López\x1f" "1990-03\x1f" "F\x1f" "ESP\x1eMEX\x1f"
+                       "AB123:ESP\x1eZZ9:\x1f" "garcia\x1elopez\x1f" "Ana María\x1f" "\x1f" "Ana G. López\x1f"
+                       "Sevilla\x1f" "\x1eid_card";
+    char buf[512];
+    sys_candidate c;
+    REQUIRE(sys_candidate_parse("R1", "visa_application", full, buf, &c));
+    CHECK(c.has_identity);
+    CHECK_INT(c.n_surnames, 1);
+    CHECK_STR(c.surnames[0], "García López");
+    CHECK_INT(c.n_given_names, 1);
+    CHECK_STR(c.given_names[0], "Ana María");
+    CHECK(c.surname_at_birth == NULL);
+    CHECK_INT(c.n_aliases, 1);
+    CHECK_STR(c.aliases[0], "Ana G. López");
+    CHECK_STR(c.place_of_birth, "Sevilla");
+    CHECK_INT(c.dob.year, 1990);
+    CHECK_INT(c.dob.month, 3);
+    CHECK_INT(c.dob.day, 0);
+    CHECK_INT(c.sex, 'F');
+    CHECK_INT(c.n_nationalities, 2);
+    /* document types follow the documents, an unknown type included */
+    CHECK_INT(c.n_docs, 2);
+    CHECK_STR(c.doc_keys[0], "AB123");
+    CHECK_STR(c.doc_countries[0], "ESP");
+    CHECK(c.doc_types[0] == NULL);
+    CHECK_STR(c.doc_keys[1], "ZZ9");
+    CHECK_STR(c.doc_countries[1], "");
+    CHECK_STR(c.doc_types[1], "id_card");
+    CHECK_STR(c.summary, full);
+    /* a summary written before the identity was kept: a candidate whose record must be read */
+    const char *older = "\x1f" "smith\x1ejohn\x1f" "Smith\x1f" "1970\x1f" "M\x1f" "\x1f" "\x1f" "smith";
+    REQUIRE(sys_candidate_parse("R2", "x", older, buf, &c));
+    CHECK(!c.has_identity);
+    CHECK_INT(c.n_tokens, 2);
+    CHECK_INT(c.n_given_names, 0);
+    /* not a summary at all */
+    CHECK(!sys_candidate_parse("R3", "x", "just text", buf, &c));
+}

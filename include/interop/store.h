@@ -90,6 +90,20 @@ typedef struct store_change {
 typedef int (*store_change_fn)(void *ctx, const store_change *c);
 /* The sequence number of the last committed change (0 when none). */
 iop_code store_last_change(store *s, int64_t *seq, iop_err *err);
+/* A cheap test for commits, for a reader that follows the change log (a search index
+ * that must see every acknowledged write before each search, without a read transaction
+ * each time).  store_mark_take records the database's committed state -- SQLite's
+ * WAL-index header in the -shm file, which every commit rewrites (sqlite.org/walformat.html
+ * section 2.1) -- and is called BEFORE reading the log; store_changed_since then says
+ * false only when no connection of any process has committed since the mark.  When the
+ * header cannot be read (no -shm file yet, not in WAL mode) the mark is invalid and
+ * store_changed_since says true: the caller reads the log as before. */
+typedef struct store_mark {
+    uint32_t hdr[24]; /* both copies of the 48-byte header */
+    bool valid;
+} store_mark;
+void store_mark_take(store *s, store_mark *m);
+bool store_changed_since(store *s, const store_mark *m);
 /* The changes after seq, in order, at most max of them (0: all), in one snapshot; *last
  * receives the last one fn accepted (returned 0 for): a caller that stops resumes there. */
 iop_code store_changes_since(store *s, int64_t seq, size_t max, store_change_fn fn, void *ctx, int64_t *last,

@@ -89,7 +89,24 @@ typedef struct sys_candidate {
     const char *doc_countries[SYS_CAND_MAX]; /* "" when unknown */
     size_t n_docs;
     const char *body;                        /* record JSON, or "" when not read: sys_get_json */
+    /* the identity as recorded, so that the names engine ranks a candidate without its
+     * record (sys_candidate_parse; a sys_index_search callback gets the ranking fields
+     * above only, has_identity false); false for a summary written before the store kept
+     * it (then read the record) */
+    bool has_identity;
+    const char *given_names[SYS_CAND_MAX];
+    size_t n_given_names;
+    const char *surname_at_birth;            /* NULL: none */
+    const char *aliases[SYS_CAND_MAX];
+    size_t n_aliases;
+    const char *place_of_birth;              /* NULL: none */
+    const char *doc_types[SYS_CAND_MAX];     /* per doc_keys entry; NULL: unknown */
+    const char *summary;                     /* the stored summary, valid during the callback */
 } sys_candidate;
+/* Splits a stored ranking summary (sys_candidate.summary) into *out, whose strings point
+ * into buf (at least strlen(summary) + 1 bytes).  false when the summary is not one this
+ * version reads (the record is then never a candidate). */
+bool sys_candidate_parse(const char *id, const char *kind, const char *summary, char *buf, sys_candidate *out);
 typedef int (*sys_cand_fn)(void *ctx, const sys_candidate *c);
 
 /* The search index of one system: an in-memory table from search keys to records, with

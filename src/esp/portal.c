@@ -415,19 +415,18 @@ typedef struct scored {
     double score;
     const char *match;
     char *id;
-    char *body;             /* read for the kept candidates only */
+    char *summary;          /* the candidate's ranking summary, as the index holds it */
+    char *body;             /* read for the shown hits only (and to rank old summaries) */
     names_result nr;        /* filled when the names engine re-ranks */
     bool has_nr;
-    rec_person rec;         /* the body parsed (by the re-ranking), written out from here */
-    bool has_rec;
+    bool shown;
 } scored;
 
 static void scored_free(scored *x) {
     free(x->body);
     free(x->id);
-    if (x->has_rec) rec_person_clear(&x->rec);
-    x->body = x->id = NULL;
-    x->has_rec = false;
+    free(x->summary);
+    x->body = x->id = x->summary = NULL;
 }
 
 typedef struct collect {
@@ -456,37 +455,76 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
         for (size_t i = 1; i < c->n; i++)
             if (c->items[i].score < c->items[w].score) w = i;
         if (c->items[w].score >= s) return 0;
-        free(c->items[w].body);
-        free(c->items[w].id);
+        scored_free(&c->items[w]);
         c->n--;
         c->items[w] = c->items[c->n];
     }
-    c->items[c->n].body = cand->body && *cand->body ? strdup(cand->body) : NULL;
-    if (!(c->items[c->n].id = strdup(cand->id))) { c->nomem = true; return 1; }
-    c->items[c->n].score = s;
-    c->items[c->n].match = match;
+    scored *it = &c->items[c->n];
+    memset(it, 0, sizeof *it);
+    it->id = strdup(cand->id);
+    it->summary = strdup(cand->summary ? cand->summary : "");
+    if (!it->id || !it->summary) { scored_free(it); c->nomem = true; return 1; }
+    it->score = s;
+    it->match = match;
+    it->shown = true;
     c->n++;
     return 0;
 }
 
-/* Re-ranks the shortlist with the names engine: each kept record is prepared and
- * compared with the query in full (verdict, score and per-field evidence); a matching
- * travel document keeps its floor score. */
-static void rerank(task *t, collect *c) {
+/* Prepares a kept candidate for the names engine: from the identity its summary carries,
+ * or, for a summary written before the store kept it there, from its record. */
+static iop_code prepare_candidate(task *t, sys_store *ss, scored *it, names_ident **out) {
+    size_t ls = strlen(it->summary);
+    char stack[2048], *buf = ls < sizeof stack ? stack : malloc(ls + 1);
+    if (!buf) return IOP_ENOMEM;
+    sys_candidate *cand = malloc(sizeof *cand);
+    iop_code rc = IOP_EINVAL;
+    if (cand && sys_candidate_parse(it->id, "", it->summary, buf, cand) && cand->has_identity) {
+        rec_document docs[SYS_CAND_MAX];
+        for (size_t i = 0; i < cand->n_docs; i++)
+            docs[i] = (rec_document){.type = (char *)cand->doc_types[i], .number = (char *)cand->doc_keys[i],
+                                     .country = cand->doc_countries[i][0] ? (char *)cand->doc_countries[i] : NULL};
+        names_fields f = {.surnames = cand->surnames, .n_surnames = cand->n_surnames,
+                          .given_names = cand->given_names, .n_given_names = cand->n_given_names,
+                          .surname_at_birth = cand->surname_at_birth, .aliases = cand->aliases,
+                          .n_aliases = cand->n_aliases, .dob = cand->dob,
+                          .sex = cand->sex == 'U' ? 0 : cand->sex, .nationalities = cand->nationalities,
+                          .n_nationalities = cand->n_nationalities, .place_of_birth = cand->place_of_birth,
+                          .documents = docs, .n_documents = cand->n_docs};
+        rc = names_prepare_fields(t->e->names, &f, out, NULL);
+    } else if (cand) {
+        iop_err gerr;
+        rec_person rp;
+        if (!it->body && sys_get_json(ss, it->id, &it->body, &gerr) != IOP_OK) it->body = NULL;
+        if (it->body && rec_parse(it->body, strlen(it->body), &rp, NULL) == IOP_OK) {
+            rc = names_prepare(t->e->names, &rp, out, NULL);
+            rec_person_clear(&rp);
+        }
+    }
+    free(cand);
+    if (buf != stack) free(buf);
+    return rc;
+}
+
+/* Re-ranks the shortlist with the names engine: each kept candidate is compared with
+ * the query in full (verdict, score and per-field evidence); a matching travel document
+ * keeps its floor score.  A candidate the engine finds "different" is not shown: the
+ * reply holds records of the same or a similar identity (Reg. 2019/817 Art 28(1)), or
+ * holding the queried document -- no more data than the query needs (data minimisation,
+ * Reg. 2016/679 Art 5(1)(c), Dir. 2016/680 Art 4(1)(c)). */
+static void rerank(task *t, sys_store *ss, collect *c) {
     for (size_t i = 0; i < c->n; i++) {
         names_ident *id = NULL;
-        if (!c->items[i].body) continue;
-        rec_person *rp = &c->items[i].rec;
-        if (rec_parse(c->items[i].body, strlen(c->items[i].body), rp, NULL) != IOP_OK) continue;
-        c->items[i].has_rec = true;
-        if (names_prepare(t->e->names, rp, &id, NULL) == IOP_OK) {
-            names_compare(t->e->names, t->qid, id, &c->items[i].nr);
-            c->items[i].has_nr = true;
-            double s = c->items[i].nr.score;
-            if (!strcmp(c->items[i].match, "document") && s < c->items[i].score) s = c->items[i].score;
-            c->items[i].score = s;
-            names_ident_free(id);
-        }
+        scored *it = &c->items[i];
+        if (prepare_candidate(t, ss, it, &id) != IOP_OK) continue;
+        names_compare(t->e->names, t->qid, id, &it->nr);
+        names_ident_free(id);
+        it->has_nr = true;
+        bool doc = !strcmp(it->match, "document");
+        double s = it->nr.score;
+        if (doc && s < it->score) s = it->score;
+        it->score = s;
+        it->shown = doc || it->nr.verdict != NAMES_DIFFERENT;
     }
 }
 
@@ -517,18 +555,11 @@ static void run_task(task *t) {
         if (!t->rc) t->rc = sys_index_search(x, &sq, collect_cb, &c, &t->err);
     }
     if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
-    /* the kept candidates' records, read now (the ranking needed only their summaries),
-     * with the biometric hits' records, in one read transaction */
+    /* the shown records are read now (the ranking needed only their summaries), with the
+     * biometric hits' records, in one read transaction */
     bool reading = (c.n || t->n_bio) && !t->rc && sys_read_begin(ss, NULL) == IOP_OK;
-    for (size_t i = 0; i < c.n && !t->rc; i++)
-        if (!c.items[i].body && sys_get_json(ss, c.items[i].id, &c.items[i].body, &t->err) != IOP_OK)
-            c.items[i].body = NULL; /* deleted meanwhile: not shown */
-    if (t->qid && !t->rc) rerank(t, &c);
+    if (t->qid && !t->rc) rerank(t, ss, &c);
     qsort(c.items, c.n, sizeof *c.items, cmp_scored);
-    if (c.n > q->limit) {
-        for (size_t i = q->limit; i < c.n; i++) scored_free(&c.items[i]);
-        c.n = q->limit;
-    }
     int e = iop_buf_printf(&t->out, "{\"system\":\"%s\",\"hits\":[", iop_system_name(t->sys));
     size_t shown = 0;
     /* biometric hits first (sBMS, fused fingerprint and face score), joined with the
@@ -544,7 +575,7 @@ static void run_task(task *t) {
                                 "\"llr\":%.2f,\"fingerprint_score\":%.2f,\"face_score\":%.4f,\"fingers_matched\":%d},",
                                 shown ? "," : "", h->score, h->score, h->llr, h->fp_score, h->face_score, h->fingers_matched);
             for (size_t i = 0; i < c.n; i++) {
-                if (c.items[i].body && !strcmp(c.items[i].id, h->record_id) && c.items[i].has_nr) {
+                if (c.items[i].id && !strcmp(c.items[i].id, h->record_id) && c.items[i].has_nr) {
                     e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&c.items[i].nr, &t->out) |
                          iop_buf_puts(&t->out, ",");
                 }
@@ -554,35 +585,33 @@ static void run_task(task *t) {
             shown++;
         }
         /* the same record is not listed again among the alphanumeric hits */
-        for (size_t i = 0; i < c.n; i++) {
-            if (c.items[i].body && !strcmp(c.items[i].id, h->record_id)) {
-                free(c.items[i].body);
-                c.items[i].body = NULL;
-                if (c.items[i].has_rec) rec_person_clear(&c.items[i].rec);
-                c.items[i].has_rec = false;
-            }
-        }
+        for (size_t i = 0; i < c.n; i++)
+            if (c.items[i].id && !strcmp(c.items[i].id, h->record_id)) c.items[i].shown = false;
         rec_person_clear(&r);
     }
+    size_t listed = 0;
     for (size_t i = 0; i < c.n; i++) {
-        if (!c.items[i].body) { scored_free(&c.items[i]); continue; }
-        /* only the kept hits are decoded, then filtered to the profile's categories */
-        if (!t->rc) {
-            e |= iop_buf_puts(&t->out, shown++ ? ",{\"score\":" : "{\"score\":") |
-                 iop_buf_fixed(&t->out, c.items[i].score, 3) | iop_buf_puts(&t->out, ",\"match\":\"") |
-                 iop_buf_puts(&t->out, c.items[i].match) | iop_buf_puts(&t->out, "\",");
-            if (c.items[i].has_nr) {
-                /* the names engine's verdict and why (Reg. 2019/817 Art 28: same / similar) */
-                e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&c.items[i].nr, &t->out) |
-                     iop_buf_puts(&t->out, ",");
+        scored *it = &c.items[i];
+        if (!t->rc && it->shown && listed < q->limit) {
+            /* only the shown hits are read, then filtered to the profile's categories */
+            iop_err gerr;
+            if (!it->body && sys_get_json(ss, it->id, &it->body, &gerr) != IOP_OK) it->body = NULL;
+            if (it->body) { /* else deleted meanwhile: not shown */
+                listed++;
+                e |= iop_buf_puts(&t->out, shown++ ? ",{\"score\":" : "{\"score\":") |
+                     iop_buf_fixed(&t->out, it->score, 3) | iop_buf_puts(&t->out, ",\"match\":\"") |
+                     iop_buf_puts(&t->out, it->match) | iop_buf_puts(&t->out, "\",");
+                if (it->has_nr) {
+                    /* the names engine's verdict and why (Reg. 2019/817 Art 28: same / similar) */
+                    e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&it->nr, &t->out) |
+                         iop_buf_puts(&t->out, ",");
+                }
+                e |= iop_buf_puts(&t->out, "\"record\":");
+                t->rc = esp_filter_json(t->who->profile, t->sys, it->body, &t->out, &t->err);
+                e |= iop_buf_puts(&t->out, "}");
             }
-            e |= iop_buf_puts(&t->out, "\"record\":");
-            /* parsed once, by the re-ranking, and written from the parsed record */
-            if (c.items[i].has_rec) e |= esp_filter_record(t->who->profile, &c.items[i].rec, &t->out) != IOP_OK;
-            else t->rc = esp_filter_json(t->who->profile, t->sys, c.items[i].body, &t->out, &t->err);
-            e |= iop_buf_puts(&t->out, "}");
         }
-        scored_free(&c.items[i]);
+        scored_free(it);
     }
     if (reading) sys_read_end(ss);
     e |= iop_buf_puts(&t->out, "]}");

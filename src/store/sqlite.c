@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include "interop/store.h"
 
@@ -46,11 +50,17 @@ static const char *const sql_text[Q_N] = {
     [Q_ROLLBACK] = "ROLLBACK",
 };
 
+#define SHM_HDR_BYTES 4096 /* the first page of the -shm file: the WAL-index header */
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *st[Q_N];
     char *path;
     bool readonly, changes, keyless;
+    /* the -shm file mapped read-only, for store_mark_take / store_changed_since */
+    pthread_mutex_t shm_mu;
+    const volatile uint32_t *shm;
+    bool shm_tried;
 };
 
 static iop_code db_error(store *s, iop_err *err, const char *what) {
@@ -88,6 +98,7 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
     pthread_once(&sqlite_once, sqlite_setup);
     store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) { free(s); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
+    pthread_mutex_init(&s->shm_mu, NULL);
     s->readonly = flags & STORE_READONLY;
     s->changes = flags & STORE_CHANGES;
     s->keyless = flags & STORE_KEYLESS;
@@ -129,8 +140,56 @@ void store_close(store *s) {
     if (!s) return;
     for (int i = 0; i < Q_N; i++) sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    if (s->shm) munmap((void *)s->shm, SHM_HDR_BYTES);
+    pthread_mutex_destroy(&s->shm_mu);
     free(s->path);
     free(s);
+}
+
+/* The WAL-index header: its two 48-byte copies at the start of the -shm file, rewritten
+ * by every commit (mxFrame, iChange, the checksums) and by every WAL restart (the salts). */
+static const volatile uint32_t *shm_header(store *s) {
+    pthread_mutex_lock(&s->shm_mu);
+    if (!s->shm && !s->shm_tried) {
+        s->shm_tried = true;
+        char p[4200];
+        snprintf(p, sizeof p, "%s-shm", s->path);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= SHM_HDR_BYTES) {
+            void *m = mmap(NULL, SHM_HDR_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+            if (m != MAP_FAILED) s->shm = m;
+        }
+        if (fd >= 0) close(fd);
+    }
+    const volatile uint32_t *h = s->shm;
+    pthread_mutex_unlock(&s->shm_mu);
+    return h;
+}
+
+void store_mark_take(store *s, store_mark *m) {
+    const volatile uint32_t *h = shm_header(s);
+    m->valid = false;
+    if (!h) {
+        /* no -shm file yet: it appears with the first read transaction; try again then */
+        pthread_mutex_lock(&s->shm_mu);
+        s->shm_tried = false;
+        pthread_mutex_unlock(&s->shm_mu);
+        return;
+    }
+    for (int i = 0; i < 24; i++) m->hdr[i] = h[i];
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    m->valid = true;
+}
+
+bool store_changed_since(store *s, const store_mark *m) {
+    if (!m->valid) return true;
+    const volatile uint32_t *h = shm_header(s);
+    if (!h) return true;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    for (int i = 0; i < 24; i++)
+        if (h[i] != m->hdr[i]) return true;
+    return false;
 }
 
 const char *store_path(const store *s) { return s->path; }

@@ -58,6 +58,7 @@ struct sys_index {
     size_t keys_cap, keys_n;
     size_t postings, bytes_lists, bytes_slots;
     int64_t seq;
+    store_mark mark;        /* the store's committed state when seq was read */
 };
 
 /* ---- hashing ---- */
@@ -93,7 +94,7 @@ typedef struct span {
     size_t n;
 } span;
 
-enum { F_CAT, F_TOKENS, F_SURNAMES, F_DOB, F_SEX, F_NATS, F_DOCS, F_STOKENS, F_COUNT };
+enum { F_CAT, F_TOKENS, F_SURNAMES, F_DOB, F_SEX, F_NATS, F_DOCS, F_STOKENS, F_GIVEN, F_BIRTH, F_ALIASES, F_POB, F_DTYPES, F_COUNT };
 
 /* Splits a summary into its fields; returns how many it has. */
 static int sum_fields(const char *s, span f[F_COUNT]) {
@@ -435,6 +436,12 @@ iop_code sys_index_open(iop_system s, const char *dir, sys_index **out, iop_err 
 
 iop_code sys_index_sync(sys_index *x, iop_err *err) {
     pthread_mutex_lock(&x->st_mu);
+    /* nothing committed since the last sync: no read of the log at all */
+    if (!store_changed_since(x->st, &x->mark)) {
+        pthread_mutex_unlock(&x->st_mu);
+        return IOP_OK;
+    }
+    store_mark_take(x->st, &x->mark); /* before reading: a commit after it is seen next time */
     int64_t last = 0;
     iop_code rc = store_last_change(x->st, &last, err);
     if (!rc && last < x->seq) {
@@ -455,6 +462,7 @@ iop_code sys_index_sync(sys_index *x, iop_err *err) {
         pthread_rwlock_unlock(&x->rw);
         if (!moved) break; /* nothing after seq in this snapshot (a newer one comes next time) */
     }
+    if (rc || last > x->seq) x->mark.valid = false; /* not caught up: read the log next time */
     pthread_mutex_unlock(&x->st_mu);
     return rc;
 }
@@ -512,6 +520,86 @@ static void name_qkeys(qkeys *k, const char *name, bool normalised, char tag, in
 }
 
 /* Decodes a slot into a candidate (buf holds the split summary) and calls fn. */
+/* Splits a 0x1E-separated list in place into out[], at most SYS_CAND_MAX items. */
+static size_t split_list(char *s, const char **out) {
+    size_t n = 0;
+    if (!*s) return 0;
+    for (;;) {
+        if (n < SYS_CAND_MAX) out[n++] = s;
+        char *e = strchr(s, '\x1e');
+        if (!e) return n;
+        *e = 0;
+        s = e + 1;
+    }
+}
+
+/* Splits the first `upto` fields of a summary of ls bytes into buf (the rest is not
+ * copied); returns the number of fields the summary has (at most F_COUNT). */
+static int split_fields(const char *summary, size_t ls, int upto, char *buf, char *f[F_COUNT]) {
+    const char *p = summary, *end = summary + ls;
+    char *w = buf;
+    int k = 0;
+    while (k < F_COUNT) {
+        const char *e = memchr(p, '\x1f', (size_t)(end - p));
+        const char *fe = e ? e : end;
+        if (k < upto) {
+            memcpy(w, p, (size_t)(fe - p));
+            f[k] = w;
+            w += fe - p;
+            *w++ = 0;
+        }
+        k++;
+        if (!e) break;
+        p = e + 1;
+    }
+    return k;
+}
+
+/* Fills the ranking fields from split fields: category, tokens, surnames, date of birth,
+ * sex, nationalities, documents (doc_types cleared); the identity fields cleared. */
+static void fill_ranking(const char *id, const char *kind, const char *summary, char *f[F_COUNT], sys_candidate *out) {
+    out->dob = (iop_date){0};
+    out->has_identity = false;
+    out->n_given_names = out->n_aliases = 0;
+    out->surname_at_birth = out->place_of_birth = NULL;
+    out->id = id;
+    out->kind = kind;
+    out->body = "";
+    out->summary = summary;
+    out->category = f[F_CAT][0] ? f[F_CAT] : NULL;
+    out->n_tokens = split_list(f[F_TOKENS], out->tokens);
+    out->n_surnames = split_list(f[F_SURNAMES], out->surnames);
+    out->n_nationalities = split_list(f[F_NATS], out->nationalities);
+    out->n_docs = split_list(f[F_DOCS], out->doc_keys);
+    for (size_t i = 0; i < out->n_docs; i++) {
+        char *colon = strchr(out->doc_keys[i], ':');
+        if (colon) *colon = 0;
+        out->doc_countries[i] = colon ? colon + 1 : "";
+        out->doc_types[i] = NULL;
+    }
+    if (f[F_DOB][0]) iop_date_parse(f[F_DOB], &out->dob, NULL);
+    out->sex = f[F_SEX][0] ? f[F_SEX][0] : 'U';
+}
+
+bool sys_candidate_parse(const char *id, const char *kind, const char *summary, char *buf, sys_candidate *out) {
+    char *f[F_COUNT] = {0};
+    int k = split_fields(summary, strlen(summary), F_COUNT, buf, f);
+    if (k < F_DOCS + 1) return false;
+    fill_ranking(id, kind, summary, f, out);
+    if (k == F_COUNT) {
+        out->has_identity = true;
+        out->n_given_names = split_list(f[F_GIVEN], out->given_names);
+        out->surname_at_birth = f[F_BIRTH][0] ? f[F_BIRTH] : NULL;
+        out->n_aliases = split_list(f[F_ALIASES], out->aliases);
+        out->place_of_birth = f[F_POB][0] ? f[F_POB] : NULL;
+        const char *types[SYS_CAND_MAX];
+        size_t nt = split_list(f[F_DTYPES], types);
+        /* an empty type is kept as an empty item: the list follows the documents */
+        for (size_t i = 0; i < out->n_docs; i++) out->doc_types[i] = i < nt && types[i][0] ? types[i] : NULL;
+    }
+    return true;
+}
+
 static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
     const char *d = x->slots[slot];
     const char *kind = d + strlen(d) + 1;
@@ -519,41 +607,15 @@ static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
     char stack[2048], *buf = stack;
     size_t ls = strlen(sum);
     if (ls >= sizeof stack && !(buf = malloc(ls + 1))) return 0;
-    memcpy(buf, sum, ls + 1);
-    char *f[F_COUNT] = {0}, *p = buf;
-    int k = 0;
-    while (p && k < F_COUNT) {
-        f[k++] = p;
-        p = strchr(p, '\x1f');
-        if (p) *p++ = 0;
+    sys_candidate cand;
+    char *f[F_COUNT];
+    int r = 0;
+    /* the ranking fields only: a caller keeping the candidate parses its identity from
+     * cand.summary (sys_candidate_parse) */
+    if (split_fields(sum, ls, F_DOCS + 1, buf, f) >= F_DOCS + 1) {
+        fill_ranking(d, kind, sum, f, &cand);
+        r = fn(ctx, &cand);
     }
-    if (k < F_DOCS + 1) {
-        if (buf != stack) free(buf);
-        return 0;
-    }
-    sys_candidate cand = {.id = d, .kind = kind, .body = ""};
-    cand.category = f[F_CAT][0] ? f[F_CAT] : NULL;
-    char *lists[4] = {f[F_TOKENS], f[F_SURNAMES], f[F_NATS], f[F_DOCS]};
-    const char **outs[4] = {cand.tokens, cand.surnames, cand.nationalities, cand.doc_keys};
-    size_t *ns[4] = {&cand.n_tokens, &cand.n_surnames, &cand.n_nationalities, &cand.n_docs};
-    for (int l = 0; l < 4; l++) {
-        char *s = lists[l];
-        size_t n = 0;
-        while (s && *s && n < SYS_CAND_MAX) {
-            outs[l][n++] = s;
-            s = strchr(s, '\x1e');
-            if (s) *s++ = 0;
-        }
-        *ns[l] = n;
-    }
-    for (size_t i = 0; i < cand.n_docs; i++) {
-        char *colon = strchr(cand.doc_keys[i], ':');
-        if (colon) *colon = 0;
-        cand.doc_countries[i] = colon ? colon + 1 : "";
-    }
-    if (f[F_DOB][0]) iop_date_parse(f[F_DOB], &cand.dob, NULL);
-    cand.sex = f[F_SEX][0] ? f[F_SEX][0] : 'U';
-    int r = fn(ctx, &cand);
     if (buf != stack) free(buf);
     return r;
 }

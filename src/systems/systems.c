@@ -146,7 +146,8 @@ static void sum_list(iop_buf *b, char **l, size_t n) {
 
 /* The ranking summary: category, tokens, surnames, dob, sex, nationalities, documents,
  * surname tokens (surnames, surname at birth, aliases: those a query by surname alone
- * finds).  The search index (index.c) derives its keys from it. */
+ * finds), then the identity as recorded (given names, surname at birth, aliases, place
+ * of birth, document types).  The search index (index.c) derives its keys from it. */
 static int record_summary(const rec_person *p, iop_buf *b) {
     bool first = true;
     iop_buf st; /* the surname tokens, gathered on the way */
@@ -183,6 +184,22 @@ static int record_summary(const rec_person *p, iop_buf *b) {
     iop_buf_append(b, "\x1f", 1);
     if (st.len) iop_buf_append(b, st.data, st.len);
     iop_buf_free(&st);
+    /* the identity as recorded, for the names engine: a search ranks a candidate
+     * without reading its record (given names, surname at birth, aliases, place of
+     * birth, document types in the order of the documents) */
+    iop_buf_append(b, "\x1f", 1);
+    sum_list(b, p->given_names, p->n_given_names);
+    iop_buf_append(b, "\x1f", 1);
+    if (p->surname_at_birth) iop_buf_puts(b, p->surname_at_birth);
+    iop_buf_append(b, "\x1f", 1);
+    sum_list(b, p->aliases, p->n_aliases);
+    iop_buf_append(b, "\x1f", 1);
+    if (p->place_of_birth) iop_buf_puts(b, p->place_of_birth);
+    iop_buf_append(b, "\x1f", 1);
+    for (size_t i = 0; i < p->n_documents; i++) {
+        if (i) iop_buf_append(b, "\x1e", 1);
+        if (p->documents[i].type) iop_buf_puts(b, p->documents[i].type);
+    }
     return b->data ? 0 : -1;
 }
 

@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <unistd.h>
 #include "interop/names.h"
 #include "test.h"
 
@@ -274,5 +275,74 @@ TEST(xscript_eval_cross_validates_without_testing_on_training_pairs) {
     CHECK_INT(base.folds, 0);
     CHECK(base.recall_top10 < 0.3);
     CHECK_INT(names_eval_xscript_cv(eng, path, NULL, 1, 0, &r, &err), IOP_EINVAL);
+    names_engine_free(eng);
+}
+
+static const names_ident *const *g_store_ids;
+static const names_ident *store_get(void *user, uint64_t id) {
+    (void)user;
+    return id < 120 ? g_store_ids[id] : NULL;
+}
+
+/* A Latin query among native-script records: the index ranks every candidate by the
+ * learned model (its units are kept in the index), scores the best fully, and keeps
+ * those units through save and load; a truncated file is refused. */
+TEST(index_ranks_native_records_by_the_model_and_keeps_its_units_through_save_and_load) {
+    static synth tr, te;
+    make_pairs(&tr, 400, 21, true, 6);
+    make_pairs(&te, 120, 22, true, 6);
+    iop_err err;
+    names_engine *eng = NULL;
+    REQUIRE(names_engine_new(NULL, &eng, &err) == IOP_OK);
+    names_tlm *m = NULL;
+    REQUIRE(names_tlm_train(NULL, tr.p, tr.n, &m, &err) == IOP_OK);
+    names_engine_set_model(eng, m);
+    names_ident *nat[120], *lat[120];
+    for (size_t i = 0; i < te.n; i++) {
+        names_fields f = {0};
+        const char *s = te.nat[i];
+        f.surnames = &s;
+        f.n_surnames = 1;
+        REQUIRE(names_prepare_fields(eng, &f, &nat[i], &err) == IOP_OK);
+        s = te.lat[i];
+        REQUIRE(names_prepare_fields(eng, &f, &lat[i], &err) == IOP_OK);
+    }
+    g_store_ids = (const names_ident *const *)nat;
+    names_store st = {store_get, NULL, NULL};
+    names_index *ix = NULL, *ix2 = NULL;
+    REQUIRE(names_index_new(eng, &st, &ix, &err) == IOP_OK);
+    for (size_t i = 0; i < te.n; i++) REQUIRE(names_index_add(ix, i, nat[i], &err) == IOP_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/xs.idx", test_tmpdir("names_xs_units"));
+    REQUIRE(names_index_save(ix, path, &err) == IOP_OK);
+    REQUIRE(names_index_load(eng, &st, path, &ix2, &err) == IOP_OK);
+    CHECK(names_index_memory(ix) > 0);
+    size_t top1 = 0, differ = 0;
+    for (size_t i = 0; i < te.n; i++) {
+        names_hit h[10], h2[10];
+        size_t nh = names_index_search(ix, lat[i], 10, 0, h);
+        size_t nh2 = names_index_search(ix2, lat[i], 10, 0, h2);
+        if (nh && h[0].id == i) top1++;
+        if (nh != nh2) differ++;
+        else
+            for (size_t k = 0; k < nh; k++) differ += h[k].id != h2[k].id || h[k].score != h2[k].score;
+        /* the model ranks, the verdict stays at most similar */
+        for (size_t k = 0; k < nh; k++) CHECK(h[k].verdict != NAMES_SAME);
+    }
+    CHECK(top1 > te.n * 9 / 10);
+    CHECK_INT(differ, 0);
+    /* a file cut short anywhere in its unit section is refused */
+    FILE *f = fopen(path, "rb");
+    REQUIRE(f != NULL);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fclose(f);
+    REQUIRE(truncate(path, len - 8) == 0);
+    names_index *ix3 = NULL;
+    CHECK(names_index_load(eng, &st, path, &ix3, &err) == IOP_ECORRUPT);
+    CHECK(ix3 == NULL);
+    names_index_free(ix);
+    names_index_free(ix2);
+    for (size_t i = 0; i < te.n; i++) { names_ident_free(nat[i]); names_ident_free(lat[i]); }
     names_engine_free(eng);
 }

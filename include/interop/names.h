@@ -259,6 +259,10 @@ typedef struct names_xscript_result {
     double recall_top10, false_same_rate;
     int folds;            /* 0: not cross-validated */
     double train_seconds; /* CPU time spent training models */
+    /* CPU time of one top-10 search of a Latin form among the native-script records
+     * (the searching thread's clock), over every search made */
+    double search_p50_ms, search_p99_ms, search_mean_ms;
+    size_t records; /* native-script records indexed per search */
 } names_xscript_result;
 
 /* Wikidata cross-script pairs (latin<TAB>native chars<TAB>n): index every native

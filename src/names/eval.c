@@ -321,10 +321,27 @@ static iop_code xs_read(const char *tsv_path, size_t limit, char **data_out, cha
     return IOP_OK;
 }
 
+/* CPU time of each search (this thread's clock: the machine may be shared) */
+typedef struct xs_times {
+    double *v;
+    size_t n, cap;
+} xs_times;
+
+static double thread_cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Indexes every native form with eng, searches the Latin forms i with i % folds ==
- * fold, compares them with a shuffled native form; adds to out. */
+ * fold (timing each search), compares them with a shuffled native form; adds to out. */
 static iop_code xs_run(const names_engine *eng, const char *tsv_path, char **lat, char **nat, size_t n, int fold,
-                       int folds, names_xscript_result *out, iop_err *err) {
+                       int folds, names_xscript_result *out, xs_times *tm, iop_err *err) {
     iop_code rc = IOP_OK;
     names_ident **qi = calloc(n ? n : 1, sizeof *qi), **ni = calloc(n ? n : 1, sizeof *ni);
     if (!qi || !ni) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
@@ -340,6 +357,7 @@ static iop_code xs_run(const names_engine *eng, const char *tsv_path, char **lat
         }
         if (rc) iop_err_prefix(err, "%s:%zu", tsv_path, i + 1);
     }
+    out->records = n;
     names_index *ix = NULL;
     xs_store xs = {ni};
     names_store st = {xs_get, NULL, &xs};
@@ -350,7 +368,17 @@ static iop_code xs_run(const names_engine *eng, const char *tsv_path, char **lat
         names_hit hits[10];
         for (size_t i = 0; i < n; i++) {
             if (!qi[i]) continue;
+            double t0 = thread_cpu_ms();
             size_t nh = names_index_search(ix, qi[i], 10, 0, hits);
+            double dt = thread_cpu_ms() - t0;
+            if (tm->n == tm->cap) {
+                size_t nc = tm->cap ? tm->cap * 2 : 4096;
+                double *v = realloc(tm->v, nc * sizeof *v);
+                if (!v) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                tm->v = v;
+                tm->cap = nc;
+            }
+            tm->v[tm->n++] = dt;
             out->pairs++;
             for (size_t h = 0; h < nh; h++)
                 if (!strcmp(nat[hits[h].id], nat[i])) {
@@ -378,9 +406,19 @@ static iop_code xs_run(const names_engine *eng, const char *tsv_path, char **lat
     return rc;
 }
 
-static void xs_finish(names_xscript_result *out) {
+static void xs_finish(names_xscript_result *out, xs_times *tm) {
     out->recall_top10 = out->pairs ? (double)out->found_top10 / (double)out->pairs : 0;
     out->false_same_rate = out->shuffled ? (double)out->false_same / (double)out->shuffled : 0;
+    if (tm->n) {
+        qsort(tm->v, tm->n, sizeof *tm->v, cmp_double);
+        out->search_p50_ms = tm->v[(tm->n - 1) / 2];
+        out->search_p99_ms = tm->v[(size_t)((double)(tm->n - 1) * 0.99)];
+        double sum = 0;
+        for (size_t i = 0; i < tm->n; i++) sum += tm->v[i];
+        out->search_mean_ms = sum / (double)tm->n;
+    }
+    free(tm->v);
+    tm->v = NULL;
 }
 
 iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_t limit, names_xscript_result *out,
@@ -390,8 +428,9 @@ iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_
     size_t n;
     iop_code rc = xs_read(tsv_path, limit, &data, &lat, &nat, &n, err);
     if (rc) return rc;
-    rc = xs_run(eng, tsv_path, lat, nat, n, 0, 1, out, err);
-    xs_finish(out);
+    xs_times tm = {0};
+    rc = xs_run(eng, tsv_path, lat, nat, n, 0, 1, out, &tm, err);
+    xs_finish(out, &tm);
     free(lat);
     free(nat);
     free(data);
@@ -462,6 +501,7 @@ iop_code names_eval_xscript_cv(const names_engine *eng, const char *tsv_path, co
     if (rc) return rc;
     if (extra_train) rc = names_tl_read_pairs(extra_train, false, &xbuf, &xp, &nx, err);
     names_tl_pair *tp = rc ? NULL : malloc((n + nx + 1) * sizeof *tp);
+    xs_times tm = {0};
     if (!rc && !tp) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
     for (int f = 0; !rc && f < folds; f++) {
         size_t nt = 0;
@@ -477,11 +517,11 @@ iop_code names_eval_xscript_cv(const names_engine *eng, const char *tsv_path, co
         rc = names_engine_new(NULL, &fe, err);
         if (rc) { names_tlm_free(m); break; }
         names_engine_set_model(fe, m);
-        rc = xs_run(fe, tsv_path, lat, nat, n, f, folds, out, err);
+        rc = xs_run(fe, tsv_path, lat, nat, n, f, folds, out, &tm, err);
         names_engine_free(fe);
     }
     out->folds = folds;
-    xs_finish(out);
+    xs_finish(out, &tm);
     free(tp);
     free(xp);
     free(xbuf);

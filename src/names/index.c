@@ -59,11 +59,23 @@ struct names_index {
     kpair *pend;
     size_t n_pend;
     size_t n_learned; /* identities added with learned-romanisation keys (native-script names) */
+    /* the learned model's units of native-script identities, for the model-aware
+     * pre-ranking of a Latin query's candidates: uoff[slot] is 0 (none) or the offset
+     * in upool of [tokens T, then per token: length L, L units]; allocated with the
+     * first native-script identity, so Latin-only indexes pay nothing */
+    uint32_t *uoff;
+    uint32_t *upool;
+    size_t n_upool, cap_upool;
 };
 
+/* a Latin query among native-script records: the candidates best by the learned
+ * model (its probability plus a little of the signature ranking) that are scored
+ * fully, besides the best by the signature ranking */
 #ifndef NM_XSCRIPT_SCORED
-#define NM_XSCRIPT_SCORED 192
+#define NM_XSCRIPT_SCORED 32
 #endif
+#define NM_XSCRIPT_LIGHT 0.05
+#define UNIT_TOKS 8 /* native tokens kept per identity */
 
 enum { K_SUR_YEAR = 1, K_GIV_YEAR, K_PAIR, K_DOC, K_XID, K_SKEL, K_SKEL2, K_ANY_YEAR, K_COARSE, K_GIV_DOB, K_CDEL };
 
@@ -364,6 +376,55 @@ static int flush_pending(names_index *ix) {
     return 0;
 }
 
+/* ---- the learned model's units of native-script identities ---- */
+
+/* Appends the units of ident's native-script tokens (each piece once: the variants
+ * share them) and points uoff[slot] at them; nothing for an identity without any. */
+static int units_put(names_index *ix, uint32_t slot, const names_ident *ident) {
+    uint32_t offs[UNIT_TOKS];
+    size_t nt = 0, total = 1;
+    for (size_t i = 0; i < ident->n_toks && nt < UNIT_TOKS; i++) {
+        const nm_tok *t = &ident->toks[i];
+        if (!t->nat_len) continue;
+        bool dup = false;
+        for (size_t j = 0; j < nt && !dup; j++) dup = offs[j] == t->nat_off;
+        if (dup) continue;
+        offs[nt++] = t->nat_off;
+        total += 1 + t->nat_len;
+    }
+    if (!nt) {
+        if (ix->uoff) ix->uoff[slot] = 0;
+        return 0;
+    }
+    if (!ix->uoff) {
+        ix->uoff = calloc(ix->cap_sigs, sizeof *ix->uoff);
+        if (!ix->uoff) return -1;
+    }
+    if (ix->n_upool + total > UINT32_MAX) return -1;
+    if (ix->n_upool + total > ix->cap_upool) {
+        size_t nc = ix->cap_upool ? ix->cap_upool * 2 : 4096;
+        while (nc < ix->n_upool + total) nc *= 2;
+        uint32_t *p = realloc(ix->upool, nc * sizeof *p);
+        if (!p) return -1;
+        ix->upool = p;
+        ix->cap_upool = nc;
+    }
+    if (!ix->n_upool) ix->upool[ix->n_upool++] = 0; /* offset 0 means none */
+    ix->uoff[slot] = (uint32_t)ix->n_upool;
+    uint32_t *w = ix->upool + ix->n_upool;
+    *w++ = (uint32_t)nt;
+    for (size_t j = 0; j < nt; j++) {
+        const nm_tok *t = NULL;
+        for (size_t i = 0; i < ident->n_toks && !t; i++)
+            if (ident->toks[i].nat_len && ident->toks[i].nat_off == offs[j]) t = &ident->toks[i];
+        *w++ = t->nat_len;
+        memcpy(w, nm_str(ident, t->nat_off), t->nat_len * sizeof *w); /* the pool holds them unaligned */
+        w += t->nat_len;
+    }
+    ix->n_upool += total;
+    return 0;
+}
+
 /* ---- API ---- */
 
 iop_code names_index_new(const names_engine *eng, const names_store *store, names_index **out, iop_err *err) {
@@ -383,6 +444,8 @@ void names_index_free(names_index *ix) {
     free(ix->runs);
     free(ix->pend);
     free(ix->sigs);
+    free(ix->uoff);
+    free(ix->upool);
     free(ix->idmap);
     free(ix);
 }
@@ -395,9 +458,16 @@ iop_code names_index_add(names_index *ix, uint64_t id, const names_ident *ident,
         nm_sig *s = realloc(ix->sigs, nc * sizeof *s);
         if (!s) return iop_fail(err, IOP_ENOMEM, "out of memory");
         ix->sigs = s;
+        if (ix->uoff) {
+            uint32_t *u = realloc(ix->uoff, nc * sizeof *u);
+            if (!u) return iop_fail(err, IOP_ENOMEM, "out of memory");
+            memset(u + ix->cap_sigs, 0, (nc - ix->cap_sigs) * sizeof *u);
+            ix->uoff = u;
+        }
         ix->cap_sigs = nc;
     }
     uint32_t slot = (uint32_t)ix->n_sigs;
+    if (units_put(ix, slot, ident)) return iop_fail(err, IOP_ENOMEM, "out of memory");
     nm_sig *sg = &ix->sigs[slot];
     sg->id = id;
     sg->bloom = bloom_of(ident);
@@ -454,7 +524,9 @@ size_t names_index_count(const names_index *ix) { return ix->live; }
 /* ---- persistence ---- */
 
 #define IX_MAGIC "IOPNAMIX"
-#define IX_VERSION 4u /* bump when the blocking keys or the signature change */
+#define IX_VERSION 5u /* bump when the blocking keys or the signature change */
+#define IX_LEARNED 1u /* header flags (pad): learned-romanisation keys present */
+#define IX_UNITS 2u   /* the native-script units follow the postings */
 
 typedef struct ix_header {
     char magic[8];
@@ -478,7 +550,7 @@ iop_code names_index_save(names_index *ix, const char *path, iop_err *err) {
     memset(&h, 0, sizeof h);
     memcpy(h.magic, IX_MAGIC, 8);
     h.version = IX_VERSION;
-    h.pad = ix->n_learned ? 1u : 0u; /* learned-romanisation keys present */
+    h.pad = (ix->n_learned ? IX_LEARNED : 0u) | (ix->upool ? IX_UNITS : 0u);
     h.n_sigs = ix->n_sigs;
     h.live = ix->live;
     h.n_post = ix->n_runs ? ix->runs[0].n : 0;
@@ -487,6 +559,11 @@ iop_code names_index_save(names_index *ix, const char *path, iop_err *err) {
     if (ok && h.n_post)
         ok = fwrite(ix->runs[0].keys, sizeof(uint64_t), h.n_post, f) == h.n_post &&
              fwrite(ix->runs[0].slots, sizeof(uint32_t), h.n_post, f) == h.n_post;
+    if (ok && (h.pad & IX_UNITS)) { /* units: their count, one offset per signature, the pool */
+        uint64_t nu = ix->n_upool;
+        ok = fwrite(&nu, sizeof nu, 1, f) == 1 && (!h.n_sigs || fwrite(ix->uoff, sizeof(uint32_t), h.n_sigs, f) == h.n_sigs) &&
+             fwrite(ix->upool, sizeof(uint32_t), nu, f) == nu;
+    }
     if (fclose(f) != 0) ok = false;
     if (!ok) { remove(tmp); return iop_fail(err, IOP_EIO, "%s: write failed: %s", tmp, strerror(errno)); }
     if (rename(tmp, path)) { remove(tmp); return iop_fail(err, IOP_EIO, "%s: rename failed: %s", path, strerror(errno)); }
@@ -504,7 +581,7 @@ iop_code names_index_load(const names_engine *eng, const names_store *store, con
         fclose(f);
         return iop_fail(err, IOP_ECORRUPT, "%s: index format version %u, this engine needs %u: rebuild", path, h.version, IX_VERSION);
     }
-    if (h.check != ix_check(&h) || h.pad > 1 || h.n_sigs >= UINT32_MAX || h.live > h.n_sigs || h.n_post > h.n_sigs * MAX_KEYS) {
+    if (h.check != ix_check(&h) || h.pad > (IX_LEARNED | IX_UNITS) || h.n_sigs >= UINT32_MAX || h.live > h.n_sigs || h.n_post > h.n_sigs * MAX_KEYS) {
         fclose(f);
         return iop_fail(err, IOP_ECORRUPT, "%s: header fails its check", path);
     }
@@ -512,7 +589,7 @@ iop_code names_index_load(const names_engine *eng, const names_store *store, con
     iop_code rc = names_index_new(eng, store, &ix, err);
     if (rc) { fclose(f); return rc; }
     size_t off = sizeof h;
-    ix->n_learned = h.pad;
+    ix->n_learned = h.pad & IX_LEARNED;
     ix->sigs = malloc((h.n_sigs ? h.n_sigs : 1) * sizeof(nm_sig));
     ix->cap_sigs = h.n_sigs;
     run r = {0};
@@ -526,6 +603,32 @@ iop_code names_index_load(const names_engine *eng, const names_store *store, con
     off += r.n * sizeof(uint64_t);
     if (fread(r.slots, sizeof(uint32_t), r.n, f) != r.n) { rc = iop_fail(err, IOP_ECORRUPT, "%s: truncated at byte %zu (postings)", path, off); goto fail; }
     off += r.n * sizeof(uint32_t);
+    if (h.pad & IX_UNITS) {
+        uint64_t nu;
+        if (fread(&nu, sizeof nu, 1, f) != 1) { rc = iop_fail(err, IOP_ECORRUPT, "%s: truncated at byte %zu (units)", path, off); goto fail; }
+        off += sizeof nu;
+        if (nu < 1 || nu > UINT32_MAX || nu > (h.n_sigs + 1) * (1 + UNIT_TOKS * 33)) { rc = iop_fail(err, IOP_ECORRUPT, "%s: bad unit count at byte %zu", path, off - sizeof nu); goto fail; }
+        ix->uoff = malloc((h.n_sigs ? h.n_sigs : 1) * sizeof *ix->uoff);
+        ix->upool = malloc(nu * sizeof *ix->upool);
+        if (!ix->uoff || !ix->upool) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto fail; }
+        ix->n_upool = ix->cap_upool = nu;
+        if (fread(ix->uoff, sizeof(uint32_t), h.n_sigs, f) != h.n_sigs) { rc = iop_fail(err, IOP_ECORRUPT, "%s: truncated at byte %zu (unit offsets)", path, off); goto fail; }
+        off += h.n_sigs * sizeof(uint32_t);
+        if (fread(ix->upool, sizeof(uint32_t), nu, f) != nu) { rc = iop_fail(err, IOP_ECORRUPT, "%s: truncated at byte %zu (units)", path, off); goto fail; }
+        /* every offset must point at a well-formed entry inside the pool */
+        for (size_t i = 0; i < h.n_sigs; i++) {
+            uint64_t o = ix->uoff[i];
+            if (!o) continue;
+            bool okay = o < nu && ix->upool[o] >= 1 && ix->upool[o] <= UNIT_TOKS;
+            uint64_t w = o + 1;
+            for (uint32_t t = 0; okay && t < ix->upool[o]; t++) {
+                okay = w < nu && ix->upool[w] >= 1 && ix->upool[w] <= 32 && w + 1 + ix->upool[w] <= nu;
+                if (okay) w += 1 + ix->upool[w];
+            }
+            if (!okay) { rc = iop_fail(err, IOP_ECORRUPT, "%s: units of identity slot %zu out of range", path, i); goto fail; }
+        }
+        off += nu * sizeof(uint32_t);
+    }
     if (fgetc(f) != EOF) { rc = iop_fail(err, IOP_ECORRUPT, "%s: trailing data after byte %zu", path, off); goto fail; }
     for (size_t i = 0; i < r.n; i++)
         if (r.slots[i] >= h.n_sigs || (i && r.keys[i] < r.keys[i - 1])) {
@@ -558,6 +661,7 @@ size_t names_index_memory(const names_index *ix) {
                PENDING_MAX * sizeof(kpair) + ix->cap_runs * sizeof(run);
     for (size_t i = 0; i < ix->n_runs; i++)
         m += ix->runs[i].n * (sizeof(uint64_t) + sizeof(uint32_t)) + (((size_t)1 << ix->runs[i].bits) + 1) * sizeof(uint32_t);
+    if (ix->uoff) m += ix->cap_sigs * sizeof *ix->uoff + ix->cap_upool * sizeof *ix->upool;
     return m;
 }
 
@@ -616,6 +720,63 @@ static int cmp_hit(const void *a, const void *b) {
     const names_hit *x = a, *y = b;
     if (x->score != y->score) return x->score > y->score ? -1 : 1;
     return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The model-aware pre-ranking of a Latin query among native-script records: every
+ * candidate with learned units gets the model's probability that a query token renders
+ * one of its native tokens (per query variant the mean over its tokens of the best
+ * native token, best variant), plus a little of its signature ranking; the best
+ * NM_XSCRIPT_SCORED slots are written to out.  0 when the index holds no native-script
+ * units, the engine no model, or the query no Latin token. */
+static size_t xscript_prerank(const names_index *ix, const names_ident *q, const cand *cs, size_t nc, uint32_t *out) {
+    if (!ix->upool || !ix->n_learned || !ix->eng || !ix->eng->tlm || !nc) return 0;
+    enum { QV = 3, QT = 4 };
+    nm_tl_query *sc[QV][QT];
+    size_t nsc[QV] = {0}, nv = 0, total = 0;
+    for (size_t v = 0; v < q->n_vars && nv < QV; v++) {
+        const nm_variant *var = &q->vars[v];
+        size_t n = 0;
+        for (size_t i = 0; i < var->n && n < QT; i++) {
+            const nm_tok *t = &q->toks[var->first + i];
+            if (t->flags & (NM_TF_NONLATIN | NM_TF_PARTICLE | NM_TF_INITIAL) || t->len < 2) continue;
+            nm_tl_query *s = nm_tl_query_new(ix->eng->tlm, nm_str(q, t->off), t->len);
+            if (s) sc[nv][n++] = s;
+        }
+        if (n) { nsc[nv++] = n; total += n; }
+    }
+    size_t nout = 0;
+    double best[NM_XSCRIPT_SCORED];
+    for (size_t c = 0; total && c < nc; c++) {
+        uint32_t off = ix->uoff[cs[c].slot];
+        if (!off) continue;
+        const uint32_t *u = ix->upool + off;
+        size_t nt = u[0];
+        double pre = -1;
+        for (size_t v = 0; v < nv; v++) {
+            double sum = 0;
+            for (size_t i = 0; i < nsc[v]; i++) {
+                double bp = 0;
+                const uint32_t *w = u + 1;
+                for (size_t t = 0; t < nt; t++) {
+                    double pr = nm_tl_query_prob(sc[v][i], w + 1, w[0]);
+                    if (pr > bp) bp = pr;
+                    w += 1 + w[0];
+                }
+                sum += bp;
+            }
+            double m = sum / (double)nsc[v];
+            if (m > pre) pre = m;
+        }
+        pre += NM_XSCRIPT_LIGHT * cs[c].light;
+        if (nout == NM_XSCRIPT_SCORED && pre <= best[nout - 1]) continue;
+        size_t j = nout < NM_XSCRIPT_SCORED ? nout++ : nout - 1;
+        while (j > 0 && pre > best[j - 1]) { best[j] = best[j - 1]; out[j] = out[j - 1]; j--; }
+        best[j] = pre;
+        out[j] = cs[c].slot;
+    }
+    for (size_t v = 0; v < nv; v++)
+        for (size_t i = 0; i < nsc[v]; i++) nm_tl_query_free(sc[v][i]);
+    return nout;
 }
 
 size_t names_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits) {
@@ -714,12 +875,9 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
     free(m.hits);
     size_t M = k * 2 < 24 ? 24 : k * 2; /* fully scored candidates */
     /* a Latin query among native-script records: the signature ranking knows nothing of
-     * the learned model, so more candidates are scored fully */
-    if (ix->n_learned && ix->eng && ix->eng->tlm && M < NM_XSCRIPT_SCORED) {
-        bool latin = false;
-        for (size_t i = 0; i < q->n_toks && !latin; i++) latin = !(q->toks[i].flags & NM_TF_NONLATIN);
-        if (latin) M = NM_XSCRIPT_SCORED;
-    }
+     * the learned model, so the candidates best by the model are scored fully too */
+    uint32_t xs_slot[NM_XSCRIPT_SCORED];
+    size_t n_xs = xscript_prerank(ix, q, cs, nc, xs_slot);
     if (nc > 4 * M) { /* keep the best M in one pass (insertion into a short sorted prefix) */
         size_t top = 0;
         for (size_t i = 0; i < nc; i++) {
@@ -733,6 +891,11 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
     } else {
         qsort(cs, nc, sizeof *cs, cmp_cand);
         if (nc > M) nc = M;
+    }
+    for (size_t x = 0; x < n_xs; x++) { /* the model's picks the signature ranking left out */
+        bool in = false;
+        for (size_t i = 0; i < nc && !in; i++) in = cs[i].slot == xs_slot[x];
+        if (!in) cs[nc++].slot = xs_slot[x]; /* cs holds every candidate: room enough */
     }
     names_hit *tmp = malloc((nc ? nc : 1) * sizeof *tmp);
     if (!tmp) { free(cs); return 0; }

@@ -149,6 +149,13 @@ double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *
 size_t nm_tl_romanise(const names_tlm *m, const uint32_t *cp, size_t n, size_t k, char (*out)[NM_MAX_TOK + 1],
                       double *lp_out);
 
+/* one Latin token scored against many native tokens: nm_tl_prob's probability with the
+ * model's look-ups done once per query (NULL when the token has no letters or on ENOMEM) */
+typedef struct nm_tl_query nm_tl_query;
+nm_tl_query *nm_tl_query_new(const names_tlm *m, const char *lat, size_t lat_len);
+void nm_tl_query_free(nm_tl_query *q);
+double nm_tl_query_prob(nm_tl_query *q, const uint32_t *cp, size_t n);
+
 /* index.c: names_index_search with a candidate budget (resolve uses a smaller one) */
 size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits,
                        size_t budget);

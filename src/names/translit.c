@@ -363,6 +363,145 @@ double names_tlm_probability(const names_tlm *m, const char *native, const char 
     return nm_tl_prob(m, cp, n, l, ml);
 }
 
+/* ---- one Latin token against many native tokens (the index's pre-ranking) ----
+ * The same calibrated probability as nm_tl_prob, computed by the forward algorithm in
+ * linear space over a per-query table of P(chunk | unit) for every (unit, position,
+ * chunk length) of this Latin token: a unit's row is looked up once per query (native
+ * records share their characters, Han records their syllables), after which a native
+ * token costs n x m x K multiply-adds and no hash look-ups. */
+
+struct nm_tl_query {
+    const names_tlm *m;
+    char l[TL_MAX_M + 2];
+    size_t ml;
+    double bg;          /* log P_bg(latin) */
+    size_t row;         /* doubles per unit row: (ml + 1) * 7 */
+    uint32_t *ukey;     /* open addressing: unit + 1, 0 empty */
+    uint32_t *uval;     /* row index */
+    size_t ucap, nrows, rcap;
+    double *rows;       /* rows[r * row + j * 7 + b] = P(chunk l[j..j+b) | unit), 0 beyond ml */
+    uint8_t *seen;      /* per row: the unit is known to the model */
+};
+
+nm_tl_query *nm_tl_query_new(const names_tlm *m, const char *lat, size_t lat_len) {
+    if (!m) return NULL;
+    nm_tl_query *q = calloc(1, sizeof *q);
+    if (!q) return NULL;
+    q->m = m;
+    for (size_t j = 0; j < lat_len && q->ml <= TL_MAX_M; j++)
+        if (lat[j] >= 'a' && lat[j] <= 'z') q->l[q->ml++] = lat[j];
+    q->l[q->ml] = 0;
+    if (!q->ml || q->ml > TL_MAX_M) { free(q); return NULL; }
+    q->bg = bg_logp(m, q->l, q->ml);
+    q->row = (q->ml + 1) * 7;
+    q->ucap = 256;
+    q->ukey = calloc(q->ucap, sizeof *q->ukey);
+    q->uval = malloc(q->ucap * sizeof *q->uval);
+    if (!q->ukey || !q->uval) { nm_tl_query_free(q); return NULL; }
+    return q;
+}
+
+void nm_tl_query_free(nm_tl_query *q) {
+    if (!q) return;
+    free(q->ukey);
+    free(q->uval);
+    free(q->rows);
+    free(q->seen);
+    free(q);
+}
+
+static long tlq_row(nm_tl_query *q, uint32_t u) {
+    size_t mask = q->ucap - 1, h = thash(u) & mask;
+    while (q->ukey[h]) {
+        if (q->ukey[h] == u + 1) return (long)q->uval[h];
+        h = (h + 1) & mask;
+    }
+    if ((q->nrows + 1) * 2 > q->ucap) { /* grow the unit map */
+        size_t nc = q->ucap * 2;
+        uint32_t *k = calloc(nc, sizeof *k), *v = malloc(nc * sizeof *v);
+        if (!k || !v) { free(k); free(v); return -1; }
+        for (size_t i = 0; i < q->ucap; i++) {
+            if (!q->ukey[i]) continue;
+            size_t g = thash(q->ukey[i] - 1) & (nc - 1);
+            while (k[g]) g = (g + 1) & (nc - 1);
+            k[g] = q->ukey[i];
+            v[g] = q->uval[i];
+        }
+        free(q->ukey);
+        free(q->uval);
+        q->ukey = k;
+        q->uval = v;
+        q->ucap = nc;
+        mask = nc - 1;
+        h = thash(u) & mask;
+        while (q->ukey[h]) h = (h + 1) & mask;
+    }
+    if (q->nrows == q->rcap) {
+        size_t nc = q->rcap ? q->rcap * 2 : 64;
+        double *r = realloc(q->rows, nc * q->row * sizeof *r);
+        if (!r) return -1;
+        q->rows = r;
+        uint8_t *s = realloc(q->seen, nc);
+        if (!s) return -1;
+        q->seen = s;
+        q->rcap = nc;
+    }
+    size_t ri = q->nrows++;
+    double *row = q->rows + ri * q->row;
+    bool seen = cp_dir(q->m, u) >= 0;
+    int K = max_chunk(u);
+    for (size_t j = 0; j <= q->ml; j++)
+        for (int b = 0; b < 7; b++)
+            row[j * 7 + (size_t)b] = b <= K && j + (size_t)b <= q->ml ? exp(theta(q->m, u, q->l + j, (size_t)b, seen)) : 0.0;
+    q->seen[ri] = seen;
+    q->ukey[h] = u + 1;
+    q->uval[h] = (uint32_t)ri;
+    return (long)ri;
+}
+
+double nm_tl_query_prob(nm_tl_query *q, const uint32_t *cp, size_t n) {
+    if (!q || !n || n > TL_MAX_N) return -1;
+    const double *rw[TL_MAX_N];
+    bool known = false;
+    for (size_t i = 0; i < n; i++) {
+        long r = tlq_row(q, cp[i]);
+        if (r < 0) return -1;
+        rw[i] = q->rows + (size_t)r * q->row;
+        known |= q->seen[r] != 0;
+    }
+    if (!known) return -1;
+    size_t ml = q->ml;
+    double a[TL_MAX_M + 1], nx[TL_MAX_M + 1];
+    for (size_t j = 0; j <= ml; j++) a[j] = 0;
+    a[0] = 1;
+    size_t lo = 0; /* a[j] == 0 for j < lo */
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = lo; j <= ml; j++) nx[j] = 0;
+        const double *row = rw[i];
+        for (size_t j = lo; j <= ml; j++) {
+            double v = a[j];
+            if (v == 0) continue;
+            const double *t = row + j * 7;
+            size_t top = ml - j < 6 ? ml - j : 6;
+            for (size_t b = 0; b <= top; b++) nx[j + b] += v * t[b];
+        }
+        memcpy(a + lo, nx + lo, (ml + 1 - lo) * sizeof *a);
+        while (lo < ml && a[lo] == 0) lo++;
+    }
+    double f[2];
+    if (a[ml] <= 0) {
+        f[0] = f[1] = -8;
+    } else {
+        double llr = log(a[ml]) - q->bg;
+        f[0] = llr / (double)(ml + 1);
+        f[1] = llr / (double)(n + ml);
+        if (f[0] < -8) f[0] = -8;
+        if (f[1] < -8) f[1] = -8;
+    }
+    const double *c = q->m->cal[word_class(cp, n)];
+    return sigm(c[0] + c[1] * f[0] + c[2] * f[1]);
+}
+
 /* ---- romanisation (beam search) ---- */
 
 typedef struct beam_st {

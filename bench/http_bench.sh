@@ -86,10 +86,16 @@ wrk -t "$WTHREADS" -c "$CONNS" -d 2s -s "$HERE/http_search.lua" "$URL" -- "$QUER
     >/dev/null 2>&1 || true
 r=0
 : >"$TMP/results"
+# the server's CPU time (user + system, clock ticks) from /proc, to give CPU per search
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SPID/stat" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK 2>/dev/null || echo 100)
 while [ $r -lt "$ROUNDS" ]; do
+    c0=$(cpu_ticks)
     wrk -t "$WTHREADS" -c "$CONNS" -d "${DURATION}s" --latency -s "$HERE/http_search.lua" "$URL" \
         -- "$QUERIES" "$TOKEN" "$PROFILE" >"$TMP/wrk.out" 2>&1 || { cat "$TMP/wrk.out" >&2; exit 1; }
-    grep '^RESULT' "$TMP/wrk.out" | tee -a "$TMP/results" | sed 's/^RESULT/  round:/' >&2
+    c1=$(cpu_ticks)
+    grep '^RESULT' "$TMP/wrk.out" | sed "s/\$/ server_cpu_s=$(awk -v a="$c0" -v b="$c1" -v t="$TICKS" 'BEGIN { printf "%.2f", (b - a) / t }')/" |
+        tee -a "$TMP/results" | sed 's/^RESULT/  round:/' >&2
     r=$((r + 1))
 done
 
@@ -101,12 +107,14 @@ function median(a, n,   i, j, t) {
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 { n++; rps[n] = val("rps"); p50[n] = val("p50_ms"); p99[n] = val("p99_ms");
+  cpu[n] = val("requests") ? 1e6 * val("server_cpu_s") / val("requests") : 0;
   err += val("connect_err") + val("read_err") + val("write_err") + val("timeout"); bad += val("non2xx") }
 END {
     if (!n) { print "http_bench: no results"; exit 1 }
-    mr = median(rps, n); m50 = median(p50, n); m99 = median(p99, n)
+    mr = median(rps, n); m50 = median(p50, n); m99 = median(p99, n); mc = median(cpu, n)
     printf "http search (wrk, %d rounds, median): %.0f searches/s (target >= 5000, ratio %.2f), " \
            "p50 %.2f ms, p99 %.2f ms (target <= 20 ms, ratio %.2f); socket errors %d, non-2xx %d\n",
            n, mr, mr / 5000, m50, m99, m99 / 20, err, bad
+    printf "  server CPU time: %.0f us per search (user+sys, all threads; median over the rounds)\n", mc
     if (bad > 0) exit 1
 }' "$TMP/results"

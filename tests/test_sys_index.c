@@ -105,7 +105,10 @@ TEST(index_orders_candidates_by_keys_met_and_honours_the_limit) {
     REQUIRE(sys_index_search(x, &q, collect, &g, &err) == IOP_OK);
     CHECK_INT(g.n, 5);
     CHECK_STR(g.ids[0], "BEST"); /* meets the surname and the given name keys */
-    CHECK_STR(g.ids[1], "S00");  /* then the others in arrival order */
+    CHECK_STR(g.ids[1], "S00");  /* then the others in arrival order: the oldest of the 30 ties */
+    CHECK_STR(g.ids[2], "S01");
+    CHECK_STR(g.ids[3], "S02");
+    CHECK_STR(g.ids[4], "S03");
     sys_index_stats st;
     sys_index_stats_get(x, &st);
     CHECK_INT((long long)st.records, 31);

@@ -104,6 +104,13 @@ typedef struct store_mark {
 } store_mark;
 void store_mark_take(store *s, store_mark *m);
 bool store_changed_since(store *s, const store_mark *m);
+/* The same for any SQLite database in WAL mode that is not opened as a store (the users
+ * database): a watch on DB_PATH-shm, mapped on first use.  Thread-safe. */
+typedef struct store_watch store_watch;
+store_watch *store_watch_new(const char *db_path); /* NULL: out of memory */
+void store_watch_free(store_watch *w);
+void store_watch_mark(store_watch *w, store_mark *m);
+bool store_watch_changed(store_watch *w, const store_mark *m);
 /* The changes after seq, in order, at most max of them (0: all), in one snapshot; *last
  * receives the last one fn accepted (returned 0 for): a caller that stops resumes there. */
 iop_code store_changes_since(store *s, int64_t seq, size_t max, store_change_fn fn, void *ctx, int64_t *last,

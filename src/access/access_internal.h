@@ -6,8 +6,10 @@
 #define INTEROP_ACCESS_INTERNAL_H
 
 #include <pthread.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include "interop/access.h"
+#include "interop/store.h"
 
 #define ACCESS_TOKEN_ID_HEX 16   /* 8 random bytes */
 #define ACCESS_SECRET_BYTES 32
@@ -21,11 +23,25 @@ typedef struct access_cache_slot {
     uint64_t until_ns;             /* monotonic expiry of the cache entry */
 } access_cache_slot;
 
+/* A token's row as last read (hash, expiry, revocation, its user), valid until the users
+ * database next commits (any connection, any process: store_watch). */
+#define ACCESS_ROWS 64
+typedef struct access_row {
+    bool used;
+    char token_id[ACCESS_TOKEN_ID_HEX + 1];
+    char hash[crypto_pwhash_STRBYTES];
+    int64_t expires, revoked;
+    access_user user;
+} access_row;
+
 struct access_db {
     char *path;
     sqlite3 *db;
-    pthread_mutex_t mu; /* the connection and the statements below */
+    pthread_mutex_t mu; /* the connection and the statements below, the rows */
     sqlite3_stmt *auth_st; /* the per-request token lookup, prepared once */
+    store_watch *watch; /* commits to the users database */
+    store_mark mark;    /* its state when the rows were last known valid */
+    access_row rows[ACCESS_ROWS];
     access_options opt;
 
     pthread_mutex_t cmu; /* the cache */
@@ -41,5 +57,7 @@ iop_code access_read_user(sqlite3_stmt *st, int col, access_user *u, iop_err *er
 iop_code access_sql_fail(access_db *db, iop_err *err, const char *what);
 /* Drops every cached entry of the token (any id when token_id is NULL). */
 void access_cache_forget(access_db *db, const char *token_id);
+/* Forgets every row (db->mu held). */
+void access_rows_clear(access_db *db);
 
 #endif

@@ -170,6 +170,37 @@ iop_code access_token_create(access_db *db, const char *name, int64_t expires_ms
     return IOP_OK;
 }
 
+void access_rows_clear(access_db *db) {
+    for (int i = 0; i < ACCESS_ROWS; i++) {
+        if (db->rows[i].used) access_user_free(&db->rows[i].user);
+        sodium_memzero(&db->rows[i], sizeof db->rows[i]);
+    }
+}
+
+/* A deep copy of a user; false when out of memory (dst then owns nothing). */
+static bool user_copy(access_user *dst, const access_user *src) {
+    *dst = *src;
+    dst->name = dst->authority = NULL;
+    dst->profiles = NULL;
+    dst->n_profiles = 0;
+    if (!(dst->name = strdup(src->name ? src->name : "")) || !(dst->authority = strdup(src->authority ? src->authority : "")) ||
+        (src->n_profiles && !(dst->profiles = calloc(src->n_profiles, sizeof *dst->profiles)))) {
+        access_user_free(dst);
+        return false;
+    }
+    for (size_t i = 0; i < src->n_profiles; i++) {
+        if (!(dst->profiles[i] = strdup(src->profiles[i]))) { access_user_free(dst); return false; }
+        dst->n_profiles = i + 1;
+    }
+    return true;
+}
+
+static size_t row_of(const char *id) {
+    size_t h = 0;
+    for (const char *p = id; *p; p++) h = h * 31 + (unsigned char)*p;
+    return h % ACCESS_ROWS;
+}
+
 iop_code access_authenticate(access_db *db, const char *token, access_user *user, iop_err *err) {
     memset(user, 0, sizeof *user);
     char id[ACCESS_TOKEN_ID_HEX + 1];
@@ -182,7 +213,19 @@ iop_code access_authenticate(access_db *db, const char *token, access_user *user
     access_user u;
     pthread_mutex_lock(&db->mu);
     iop_code c = IOP_OK;
-    if (!db->auth_st &&
+    /* the token's row as last read, unless the users database committed since (a
+     * revocation, a disabled user, a new token: seen by the next request) */
+    if (store_watch_changed(db->watch, &db->mark)) {
+        access_rows_clear(db);
+        store_watch_mark(db->watch, &db->mark); /* before reading: a later commit is seen next time */
+    }
+    access_row *row = &db->rows[row_of(id)];
+    if (row->used && !strcmp(row->token_id, id)) {
+        memcpy(hash, row->hash, sizeof hash);
+        expires = row->expires;
+        revoked = row->revoked;
+        if (!user_copy(&u, &row->user)) c = iop_fail(err, IOP_ENOMEM, "out of memory");
+    } else if (!db->auth_st &&
         sqlite3_prepare_v2(db->db, "SELECT t.hash, t.expires_ms, t.revoked_ms, " ACCESS_USER_COLS
                                    " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
                            -1, &db->auth_st, NULL) != SQLITE_OK) {
@@ -197,6 +240,16 @@ iop_code access_authenticate(access_db *db, const char *token, access_user *user
             expires = sqlite3_column_int64(st, 1);
             revoked = sqlite3_column_int64(st, 2);
             c = access_read_user(st, 3, &u, err);
+            if (!c) {
+                if (row->used) access_user_free(&row->user);
+                row->used = user_copy(&row->user, &u);
+                if (row->used) {
+                    snprintf(row->token_id, sizeof row->token_id, "%s", id);
+                    memcpy(row->hash, hash, sizeof hash);
+                    row->expires = expires;
+                    row->revoked = revoked;
+                }
+            }
         } else if (rc == SQLITE_DONE) {
             c = iop_fail(err, IOP_EDENIED, "unknown token %s", id);
         } else {

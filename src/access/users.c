@@ -104,13 +104,14 @@ iop_code access_open(const char *path, const access_options *opt, access_db **ou
     if (db->opt.cache_ttl_s <= 0) db->opt.cache_ttl_s = 60;
     if (db->opt.cache_slots <= 0) db->opt.cache_slots = 4096;
     db->path = strdup(path);
+    db->watch = store_watch_new(path);
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->cmu, NULL);
     randombytes_buf(db->cache_key, sizeof db->cache_key);
     db->n_slots = (size_t)db->opt.cache_slots;
     db->slots = calloc(db->n_slots, sizeof *db->slots);
     iop_code c;
-    if (!db->path || !db->slots) {
+    if (!db->path || !db->slots || !db->watch) {
         c = iop_fail(err, IOP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -134,6 +135,8 @@ fail:
 void access_close(access_db *db) {
     if (!db) return;
     sqlite3_finalize(db->auth_st);
+    access_rows_clear(db);
+    store_watch_free(db->watch);
     if (db->db) sqlite3_close(db->db);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->cmu);

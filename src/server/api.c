@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include "interop/access.h"
+#include "interop/audit.h"
 #include "server/server_int.h"
 
 /* Single flight for token verification: a token unknown to the access cache costs an
@@ -250,6 +251,26 @@ static void h_metrics(srv *s, srv_req *r) {
                    "# TYPE interop_auth_cache_misses_total counter\n"
                    "interop_auth_cache_misses_total %llu\n",
                    (unsigned long long)hits, (unsigned long long)misses);
+    audit_stats as;
+    audit_get_stats(iop_audit_log(s->in), &as);
+    iop_buf_printf(&b,
+                   "# HELP interop_audit_entries_total Access-log entries committed (Reg. 2019/817 Art 10).\n"
+                   "# TYPE interop_audit_entries_total counter\n"
+                   "interop_audit_entries_total %llu\n"
+                   "# HELP interop_audit_batches_total Access-log transactions committed (group commits).\n"
+                   "# TYPE interop_audit_batches_total counter\n"
+                   "interop_audit_batches_total %llu\n"
+                   "# HELP interop_audit_failed_total Access-log entries whose transaction failed.\n"
+                   "# TYPE interop_audit_failed_total counter\n"
+                   "interop_audit_failed_total %llu\n"
+                   "# HELP interop_audit_commit_seconds_total Time spent committing the access log, fsync included.\n"
+                   "# TYPE interop_audit_commit_seconds_total counter\n"
+                   "interop_audit_commit_seconds_total %.6f\n"
+                   "# HELP interop_audit_queued Access-log entries waiting for the writer.\n"
+                   "# TYPE interop_audit_queued gauge\n"
+                   "interop_audit_queued %llu\n",
+                   (unsigned long long)as.appended, (unsigned long long)as.batches, (unsigned long long)as.failed,
+                   (double)as.commit_ns / 1e9, (unsigned long long)as.queued);
     iop_counts c;
     iop_err err = {0};
     if (iop_count(s->in, &c, &err) == IOP_OK) {

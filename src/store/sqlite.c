@@ -57,10 +57,14 @@ struct store {
     sqlite3_stmt *st[Q_N];
     char *path;
     bool readonly, changes, keyless;
-    /* the -shm file mapped read-only, for store_mark_take / store_changed_since */
-    pthread_mutex_t shm_mu;
-    const volatile uint32_t *shm;
-    bool shm_tried;
+    store_watch *watch; /* the -shm file, for store_mark_take / store_changed_since */
+};
+
+struct store_watch {
+    char *path;                 /* DB_PATH-shm */
+    pthread_mutex_t mu;
+    const volatile uint32_t *map;
+    bool tried;
 };
 
 static iop_code db_error(store *s, iop_err *err, const char *what) {
@@ -98,7 +102,7 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
     pthread_once(&sqlite_once, sqlite_setup);
     store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) { free(s); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
-    pthread_mutex_init(&s->shm_mu, NULL);
+    if (!(s->watch = store_watch_new(path))) { free(s->path); free(s); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     s->readonly = flags & STORE_READONLY;
     s->changes = flags & STORE_CHANGES;
     s->keyless = flags & STORE_KEYLESS;
@@ -140,57 +144,71 @@ void store_close(store *s) {
     if (!s) return;
     for (int i = 0; i < Q_N; i++) sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
-    if (s->shm) munmap((void *)s->shm, SHM_HDR_BYTES);
-    pthread_mutex_destroy(&s->shm_mu);
+    store_watch_free(s->watch);
     free(s->path);
     free(s);
 }
 
 /* The WAL-index header: its two 48-byte copies at the start of the -shm file, rewritten
  * by every commit (mxFrame, iChange, the checksums) and by every WAL restart (the salts). */
-static const volatile uint32_t *shm_header(store *s) {
-    pthread_mutex_lock(&s->shm_mu);
-    if (!s->shm && !s->shm_tried) {
-        s->shm_tried = true;
-        char p[4200];
-        snprintf(p, sizeof p, "%s-shm", s->path);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
+store_watch *store_watch_new(const char *db_path) {
+    store_watch *w = calloc(1, sizeof *w);
+    size_t n = strlen(db_path);
+    if (!w || !(w->path = malloc(n + 5))) { free(w); return NULL; }
+    memcpy(w->path, db_path, n);
+    memcpy(w->path + n, "-shm", 5);
+    pthread_mutex_init(&w->mu, NULL);
+    return w;
+}
+
+void store_watch_free(store_watch *w) {
+    if (!w) return;
+    if (w->map) munmap((void *)w->map, SHM_HDR_BYTES);
+    pthread_mutex_destroy(&w->mu);
+    free(w->path);
+    free(w);
+}
+
+/* The mapped header, or NULL (no -shm file yet: tried again at the next mark). */
+static const volatile uint32_t *watch_header(store_watch *w, bool retry) {
+    pthread_mutex_lock(&w->mu);
+    if (!w->map && (!w->tried || retry)) {
+        w->tried = true;
+        int fd = open(w->path, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= SHM_HDR_BYTES) {
             void *m = mmap(NULL, SHM_HDR_BYTES, PROT_READ, MAP_SHARED, fd, 0);
-            if (m != MAP_FAILED) s->shm = m;
+            if (m != MAP_FAILED) w->map = m;
         }
         if (fd >= 0) close(fd);
     }
-    const volatile uint32_t *h = s->shm;
-    pthread_mutex_unlock(&s->shm_mu);
+    const volatile uint32_t *h = w->map;
+    pthread_mutex_unlock(&w->mu);
     return h;
 }
 
-void store_mark_take(store *s, store_mark *m) {
-    const volatile uint32_t *h = shm_header(s);
+void store_watch_mark(store_watch *w, store_mark *m) {
+    const volatile uint32_t *h = watch_header(w, true);
     m->valid = false;
-    if (!h) {
-        /* no -shm file yet: it appears with the first read transaction; try again then */
-        pthread_mutex_lock(&s->shm_mu);
-        s->shm_tried = false;
-        pthread_mutex_unlock(&s->shm_mu);
-        return;
-    }
+    if (!h) return;
     for (int i = 0; i < 24; i++) m->hdr[i] = h[i];
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     m->valid = true;
 }
 
-bool store_changed_since(store *s, const store_mark *m) {
+bool store_watch_changed(store_watch *w, const store_mark *m) {
     if (!m->valid) return true;
-    const volatile uint32_t *h = shm_header(s);
+    const volatile uint32_t *h = watch_header(w, false);
     if (!h) return true;
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     for (int i = 0; i < 24; i++)
         if (h[i] != m->hdr[i]) return true;
     return false;
 }
+
+void store_mark_take(store *s, store_mark *m) { store_watch_mark(s->watch, m); }
+
+bool store_changed_since(store *s, const store_mark *m) { return store_watch_changed(s->watch, m); }
 
 const char *store_path(const store *s) { return s->path; }
 

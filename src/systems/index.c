@@ -718,14 +718,49 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
         rc = iop_fail(err, IOP_ENOMEM, "out of memory");
         goto done;
     }
-    size_t np = 0;
+    /* those above the threshold count (upto of them, fewer than limit) first, the ties
+     * after them; of the ties only the oldest limit - upto are kept, selected with a
+     * bounded heap so that only what is emitted gets sorted */
+    size_t na = 0, nt = 0, need = limit - upto;
+    cand_ref *ties = pick + upto;
     for (size_t j = 0; j < c.cap; j++) {
         if (!c.slot[j] || (c.n[j] & DEAD_FLAG)) continue;
         uint32_t n = c.n[j] > 256 ? 256 : c.n[j];
-        if (n >= thr) pick[np++] = (cand_ref){.count = n, .slot = c.slot[j] - 1};
+        cand_ref r = {.count = n, .slot = c.slot[j] - 1};
+        if (n > thr) pick[na++] = r;
+        else if (n == thr) {
+            if (nt < need) {
+                /* max-heap on the slot: the newest kept tie on top */
+                size_t i = nt++;
+                while (i && ties[(i - 1) / 2].slot < r.slot) { ties[i] = ties[(i - 1) / 2]; i = (i - 1) / 2; }
+                ties[i] = r;
+            } else if (need && r.slot < ties[0].slot) {
+                size_t i = 0;
+                for (;;) {
+                    size_t l = 2 * i + 1, m = i;
+                    uint32_t big = r.slot;
+                    if (l < nt && ties[l].slot > big) { m = l; big = ties[l].slot; }
+                    if (l + 1 < nt && ties[l + 1].slot > big) m = l + 1;
+                    if (m == i) break;
+                    ties[i] = ties[m];
+                    i = m;
+                }
+                ties[i] = r;
+            }
+        }
     }
+    size_t np = upto + nt;
     qsort(pick, np, sizeof *pick, cmp_ref);
-    for (size_t i = 0; i < np && i < limit && !stop; i++) stop = emit(x, pick[i].slot, fn, ctx);
+    /* the slots lie anywhere in memory: their lines are fetched a few candidates ahead */
+    size_t upto_emit = np < limit ? np : limit;
+    for (size_t i = 0; i < upto_emit && !stop; i++) {
+        if (i + 8 < upto_emit) __builtin_prefetch(&x->slots[pick[i + 8].slot]);
+        if (i + 4 < upto_emit) {
+            const char *ahead = x->slots[pick[i + 4].slot];
+            for (int l = 0; l < 4; l++) __builtin_prefetch(ahead + 64 * l);
+        }
+        stop = emit(x, pick[i].slot, fn, ctx);
+    }
     free(pick);
 done:
     pthread_rwlock_unlock(&x->rw);

@@ -967,6 +967,10 @@ iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, si
                 const tpair *a = &ho[i], *b = &ho[(i + shift[neg]) % nho];
                 if (neg && (b == a || (b->ml == a->ml && !memcmp(b->l, a->l, a->ml)))) continue;
                 if (!pair_features(cal, a->cp, a->n, b->l, b->ml, x[nx])) continue;
+                /* calibrated on the per-letter ratio only: for one Latin form the
+                 * probability then orders native forms as their likelihood does (the
+                 * per-unit ratio favoured long native forms among near neighbours) */
+                x[nx][1] = 0;
                 y[nx] = (uint8_t)!neg;
                 cls[nx] = (size_t)word_class(a->cp, a->n);
                 nx++;

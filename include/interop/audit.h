@@ -40,6 +40,8 @@ typedef struct audit_options {
     int retention_days;   /* entries older than this are purged; 0 = 365 */
     bool no_wait_durable; /* audit_append returns once queued (default: waits for the commit) */
     int commit_delay_us;  /* writer waits this long for a batch to fill; 0 = commit at once */
+    int lazy_delay_us;    /* ... this long when nobody waits for the commit (entries appended
+                             without waiting: queries' log entries by default); 0 = commit_delay_us */
     int max_batch;        /* entries per transaction at most; 0 = 4096 */
     int max_queue;        /* appenders wait while this many entries are queued; 0 = 65536 */
     const char *key_path; /* the MAC key; NULL = "<db path>.key" */

@@ -55,6 +55,8 @@ struct audit_log {
     pthread_cond_t cv_work, cv_done;
     audit_item *qhead, *qtail;
     size_t queued;
+    size_t urgent;          /* appenders and flushers waiting for a commit now */
+    bool writer_idle;       /* the writer waits for work (not for a batch to fill) */
     uint64_t next_ticket, done_ticket;
     bool closing;
     audit_stats stats;   /* under mu */

@@ -334,16 +334,25 @@ static void *writer_main(void *arg) {
     size_t max_batch = log->opt.max_batch > 0 ? (size_t)log->opt.max_batch : 4096;
     pthread_mutex_lock(&log->mu);
     for (;;) {
+        log->writer_idle = true;
         while (!log->qhead && !log->closing) pthread_cond_wait(&log->cv_work, &log->mu);
+        log->writer_idle = false;
         if (!log->qhead) break;
+        /* group commit: wait for the batch to fill -- commit_delay_us while someone waits
+         * for the commit, lazy_delay_us while nobody does (every commit is a flush of the
+         * disk: fewer of them leave the cores to the searches) */
+        int lazy = log->opt.lazy_delay_us > 0 ? log->opt.lazy_delay_us : log->opt.commit_delay_us;
         if (log->opt.commit_delay_us > 0 && log->queued < max_batch && !log->closing) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            long ns = ts.tv_nsec + (long)log->opt.commit_delay_us * 1000L;
-            ts.tv_sec += ns / 1000000000L;
-            ts.tv_nsec = ns % 1000000000L;
-            while (log->queued < max_batch && !log->closing &&
-                   pthread_cond_timedwait(&log->cv_work, &log->mu, &ts) == 0) {
+            struct timespec start;
+            clock_gettime(CLOCK_REALTIME, &start);
+            for (;;) {
+                long us = log->urgent ? log->opt.commit_delay_us : lazy;
+                struct timespec ts = start;
+                long ns = ts.tv_nsec + us * 1000L;
+                ts.tv_sec += ns / 1000000000L;
+                ts.tv_nsec = ns % 1000000000L;
+                if (log->queued >= max_batch || log->closing) break;
+                if (pthread_cond_timedwait(&log->cv_work, &log->mu, &ts) != 0) break; /* the time is up */
             }
         }
         audit_item *batch = log->qhead, *last = batch;
@@ -619,12 +628,17 @@ static iop_code enqueue(audit_log *log, audit_item *it, audit_waiter *w, iop_err
     else log->qhead = it;
     log->qtail = it;
     log->queued++;
-    pthread_cond_signal(&log->cv_work);
+    /* the writer is woken when it has nothing, when someone waits or when the batch is
+     * full -- not for every entry while it lets a batch fill */
+    size_t max_batch = log->opt.max_batch > 0 ? (size_t)log->opt.max_batch : 4096;
+    if (log->writer_idle || w || log->queued >= max_batch) pthread_cond_signal(&log->cv_work);
     if (!w) {
         pthread_mutex_unlock(&log->mu);
         return IOP_OK;
     }
+    log->urgent++;
     while (!w->done) pthread_cond_wait(&log->cv_done, &log->mu);
+    log->urgent--;
     pthread_mutex_unlock(&log->mu);
     if (w->rc) return iop_fail(err, w->rc, "%s", w->msg);
     return IOP_OK;
@@ -662,7 +676,12 @@ iop_code audit_flush(audit_log *log, iop_err *err) {
     if (log->read_only) return IOP_OK;
     pthread_mutex_lock(&log->mu);
     uint64_t t = log->next_ticket;
-    while (log->done_ticket < t) pthread_cond_wait(&log->cv_done, &log->mu);
+    if (log->done_ticket < t) {
+        log->urgent++;
+        pthread_cond_signal(&log->cv_work); /* a writer waiting lazily commits now */
+        while (log->done_ticket < t) pthread_cond_wait(&log->cv_done, &log->mu);
+        log->urgent--;
+    }
     iop_code c = log->async_rc;
     if (c) {
         iop_fail(err, c, "%s", log->async_msg);

@@ -151,7 +151,7 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
     }
     if (!rc) {
         in->audit_no_wait = o.audit_no_wait;
-        audit_options ao = {.no_wait_durable = o.audit_no_wait, .commit_delay_us = 2000};
+        audit_options ao = {.no_wait_durable = o.audit_no_wait, .commit_delay_us = 2000, .lazy_delay_us = 10000};
         path_in(path, sizeof path, dir, "audit.db");
         rc = audit_open(path, &ao, &in->log, err);
     }

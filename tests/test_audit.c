@@ -368,6 +368,38 @@ TEST(art10_entries_appended_without_waiting_are_durable_after_flush_and_reopen) 
     audit_close(log, NULL);
 }
 
+/* A batch nobody waits for may fill for lazy_delay_us; an appender or a flush that waits
+ * cuts that short (it waits commit_delay_us at most, not the lazy delay). */
+TEST(art10_a_waiting_appender_does_not_wait_for_a_lazily_filling_batch) {
+    const char *dir = test_tmpdir("audit-lazy");
+    snprintf(dbpath, sizeof dbpath, "%s/audit.db", dir);
+    audit_options o = {.commit_delay_us = 1000, .lazy_delay_us = 60 * 1000 * 1000};
+    audit_log *log;
+    iop_err e;
+    REQUIRE(audit_open(dbpath, &o, &log, &e) == IOP_OK);
+    uint64_t t0 = iop_mono_ns();
+    for (int i = 0; i < 5; i++) {
+        audit_entry x = {.actor = "a", .component = "esp", .operation = "query"};
+        CHECK(audit_append_ex(log, &x, false, NULL, &e) == IOP_OK);
+    }
+    audit_entry w = {.actor = "b", .component = "esp", .operation = "read"};
+    int64_t seq = 0;
+    CHECK(audit_append_ex(log, &w, true, &seq, &e) == IOP_OK);
+    CHECK_INT(seq, 6); /* committed with the five queued before it */
+    for (int i = 0; i < 3; i++) {
+        audit_entry x = {.actor = "c", .component = "esp", .operation = "query"};
+        CHECK(audit_append_ex(log, &x, false, NULL, &e) == IOP_OK);
+    }
+    CHECK(audit_flush(log, &e) == IOP_OK);
+    /* far below the 60 s lazy delay: both waits ended the filling batch */
+    CHECK((iop_mono_ns() - t0) / 1000000000u < 30);
+    audit_stats st;
+    audit_get_stats(log, &st);
+    CHECK_INT(st.appended, 9);
+    CHECK_INT(st.queued, 0);
+    CHECK(audit_close(log, &e) == IOP_OK);
+}
+
 TEST(art10_reopened_log_continues_its_chain) {
     audit_log *log = fresh_log("audit-reopen");
     REQUIRE(log);

@@ -44,7 +44,7 @@ command -v wrk >/dev/null 2>&1 || { echo "http_bench: wrk is not installed (Debi
 
 TMP=$(mktemp -d)
 LOG=$TMP/serve.log
-"$BIN" serve --dir "$DIR" --listen "127.0.0.1:$PORT" --threads "$STHREADS" 2>"$LOG" &
+"$BIN" serve --dir "$DIR" --listen "127.0.0.1:$PORT" --threads "$STHREADS" ${HTTP_SEARCH_THREADS:+--search-threads "$HTTP_SEARCH_THREADS"} 2>"$LOG" &
 SPID=$!
 cleanup() {
     if kill -0 "$SPID" 2>/dev/null; then kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true; fi

@@ -14,6 +14,7 @@
 #include "interop/interop.h"
 #include "interop/names.h"
 #include "interop/record.h"
+#include "interop/store.h"
 #include "test.h"
 
 /* One record per system (SIS: an arrest alert, a refusal-of-entry alert and a document
@@ -41,8 +42,11 @@ static const char *const fixture[] = {
     "\"documents\":[{\"type\":\"passport\",\"number\":\"P1234567\",\"country\":\"UKR\"}],\"status\":\"stolen\"}",
 };
 
+static char node_dir[1024]; /* the directory of the last fresh_node */
+
 static iop_instance *fresh_node(const char *name, iop_actor *op) {
     const char *dir = test_tmpdir(name);
+    snprintf(node_dir, sizeof node_dir, "%s", dir);
     iop_err err = {0};
     iop_instance *in = NULL;
     if (iop_init_dir(dir, NULL, &err) || iop_open(dir, NULL, &in, &err)) {
@@ -464,6 +468,60 @@ TEST(ranking_from_the_index_summary_equals_ranking_from_the_record) {
     rec_person_clear(&rec);
     names_engine_free(eng);
     json_decref(r);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+static int keep_summary(void *ctx, const store_doc *d) {
+    snprintf(ctx, 4096, "%s", d->summary ? d->summary : "");
+    return 0;
+}
+
+/* A node written before the index summary carried the identity: its records are ranked
+ * from the records themselves, with the same verdicts. */
+TEST(records_indexed_from_an_older_summary_are_ranked_from_the_record) {
+    iop_actor op;
+    iop_instance *in = fresh_node("oldsummary", &op);
+    REQUIRE(in);
+    iop_buf b;
+    iop_buf_init(&b);
+    for (size_t i = 0; i < sizeof namesakes / sizeof *namesakes; i++) { iop_buf_puts(&b, namesakes[i]); iop_buf_puts(&b, "\n"); }
+    iop_err err = {0};
+    iop_load_stats st = {0};
+    REQUIRE(iop_load_jsonl(in, &op, "namesakes", b.data, b.len, 0, &st, &err) == IOP_OK);
+    iop_buf_free(&b);
+    const char *q = "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\"}";
+    json_t *before = search_as(in, "border_guard", q, NULL);
+    REQUIRE(before);
+    /* cut every VIS summary back to its first eight fields, as an older version wrote them */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/systems/vis.db", node_dir);
+    store *s = NULL;
+    REQUIRE(store_open(path, 0, &err, &s) == IOP_OK);
+    const char *ids[] = {"V-SAME", "V-VARIANT", "V-NAMESAKE", "V-HOLDER"};
+    for (int i = 0; i < 4; i++) {
+        char sum[4096] = "";
+        REQUIRE(store_get(s, ids[i], false, keep_summary, sum, &err) == IOP_OK);
+        int fields = 0;
+        size_t cut = 0;
+        while (sum[cut] && !(sum[cut] == '\x1f' && ++fields == 8)) cut++;
+        REQUIRE(fields == 8);
+        iop_buf sql;
+        iop_buf_init(&sql);
+        iop_buf_puts(&sql, "UPDATE docs SET summary = CAST(X'");
+        for (size_t k = 0; k < cut; k++) iop_buf_printf(&sql, "%02x", (unsigned char)sum[k]);
+        iop_buf_printf(&sql, "' AS TEXT) WHERE id = '%s'", ids[i]);
+        CHECK(store_exec(s, sql.data, &err) == IOP_OK);
+        iop_buf_free(&sql);
+    }
+    store_close(s);
+    json_t *after = search_as(in, "border_guard", q, NULL);
+    REQUIRE(after);
+    CHECK(ids_equal(vis_hits(after), "V-SAME V-VARIANT"));
+    /* the same verdicts and evidence as from the identity in the summary */
+    CHECK(json_equal(vis_hits(before), vis_hits(after)));
+    json_decref(before);
+    json_decref(after);
     iop_actor_clear(&op);
     iop_close(in);
 }

@@ -417,12 +417,15 @@ typedef struct scored {
     char *id;
     char *summary;          /* the candidate's ranking summary, as the index holds it */
     char *body;             /* read for the shown hits only (and to rank old summaries) */
-    names_result nr;        /* filled when the names engine re-ranks */
+    names_result nr;        /* filled when the names engine re-ranks (reasons: once shown) */
+    names_ident *ident;     /* the candidate as the names engine prepared it */
     bool has_nr;
     bool shown;
 } scored;
 
 static void scored_free(scored *x) {
+    names_ident_free(x->ident);
+    x->ident = NULL;
     free(x->body);
     free(x->id);
     free(x->summary);
@@ -529,8 +532,9 @@ static void rerank(task *t, reading *rd, collect *c) {
         names_ident *id = NULL;
         scored *it = &c->items[i];
         if (prepare_candidate(t, rd, it, &id) != IOP_OK) continue;
-        names_compare(t->e->names, t->qid, id, &it->nr);
-        names_ident_free(id);
+        /* verdict and score only; the reasons are written for the shown hits (explain) */
+        names_compare_quick(t->e->names, t->qid, id, &it->nr);
+        it->ident = id;
         it->has_nr = true;
         bool doc = !strcmp(it->match, "document");
         double s = it->nr.score;
@@ -547,6 +551,12 @@ static void rerank(task *t, reading *rd, collect *c) {
 static size_t candidate_limit(size_t limit) {
     size_t n = limit * 5 / 2;
     return n < 25 ? 25 : n;
+}
+
+/* The names engine's verdict with its reasons, for a hit about to be shown. */
+static int explain(task *t, scored *it, iop_buf *out) {
+    if (it->ident) names_compare(t->e->names, t->qid, it->ident, &it->nr);
+    return iop_buf_puts(out, "\"names\":") | names_result_json(&it->nr, out) | iop_buf_puts(out, ",");
 }
 
 static void run_task(task *t) {
@@ -597,10 +607,8 @@ static void run_task(task *t) {
                                 "\"llr\":%.2f,\"fingerprint_score\":%.2f,\"face_score\":%.4f,\"fingers_matched\":%d},",
                                 shown ? "," : "", h->score, h->score, h->llr, h->fp_score, h->face_score, h->fingers_matched);
             for (size_t i = 0; i < c.n; i++) {
-                if (c.items[i].id && !strcmp(c.items[i].id, h->record_id) && c.items[i].has_nr) {
-                    e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&c.items[i].nr, &t->out) |
-                         iop_buf_puts(&t->out, ",");
-                }
+                if (c.items[i].id && !strcmp(c.items[i].id, h->record_id) && c.items[i].has_nr)
+                    e |= explain(t, &c.items[i], &t->out);
             }
             e |= iop_buf_puts(&t->out, "\"record\":") | esp_filter_record(t->who->profile, &r, &t->out) |
                  iop_buf_puts(&t->out, "}");
@@ -622,11 +630,8 @@ static void run_task(task *t) {
                 e |= iop_buf_puts(&t->out, shown++ ? ",{\"score\":" : "{\"score\":") |
                      iop_buf_fixed(&t->out, it->score, 3) | iop_buf_puts(&t->out, ",\"match\":\"") |
                      iop_buf_puts(&t->out, it->match) | iop_buf_puts(&t->out, "\",");
-                if (it->has_nr) {
-                    /* the names engine's verdict and why (Reg. 2019/817 Art 28: same / similar) */
-                    e |= iop_buf_puts(&t->out, "\"names\":") | names_result_json(&it->nr, &t->out) |
-                         iop_buf_puts(&t->out, ",");
-                }
+                /* the names engine's verdict and why (Reg. 2019/817 Art 28: same / similar) */
+                if (it->has_nr) e |= explain(t, it, &t->out);
                 e |= iop_buf_puts(&t->out, "\"record\":");
                 t->rc = esp_filter_json(t->who->profile, t->sys, it->body, &t->out, &t->err);
                 e |= iop_buf_puts(&t->out, "}");

@@ -294,3 +294,45 @@ TEST(summary_parse_gives_the_identity_as_recorded_and_marks_older_summaries) {
     /* not a summary at all */
     CHECK(!sys_candidate_parse("R3", "x", "just text", buf, &c));
 }
+
+TEST(index_behind_a_trimmed_change_log_starts_again_and_misses_nothing) {
+    const char *dir = test_tmpdir("index_trim");
+    sys_store *s;
+    iop_err err = {0};
+    REQUIRE(sys_open(IOP_SYS_VIS, dir, STORE_CREATE, &s, &err) == IOP_OK);
+    put(s, VIS("T1", "Ivanov", "Ivan", "1970-01-01", "P1"));
+    put(s, VIS("T2", "Petrov", "Petr", "1971-01-01", "P2"));
+    sys_index *x;
+    REQUIRE(sys_index_open(IOP_SYS_VIS, dir, &x, &err) == IOP_OK);
+    got g = search(x, "Petrov", NULL, "1971", NULL);
+    CHECK(has(&g, "T2"));
+    /* while the index does not look: a new record, a replacement, a deletion, and the
+     * log trimmed to its last change */
+    put(s, VIS("T3", "Sidorov", "Sidor", "1972-01-01", "P3"));
+    put(s, VIS("T1", "Kuznetsov", "Ivan", "1970-01-01", "P1"));
+    REQUIRE(sys_delete(s, "T2", &err) == IOP_OK);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/systems/vis.db", dir);
+    store *raw;
+    REQUIRE(store_open(path, 0, &err, &raw) == IOP_OK);
+    REQUIRE(store_changes_trim(raw, 1, &err) == IOP_OK);
+    int64_t first = 0, last = 0;
+    REQUIRE(store_first_change(raw, &first, &err) == IOP_OK);
+    REQUIRE(store_last_change(raw, &last, &err) == IOP_OK);
+    CHECK(first == last && last > 0);
+    store_close(raw);
+    g = search(x, "Sidorov", NULL, "1972", NULL);
+    CHECK(has(&g, "T3"));
+    g = search(x, "Kuznetsov", NULL, "1970", NULL);
+    CHECK(has(&g, "T1"));
+    g = search(x, "Ivanov", NULL, "1970", NULL);
+    CHECK(!has(&g, "T1"));
+    g = search(x, "Petrov", NULL, "1971", NULL);
+    CHECK(!has(&g, "T2"));
+    sys_index_stats st;
+    sys_index_stats_get(x, &st);
+    CHECK_INT((long long)st.records, 2);
+    CHECK_INT((long long)st.seq, (long long)last);
+    sys_index_close(x);
+    sys_close(s);
+}

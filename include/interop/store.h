@@ -90,6 +90,13 @@ typedef struct store_change {
 typedef int (*store_change_fn)(void *ctx, const store_change *c);
 /* The sequence number of the last committed change (0 when none). */
 iop_code store_last_change(store *s, int64_t *seq, iop_err *err);
+/* The sequence number of the oldest change still kept (0 when none).  Sequence numbers
+ * are contiguous; a follower that finds a gap after its position missed trimmed changes
+ * and starts again from store_scan_summaries. */
+iop_code store_first_change(store *s, int64_t *seq, iop_err *err);
+/* Deletes all but the last `keep` changes (inside the caller's write transaction, if
+ * any): writers bound the log, followers further behind start again. */
+iop_code store_changes_trim(store *s, int64_t keep, iop_err *err);
 /* A cheap test for commits, for a reader that follows the change log (a search index
  * that must see every acknowledged write before each search, without a read transaction
  * each time).  store_mark_take records the database's committed state -- SQLite's

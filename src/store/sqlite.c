@@ -22,10 +22,12 @@
 #include "interop/store.h"
 
 enum { Q_LAST_CHANGE, Q_CHANGES, Q_SCAN_SUM, Q_PUT, Q_OLDKEYS, Q_DELKEY, Q_ADDKEY, Q_DEL, Q_GET, Q_GETB, Q_LOOKUP, Q_SCAN, Q_SCANB, Q_EXPIRED, Q_COUNT,
-       Q_META_GET, Q_META_SET, Q_BEGIN_R, Q_BEGIN_W, Q_COMMIT, Q_ROLLBACK, Q_N };
+       Q_META_GET, Q_META_SET, Q_BEGIN_R, Q_BEGIN_W, Q_COMMIT, Q_ROLLBACK, Q_FIRST_CHANGE, Q_TRIM, Q_N };
 
 static const char *const sql_text[Q_N] = {
     [Q_LAST_CHANGE] = "SELECT coalesce(max(seq),0) FROM changes",
+    [Q_FIRST_CHANGE] = "SELECT coalesce(min(seq),0) FROM changes",
+    [Q_TRIM] = "DELETE FROM changes WHERE seq <= (SELECT max(seq) FROM changes) - ?1",
     [Q_CHANGES] = "SELECT c.seq,c.id,d.kind,d.summary FROM changes c LEFT JOIN docs d ON d.id=c.id WHERE c.seq>?1 ORDER BY c.seq LIMIT ?2",
     [Q_SCAN_SUM] = "SELECT id,kind,'',NULL,created,updated,expires,summary FROM docs",
     [Q_PUT] = "INSERT INTO docs(id,kind,body,blob,created,updated,expires,keys,summary) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
@@ -128,7 +130,8 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
         return rc;
     }
     for (int i = 0; i < Q_N; i++) {
-        if (s->readonly && (i == Q_PUT || i == Q_DELKEY || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET || i == Q_BEGIN_W))
+        if (s->readonly && (i == Q_PUT || i == Q_DELKEY || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET || i == Q_BEGIN_W ||
+                            i == Q_TRIM))
             continue;
         if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
             iop_code rc = db_error(s, err, "cannot prepare statement (is this an interop store?)");
@@ -395,6 +398,23 @@ iop_code store_last_change(store *s, int64_t *seq, iop_err *err) {
     if (r == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return r == SQLITE_ROW ? IOP_OK : db_error(s, err, "read change log");
+}
+
+iop_code store_first_change(store *s, int64_t *seq, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_FIRST_CHANGE];
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return r == SQLITE_ROW ? IOP_OK : db_error(s, err, "read change log");
+}
+
+iop_code store_changes_trim(store *s, int64_t keep, iop_err *err) {
+    sqlite3_stmt *st = s->st[Q_TRIM];
+    if (!st) return iop_fail(err, IOP_EDENIED, "%s: read-only store", s->path);
+    sqlite3_bind_int64(st, 1, keep < 0 ? 0 : keep);
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? IOP_OK : db_error(s, err, "trim change log");
 }
 
 iop_code store_changes_since(store *s, int64_t seq, size_t max, store_change_fn fn, void *ctx, int64_t *last,

@@ -346,6 +346,8 @@ static void record_remove(sys_index *x, const char *id) {
 typedef struct apply_ctx {
     sys_index *x;
     bool nomem;
+    int64_t next; /* the change expected next (replay): another one means trimmed changes */
+    bool gap;
 } apply_ctx;
 
 static int scan_cb(void *ctx, const store_doc *d) {
@@ -368,6 +370,8 @@ static bool same_state(const sys_index *x, const char *id, const char *kind, con
 
 static int change_cb(void *ctx, const store_change *c) {
     apply_ctx *a = ctx;
+    if (c->seq != a->next) { a->gap = true; return 1; } /* the log was trimmed past this index */
+    a->next = c->seq + 1;
     if (same_state(a->x, c->id, c->kind, c->summary)) return 0;
     record_remove(a->x, c->id);
     if (c->kind && record_add(a->x, c->id, c->kind, c->summary)) { a->nomem = true; return 1; }
@@ -453,12 +457,17 @@ iop_code sys_index_sync(sys_index *x, iop_err *err) {
     /* replay in chunks, so searches on other threads get the lock between them */
     while (!rc && last > x->seq) {
         pthread_rwlock_wrlock(&x->rw);
-        apply_ctx a = {.x = x};
+        apply_ctx a = {.x = x, .next = x->seq + 1};
         int64_t seen = x->seq;
         rc = store_changes_since(x->st, x->seq, SYNC_CHUNK, change_cb, &a, &seen, err);
         if (!rc && a.nomem) rc = iop_fail(err, IOP_ENOMEM, "%s search index: out of memory", iop_system_name(x->sys));
         bool moved = seen > x->seq;
         x->seq = seen; /* the changes applied; a failed one is tried again next time */
+        if (!rc && a.gap) {
+            /* changes this index has not seen were trimmed from the log: start again */
+            rc = build(x, err);
+            moved = true;
+        }
         pthread_rwlock_unlock(&x->rw);
         if (!moved) break; /* nothing after seq in this snapshot (a newer one comes next time) */
     }

@@ -19,7 +19,11 @@
 struct sys_store {
     iop_system id;
     store *st;
+    unsigned commits;     /* committed batches, to trim the change log now and then */
 };
+
+/* Changes kept in a store's log: a search index further behind than this rebuilds. */
+#define CHANGES_KEPT (1 << 20)
 
 static const store_migration migrations[] = {
     {1, "CREATE TABLE IF NOT EXISTS system_info(name TEXT PRIMARY KEY, value TEXT);"},
@@ -227,7 +231,10 @@ iop_code sys_put_batch(sys_store *s, const rec_person *recs, size_t n, int64_t n
 }
 
 iop_code sys_put_finish(sys_store *s, bool commit, iop_err *err) {
-    iop_code rc = commit ? store_commit(s->st, err) : IOP_OK;
+    iop_code rc = IOP_OK;
+    /* every 256th batch bounds the change log, in the batch's own transaction */
+    if (commit && (++s->commits & 255) == 0) rc = store_changes_trim(s->st, CHANGES_KEPT, err);
+    if (commit && !rc) rc = store_commit(s->st, err);
     if (!commit || rc) store_rollback(s->st);
     return rc;
 }

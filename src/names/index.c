@@ -66,6 +66,7 @@ struct names_index {
     uint32_t *uoff;
     uint32_t *upool;
     size_t n_upool, cap_upool;
+    unsigned cls_mask; /* script classes (nm_tl_class) of those units: the query normaliser runs for these */
 };
 
 /* a Latin query among native-script records: the candidates best by the learned
@@ -126,9 +127,11 @@ static void cdel_keys(const char *s, size_t len, keyset *ks) {
     for (size_t d = 0; d < nd; d++) kadd(ks, mkkey(K_CDEL, dh[d], 0));
 }
 
-static void normalised_keys(const names_engine *eng, const names_ident *id, const nm_tok *t, keyset *ks) {
+static void normalised_keys(const names_engine *eng, const names_ident *id, const nm_tok *t, unsigned cls_mask,
+                            keyset *ks) {
     cdel_keys(nm_str(id, t->off), t->len, ks);
     for (int cls = 0; cls < 4; cls++) {
+        if (!(cls_mask & 1u << cls)) continue;
         char r[3][NM_MAX_TOK + 1];
         size_t nr = nm_tl_normalise(eng->tlm, cls, nm_str(id, t->off), t->len, 3, r);
         for (size_t i = 0; i < nr; i++) {
@@ -144,8 +147,8 @@ static void normalised_keys(const names_engine *eng, const names_ident *id, cons
 }
 
 /* eng (queries only): when not NULL and it has a model, Latin query tokens also probe
- * their learned canonical spellings */
-static void gen_keys(const names_engine *eng, const names_ident *id, bool query, keyset *ks) {
+ * their learned canonical spellings for the script classes in cls_mask */
+static void gen_keys(const names_engine *eng, const names_ident *id, bool query, unsigned cls_mask, keyset *ks) {
     ks->n = 0;
     int years[4], ny = 0;
     if (id->dob.year) {
@@ -165,7 +168,7 @@ static void gen_keys(const names_engine *eng, const names_ident *id, bool query,
             if (t->role == NM_ROLE_SURNAME && ns < 8) sur[ns++] = t;
             else if (t->role == NM_ROLE_GIVEN && ng < 8 && !(t->flags & NM_TF_INITIAL)) giv[ng++] = t;
             else if (t->role == NM_ROLE_ANY && na < 8 && !(t->flags & NM_TF_INITIAL)) any[na++] = t;
-            if (query && eng && eng->tlm && !(t->flags & NM_TF_NONLATIN) && v == 0) normalised_keys(eng, id, t, ks);
+            if (query && eng && eng->tlm && !(t->flags & NM_TF_NONLATIN) && v == 0) normalised_keys(eng, id, t, cls_mask, ks);
             if (t->skel_len && (query || (t->flags & NM_TF_NONLATIN))) {
                 kadd(ks, mkkey(K_SKEL, t->skelh, 0));
                 uint32_t s2 = skel2(id, t);
@@ -419,6 +422,7 @@ static int units_put(names_index *ix, uint32_t slot, const names_ident *ident) {
             if (ident->toks[i].nat_len && ident->toks[i].nat_off == offs[j]) t = &ident->toks[i];
         *w++ = t->nat_len;
         memcpy(w, nm_str(ident, t->nat_off), t->nat_len * sizeof *w); /* the pool holds them unaligned */
+        ix->cls_mask |= 1u << nm_tl_class(w[0]);
         w += t->nat_len;
     }
     ix->n_upool += total;
@@ -478,7 +482,7 @@ iop_code names_index_add(names_index *ix, uint64_t id, const names_ident *ident,
     ix->n_sigs++;
     if (idmap_put(ix, id, slot)) { ix->n_sigs--; return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     keyset ks;
-    gen_keys(NULL, ident, false, &ks);
+    gen_keys(NULL, ident, false, 0, &ks);
     if (ident->n_lkeys) ix->n_learned++;
     if (ix->n_pend + ks.n > PENDING_MAX && flush_pending(ix)) return iop_fail(err, IOP_ENOMEM, "out of memory");
     for (size_t i = 0; i < ks.n; i++) {
@@ -626,6 +630,7 @@ iop_code names_index_load(const names_engine *eng, const names_store *store, con
                 if (okay) w += 1 + ix->upool[w];
             }
             if (!okay) { rc = iop_fail(err, IOP_ECORRUPT, "%s: units of identity slot %zu out of range", path, i); goto fail; }
+            ix->cls_mask |= 1u << nm_tl_class(ix->upool[o + 2]);
         }
         off += nu * sizeof(uint32_t);
     }
@@ -789,7 +794,7 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
     keyset ks;
     /* the query normaliser costs a few beam searches: only when native-script records
      * with learned keys are indexed */
-    gen_keys(ix->n_learned ? ix->eng : NULL, q, true, &ks);
+    gen_keys(ix->n_learned ? ix->eng : NULL, q, true, ix->cls_mask ? ix->cls_mask : 15u, &ks);
     /* size the candidate map from the posting counts */
     size_t ranges[MAX_KEYS][16][2];
     size_t total = 0;
@@ -878,6 +883,13 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
      * the learned model, so the candidates best by the model are scored fully too */
     uint32_t xs_slot[NM_XSCRIPT_SCORED];
     size_t n_xs = xscript_prerank(ix, q, cs, nc, xs_slot);
+    if (n_xs) { /* native-script candidates come from the model's picks; the signature
+                 * ranking picks among the others (Latin records of a mixed index) */
+        size_t w = 0;
+        for (size_t i = 0; i < nc; i++)
+            if (!ix->uoff[cs[i].slot]) cs[w++] = cs[i];
+        nc = w;
+    }
     if (nc > 4 * M) { /* keep the best M in one pass (insertion into a short sorted prefix) */
         size_t top = 0;
         for (size_t i = 0; i < nc; i++) {
@@ -895,7 +907,7 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
     for (size_t x = 0; x < n_xs; x++) { /* the model's picks the signature ranking left out */
         bool in = false;
         for (size_t i = 0; i < nc && !in; i++) in = cs[i].slot == xs_slot[x];
-        if (!in) cs[nc++].slot = xs_slot[x]; /* cs holds every candidate: room enough */
+        if (!in) cs[nc++].slot = xs_slot[x]; /* cs held every candidate: room enough */
     }
     names_hit *tmp = malloc((nc ? nc : 1) * sizeof *tmp);
     if (!tmp) { free(cs); return 0; }

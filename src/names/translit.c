@@ -376,7 +376,8 @@ struct nm_tl_query {
     size_t ml;
     double bg;          /* log P_bg(latin) */
     size_t row;         /* doubles per unit row: (ml + 1) * 7 */
-    uint32_t *ukey;     /* open addressing: unit + 1, 0 empty */
+    int32_t direct[0x800]; /* row of a unit below U+0800 (Greek, Cyrillic, Hebrew, Arabic), -1 none */
+    uint32_t *ukey;     /* open addressing (other units): unit + 1, 0 empty */
     uint32_t *uval;     /* row index */
     size_t ucap, nrows, rcap;
     double *rows;       /* rows[r * row + j * 7 + b] = P(chunk l[j..j+b) | unit), 0 beyond ml */
@@ -393,6 +394,7 @@ nm_tl_query *nm_tl_query_new(const names_tlm *m, const char *lat, size_t lat_len
     q->l[q->ml] = 0;
     if (!q->ml || q->ml > TL_MAX_M) { free(q); return NULL; }
     q->bg = bg_logp(m, q->l, q->ml);
+    for (size_t i = 0; i < 0x800; i++) q->direct[i] = -1;
     q->row = (q->ml + 1) * 7;
     q->ucap = 256;
     q->ukey = calloc(q->ucap, sizeof *q->ukey);
@@ -411,6 +413,7 @@ void nm_tl_query_free(nm_tl_query *q) {
 }
 
 static long tlq_row(nm_tl_query *q, uint32_t u) {
+    if (u < 0x800 && q->direct[u] >= 0) return q->direct[u];
     size_t mask = q->ucap - 1, h = thash(u) & mask;
     while (q->ukey[h]) {
         if (q->ukey[h] == u + 1) return (long)q->uval[h];
@@ -456,6 +459,7 @@ static long tlq_row(nm_tl_query *q, uint32_t u) {
     q->seen[ri] = seen;
     q->ukey[h] = u + 1;
     q->uval[h] = (uint32_t)ri;
+    if (u < 0x800) q->direct[u] = (int32_t)ri;
     return (long)ri;
 }
 
@@ -471,7 +475,8 @@ double nm_tl_query_prob(nm_tl_query *q, const uint32_t *cp, size_t n) {
     }
     if (!known) return -1;
     size_t ml = q->ml;
-    double a[TL_MAX_M + 1], nx[TL_MAX_M + 1];
+    double buf[2][TL_MAX_M + 8];
+    double *a = buf[0], *nx = buf[1];
     for (size_t j = 0; j <= ml; j++) a[j] = 0;
     a[0] = 1;
     size_t lo = 0; /* a[j] == 0 for j < lo */
@@ -485,7 +490,7 @@ double nm_tl_query_prob(nm_tl_query *q, const uint32_t *cp, size_t n) {
             size_t top = ml - j < 6 ? ml - j : 6;
             for (size_t b = 0; b <= top; b++) nx[j + b] += v * t[b];
         }
-        memcpy(a + lo, nx + lo, (ml + 1 - lo) * sizeof *a);
+        double *sw = a; a = nx; nx = sw;
         while (lo < ml && a[lo] == 0) lo++;
     }
     double f[2];

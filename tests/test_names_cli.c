@@ -75,7 +75,7 @@ TEST(cli_names_train_and_model_options_check_their_arguments) {
     CHECK_INT(run(cmd, out, sizeof out), 2);
     /* a malformed model file is refused with its line, by names and by resolve */
     snprintf(bad, sizeof bad, "%s/bad-model.txt", dir);
-    write_file(bad, "interop-names-translit 1\nbg -1 -2\n");
+    write_file(bad, "interop-names-translit 2\nbg -1 -2\n");
     snprintf(a, sizeof a, "%s/a.json", dir);
     write_file(a, "{\"id\":\"e1\",\"system\":\"ees\",\"kind\":\"individual_file\",\"surnames\":[\"Rossi\"]}\n");
     snprintf(cmd, sizeof cmd, "'%s' names compare '%s' '%s' --model '%s' 2>&1", IOP_BINARY, a, a, bad);

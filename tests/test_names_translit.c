@@ -155,7 +155,7 @@ TEST(learned_model_file_round_trips) {
     names_tlm_free(m2);
 }
 
-#define HEAD "interop-names-translit 1\n# test\n"
+#define HEAD "interop-names-translit 2\n# test\n"
 #define BG "bg -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -3 -2\n"
 #define CAL "cal cyrillic-greek 0 1 0 10\ncal arabic 0 1 0 0\ncal hebrew 0 1 0 0\ncal han-kana 0 1 0 0\ncal other 0 1 0 0\n"
 

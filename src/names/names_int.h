@@ -134,7 +134,12 @@ bool nm_is_particle(const char *s, size_t len);
 
 /* translit.c */
 #define NM_TL_CLASSES 5
-#define NM_TL_SYL 0x40000000u /* Han syllable units: NM_TL_SYL | packed pinyin letters */
+#define NM_TL_SYL 0x40000000u /* a Han character's syllable: NM_TL_SYL | packed pinyin letters (the model's table) */
+/* the model's units of a Han syllable: one per pinyin letter, NM_TL_PYL | position | letter
+ * (1..26), position NM_TL_PY_FIRST and/or NM_TL_PY_LAST within the syllable */
+#define NM_TL_PYL 0x80000000u
+#define NM_TL_PY_FIRST 0x20u
+#define NM_TL_PY_LAST 0x40u
 #define NM_TL_LAT_BASE 0x110000u /* units of the query normaliser: base + 1024 * class + 32 * letter + next letter */
 /* the k most likely canonical spellings of a Latin token for script class cls */
 size_t nm_tl_normalise(const names_tlm *m, int cls, const char *l, size_t ml, size_t k, char (*out)[NM_MAX_TOK + 1]);

@@ -20,7 +20,7 @@
 #include <utf8proc.h>
 #include "names/names_int.h"
 
-#define TL_MAGIC "interop-names-translit 1"
+#define TL_MAGIC "interop-names-translit 2"
 #define TL_MAX_N 32  /* native characters of one token used */
 #define TL_MAX_M 48  /* Latin letters of one token used */
 #define TL_FLOOR_SEEN 1e-4
@@ -47,6 +47,7 @@ static bool is_han(uint32_t cp) {
 }
 
 static int max_chunk(uint32_t cp) {
+    if (cp >= NM_TL_PYL) return 3;
     if (cp >= NM_TL_SYL) return 6;
     if (cp >= NM_TL_LAT_BASE) return 4;
     return (cp >= 0x3040 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || cp >= 0x20000 ? 6 : 4;
@@ -270,11 +271,32 @@ static uint32_t han_unit(const names_engine *eng, const names_tlm *m, uint32_t c
     return NM_TL_SYL | chunk_pack(l, ll);
 }
 
+/* Han syllables become one unit per pinyin letter, marked syllable-initial and/or
+ * -final: the model then learns how each letter of a syllable is rendered (l as r
+ * at a syllable's start, a final n dropped, ...) from every syllable it occurs in,
+ * instead of each syllable's own, sparse, statistics.  Writes at most cap units. */
+static size_t expand_syllables(const uint32_t *in, size_t n, uint32_t *out, size_t cap) {
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < cap; i++) {
+        if (in[i] < NM_TL_SYL || in[i] >= NM_TL_PYL) { out[k++] = in[i]; continue; }
+        uint32_t v = in[i] & 0x3FFFFFFFu;
+        uint32_t pos = NM_TL_PY_FIRST;
+        while (v && k < cap) {
+            if (!(v >> 5)) pos |= NM_TL_PY_LAST;
+            out[k++] = NM_TL_PYL | pos | (v & 31u);
+            v >>= 5;
+            pos = 0;
+        }
+    }
+    return k;
+}
+
 size_t nm_tl_units(const names_engine *eng, const names_tlm *m, const char *s, size_t len, uint32_t *out, size_t cap) {
-    size_t n = nm_tl_native(s, len, out, cap);
+    uint32_t tmp[TL_MAX_N + 1];
+    size_t n = nm_tl_native(s, len, tmp, cap < TL_MAX_N + 1 ? cap : TL_MAX_N + 1);
     for (size_t i = 0; i < n; i++)
-        if (is_han(out[i])) out[i] = han_unit(eng, m, out[i]);
-    return n;
+        if (is_han(tmp[i])) tmp[i] = han_unit(eng, m, tmp[i]);
+    return expand_syllables(tmp, n, out, cap);
 }
 
 /* ---- scoring ---- */
@@ -376,7 +398,8 @@ struct nm_tl_query {
     size_t ml;
     double bg;          /* log P_bg(latin) */
     size_t row;         /* doubles per unit row: (ml + 1) * 7 */
-    int32_t direct[0x800]; /* row of a unit below U+0800 (Greek, Cyrillic, Hebrew, Arabic), -1 none */
+    int32_t direct[0x880]; /* row of a unit below U+0800 (Greek, Cyrillic, Hebrew, Arabic) or of a
+                            * pinyin letter (0x800 + position | letter), -1 none */
     uint32_t *ukey;     /* open addressing (other units): unit + 1, 0 empty */
     uint32_t *uval;     /* row index */
     size_t ucap, nrows, rcap;
@@ -394,7 +417,7 @@ nm_tl_query *nm_tl_query_new(const names_tlm *m, const char *lat, size_t lat_len
     q->l[q->ml] = 0;
     if (!q->ml || q->ml > TL_MAX_M) { free(q); return NULL; }
     q->bg = bg_logp(m, q->l, q->ml);
-    for (size_t i = 0; i < 0x800; i++) q->direct[i] = -1;
+    for (size_t i = 0; i < 0x880; i++) q->direct[i] = -1;
     q->row = (q->ml + 1) * 7;
     q->ucap = 256;
     q->ukey = calloc(q->ucap, sizeof *q->ukey);
@@ -412,8 +435,13 @@ void nm_tl_query_free(nm_tl_query *q) {
     free(q);
 }
 
+static size_t tlq_direct(uint32_t u) {
+    return u < 0x800 ? u : u >= NM_TL_PYL && (u & ~0x7Fu) == NM_TL_PYL ? 0x800 + (u & 0x7Fu) : SIZE_MAX;
+}
+
 static long tlq_row(nm_tl_query *q, uint32_t u) {
-    if (u < 0x800 && q->direct[u] >= 0) return q->direct[u];
+    size_t d = tlq_direct(u);
+    if (d != SIZE_MAX && q->direct[d] >= 0) return q->direct[d];
     size_t mask = q->ucap - 1, h = thash(u) & mask;
     while (q->ukey[h]) {
         if (q->ukey[h] == u + 1) return (long)q->uval[h];
@@ -459,7 +487,7 @@ static long tlq_row(nm_tl_query *q, uint32_t u) {
     q->seen[ri] = seen;
     q->ukey[h] = u + 1;
     q->uval[h] = (uint32_t)ri;
-    if (u < 0x800) q->direct[u] = (int32_t)ri;
+    if (d != SIZE_MAX) q->direct[d] = (int32_t)ri;
     return (long)ri;
 }
 
@@ -812,6 +840,9 @@ static bool prep_pair(const names_engine *eng, names_tlm *syl, const names_tl_pa
             if (u != cp[i] && syl && !syl_add(syl, cp[i], u)) return false;
             cp[i] = u;
         }
+    uint32_t units[TL_MAX_N + 1];
+    n = expand_syllables(cp, n, units, TL_MAX_N + 1);
+    memcpy(cp, units, n * sizeof *cp);
     char *lf = nm_fold(in->latin, strlen(in->latin));
     if (!lf) return false;
     iop_buf lb;
@@ -850,8 +881,10 @@ static iop_code tlm_fit(const names_engine *eng, const tpair *ps, size_t np, nam
         for (size_t i = 0; i < ps[p].n; i++) {
             uint32_t c = ps[p].cp[i];
             if (c < NM_TL_SYL) continue;
-            if (tab_find(&t.tab, tkey(c, c & 0x3FFFFFFFu)) >= 0) continue;
-            long q = tr_param(&t, c, c & 0x3FFFFFFFu);
+            /* a pinyin letter unit: its own letter; (a syllable unit: its pinyin) */
+            uint32_t own = c >= NM_TL_PYL ? (c & 31u) : (c & 0x3FFFFFFFu);
+            if (tab_find(&t.tab, tkey(c, own)) >= 0) continue;
+            long q = tr_param(&t, c, own);
             if (q < 0) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
             t.prior[q] += 1.0;
         }
@@ -1039,9 +1072,12 @@ iop_code names_tlm_save(const names_tlm *m, const char *path, const char *proven
     for (size_t i = 0; i < m->n_ent; i++) {
         char ch[8], u[8];
         size_t cl = chunk_unpack(m->ent[i].chunk, ch);
-        if (m->ent[i].cp >= NM_TL_SYL) { /* a Han syllable unit: written as "py:<pinyin>" */
-            chunk_unpack(m->ent[i].cp & 0x3FFFFFFFu, u);
-            fprintf(f, "e py:%s %s %.5f\n", u, cl ? ch : "-", (double)m->ent[i].lp);
+        if (m->ent[i].cp >= NM_TL_PYL) { /* a pinyin letter unit: "pl:<position><letter>" */
+            uint32_t c = m->ent[i].cp;
+            u[0] = (c & NM_TL_PY_FIRST) ? ((c & NM_TL_PY_LAST) ? 's' : 'b') : ((c & NM_TL_PY_LAST) ? 'e' : 'm');
+            u[1] = (char)('a' + (c & 31u) - 1);
+            u[2] = 0;
+            fprintf(f, "e pl:%s %s %.5f\n", u, cl ? ch : "-", (double)m->ent[i].lp);
         } else fprintf(f, "e %X %s %.5f\n", m->ent[i].cp, cl ? ch : "-", (double)m->ent[i].lp);
     }
     fprintf(f, "end %zu\n", m->n_ent);
@@ -1081,7 +1117,9 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
         if (nl && nl > line && nl[-1] == '\r') nl[-1] = 0;
         lineno++;
         if (lineno == 1) {
-            if (strcmp(line, TL_MAGIC)) rc = iop_fail(err, IOP_ECORRUPT, "%s:1: not a transliteration model (expected '%s')", path, TL_MAGIC);
+            if (!strcmp(line, "interop-names-translit 1"))
+                rc = iop_fail(err, IOP_ECORRUPT, "%s:1: model format 1 (Han characters as whole syllables): retrain it with 'interop names train'", path);
+            else if (strcmp(line, TL_MAGIC)) rc = iop_fail(err, IOP_ECORRUPT, "%s:1: not a transliteration model (expected '%s')", path, TL_MAGIC);
             continue;
         }
         if (ended) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: data after 'end'", path, lineno); break; }
@@ -1121,17 +1159,17 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
             for (size_t k = 0; ok && k < pl; k++) ok = py[k] >= 'a' && py[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: h: expected '<hex Han code point> <pinyin, 1-6 letters a-z>'", path, lineno); break; }
             if (!syl_add(m, cp, NM_TL_SYL | chunk_pack(py, pl))) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
-        } else if (!strncmp(line, "e py:", 5)) {
+        } else if (!strncmp(line, "e pl:", 5)) {
             char py[16], ch[16];
             double lp;
-            size_t pl = 0, cl = 0;
-            bool ok = sscanf(line, "e py:%15s %15s %lf%n", py, ch, &lp, &used) == 3 && !line[used] && lp <= 0 && isfinite(lp);
-            if (ok) { pl = strlen(py); cl = strcmp(ch, "-") ? strlen(ch) : 0; }
-            ok = ok && pl >= 1 && pl <= 6 && cl <= 6;
-            for (size_t k = 0; ok && k < pl; k++) ok = py[k] >= 'a' && py[k] <= 'z';
+            size_t cl = 0;
+            bool ok = sscanf(line, "e pl:%15s %15s %lf%n", py, ch, &lp, &used) == 3 && !line[used] && lp <= 0 && isfinite(lp);
+            if (ok) cl = strcmp(ch, "-") ? strlen(ch) : 0;
+            ok = ok && strlen(py) == 2 && strchr("bems", py[0]) && py[1] >= 'a' && py[1] <= 'z' && cl <= (size_t)max_chunk(NM_TL_PYL);
             for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
-            if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad syllable entry ('e py:<pinyin> <letters or -> <log-prob <= 0>')", path, lineno); break; }
-            if (ent_push(m, &cap, (tl_ent){NM_TL_SYL | chunk_pack(py, pl), chunk_pack(ch, cl), (float)lp})) {
+            if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad pinyin-letter entry ('e pl:<b|m|e|s><letter> <up to 3 letters or -> <log-prob <= 0>')", path, lineno); break; }
+            uint32_t pos = py[0] == 'b' ? NM_TL_PY_FIRST : py[0] == 'e' ? NM_TL_PY_LAST : py[0] == 's' ? NM_TL_PY_FIRST | NM_TL_PY_LAST : 0;
+            if (ent_push(m, &cap, (tl_ent){NM_TL_PYL | pos | (uint32_t)(py[1] - 'a' + 1), chunk_pack(ch, cl), (float)lp})) {
                 rc = iop_fail(err, IOP_ENOMEM, "out of memory");
                 break;
             }

@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include "interop/sbms_fp.h"
+#include "sbms/fingerprint/fp_index.h"
 #include "test.h"
 
 #define PI_D 3.14159265358979323846
@@ -226,4 +227,82 @@ TEST(prescreen_and_shortlist_bound_the_work_of_the_later_stages) {
     CHECK_INT(c[0].ref.key, 42);
     free(f);
     iop_fp_gallery_free(g);
+}
+
+/* a finger whose minutiae lie on a square lattice, all pointing the same way: every pair
+ * feature occurs many times, so the votes overflow a batch, cells saturate at 255 and
+ * the probe table has long rows */
+static void lattice_finger(iop_fp_finger *f, int side, double step) {
+    memset(f, 0, sizeof *f);
+    f->xres = f->yres = 197;
+    f->width = f->height = (uint16_t)(side * step + 100);
+    f->n = (uint8_t)(side * side);
+    for (int i = 0; i < side * side; i++) {
+        f->m[i].x = (float)(50 + (i % side) * step);
+        f->m[i].y = (float)(50 + (i / side) * step);
+        f->m[i].angle = 0.3f;
+        f->m[i].type = IOP_FP_ENDING;
+    }
+}
+
+/* scores and motions of `probe` against `stored` on every code path the processor runs,
+ * checked against the portable one; returns the portable score */
+static int check_paths(const iop_fp_finger *probe, const iop_fp_finger *stored, fpx_scratch **sc, int nsc) {
+    fp_point pt[IOP_FP_MAX_MINUTIAE];
+    uint8_t pairs[FPX_MAX_PAIRS * FPX_PAIR_BYTES];
+    int np = fpx_pairs(pt, fp_normalise(stored, pt), pairs);
+    fpx_probe *p = fpx_probe_new(probe);
+    if (!p) { CHECK(p != NULL); return -1; }
+    int ref = fpx_score(p, pairs, np, sc[0], -1);
+    fpx_motion m0, m1;
+    CHECK_INT(fpx_align(p, pairs, np, sc[0], &m0), ref);
+    for (int k = 1; k < nsc; k++) {
+        CHECK_INT(fpx_score(p, pairs, np, sc[k], -1), ref);
+        CHECK_INT(fpx_align(p, pairs, np, sc[k], &m1), ref);
+        CHECK(m1.rot == m0.rot && m1.tx == m0.tx && m1.ty == m0.ty && m1.votes == m0.votes);
+        /* with a floor: exact above it, at most the floor otherwise */
+        for (int floor = 0; floor <= ref + 1; floor += 1 + floor / 4) {
+            int v = fpx_score(p, pairs, np, sc[k], floor);
+            if (ref > floor) CHECK_INT(v, ref);
+            else CHECK(v >= 0 && v <= floor);
+        }
+    }
+    fpx_probe_free(p);
+    return ref;
+}
+
+TEST(first_stage_votes_are_identical_on_the_portable_sse2_and_avx2_paths) {
+    fpx_scratch *sc[3] = {NULL, NULL, NULL};
+    int nsc = 0;
+    for (int level = 0; level < 3; level++) {
+        sc[nsc] = fpx_scratch_new();
+        REQUIRE(sc[nsc] != NULL);
+        int got = fpx_scratch_path(sc[nsc], level);
+        if (got != level) { fpx_scratch_free(sc[nsc]); break; } /* the processor lacks this level */
+        nsc++;
+    }
+    REQUIRE(nsc >= 1);
+    iop_fp_finger *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    REQUIRE(a && b);
+    int mates_high = 0, above = 0;
+    for (uint64_t person = 0; person < 12; person++) {
+        iop_fp_gen_finger(77, person, 1 + (uint32_t)(person % 5), 0, NULL, a);
+        for (uint64_t other = 0; other < 25; other++) {
+            iop_fp_gen_finger(77, other, 0, 0, NULL, b);
+            int v = check_paths(a, b, sc, nsc);
+            if (other == person && v >= 10) mates_high++;
+            if (other != person && v > 0) above++;
+        }
+    }
+    /* the comparisons covered mates (high scores) and strangers (low, non-zero ones) */
+    CHECK(mates_high >= 6);
+    CHECK(above >= 200);
+    /* many votes: batches flushed, saturated cells, long probe rows */
+    lattice_finger(a, 12, 18.0);
+    lattice_finger(b, 11, 18.0);
+    CHECK(check_paths(a, b, sc, nsc) >= 255);
+    CHECK(check_paths(a, a, sc, nsc) >= 255);
+    free(a);
+    free(b);
+    for (int k = 0; k < nsc; k++) fpx_scratch_free(sc[k]);
 }

@@ -50,6 +50,9 @@
 #define FP_PAIR_PX 15.0                   /* second stage: paired minutiae tolerance */
 #define FP_PAIR_RAD (26.0 * PI_D / 180.0)
 #define FP_NO_SLOT UINT32_MAX
+#ifndef FP_PREFETCH
+#define FP_PREFETCH 4                     /* slots ahead the first stage prefetches */
+#endif
 
 /* ---------------------------------------------------------------- first-stage code */
 
@@ -576,15 +579,16 @@ static uint64_t thread_cpu_ns(void) {
 }
 
 /* first-stage score of slot s against the probe fingers of a compatible position; -1
- * when no probe finger is compatible */
+ * when no probe finger is compatible.  A score that cannot exceed floor may come back as
+ * any value from 0 to floor (fpx_score); floor = -1: exact. */
 static int slot_score(const iop_fp_gallery *g, size_t s, fpx_probe *const *probe, const uint8_t *ppos, size_t np,
-                      fpx_scratch *sc) {
+                      fpx_scratch *sc, int floor) {
     int best = -1;
     uint8_t pos = g->slot_pos[s];
     const uint8_t *pairs = blob_pairs(g->slot_blob[s], g->slot_n[s]);
     for (size_t p = 0; p < np; p++) {
         if (pos && ppos[p] && pos != ppos[p]) continue;
-        int v = fpx_score(probe[p], pairs, g->slot_np[s], sc);
+        int v = fpx_score(probe[p], pairs, g->slot_np[s], sc, floor);
         if (v > best) best = v;
     }
     return best;
@@ -613,8 +617,15 @@ static void *scan_run(void *arg) {
     for (size_t s = j->from; s < j->to; s++) {
         if (!g->slot_blob[s]) continue;
         if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) continue;
-        if (s + 2 < j->to && g->slot_blob[s + 2]) __builtin_prefetch(g->slot_blob[s + 2]);
-        int v = slot_score(g, s, j->probe, j->ppos, j->np, sc);
+        /* the pairs of a finger a few slots ahead, every cache line of them: the scan
+           streams the gallery from memory */
+        if (s + FP_PREFETCH < j->to && g->slot_blob[s + FP_PREFETCH]) {
+            size_t a = s + FP_PREFETCH;
+            const char *b = (const char *)blob_pairs(g->slot_blob[a], g->slot_n[a]);
+            for (size_t o = 0; o < (size_t)g->slot_np[a] * FPX_PAIR_BYTES; o += 64) __builtin_prefetch(b + o);
+        }
+        /* once the heap is full, a finger scoring at most its minimum cannot enter it */
+        int v = slot_score(g, s, j->probe, j->ppos, j->np, sc, j->cap && j->nheap == j->cap ? j->heap[0].s : -1);
         j->scanned++;
         if (v >= 0) heap_push(j->heap, &j->nheap, j->cap, (hit){v, (uint32_t)s, 0});
     }
@@ -952,14 +963,14 @@ iop_code iop_fp_gallery_first_stage_rank(iop_fp_gallery *g, const iop_fp_templat
         uint32_t r = g->table[at];
         int mate = -1;
         for (uint32_t s = g->rec[r].first; s != FP_NO_SLOT; s = g->slot_next[s]) {
-            int v = slot_score(g, s, pt, ppos, np, sc);
+            int v = slot_score(g, s, pt, ppos, np, sc, -1);
             if (v > mate) mate = v;
         }
         size_t above = 0;
         for (size_t s = 0; s < g->nslot; s++) {
             if (!g->slot_blob[s] || g->slot_rec[s] == r) continue;
             if (systems && !(systems >> (g->slot_sys[s] & 63) & 1)) continue;
-            if (slot_score(g, s, pt, ppos, np, sc) > mate) above++;
+            if (slot_score(g, s, pt, ppos, np, sc, mate) > mate) above++;
         }
         *rank = above;
     }

@@ -7,6 +7,7 @@
 #ifndef INTEROP_FP_INDEX_H
 #define INTEROP_FP_INDEX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "fp_internal.h"
 
@@ -27,14 +28,20 @@ typedef struct fpx_probe fpx_probe;
 fpx_probe *fpx_probe_new(const iop_fp_finger *f);
 void fpx_probe_free(fpx_probe *p);
 
-/* Per-thread working memory of the vote (about 140 KB). */
+/* Per-thread working memory of the vote (about 40 KB). */
 typedef struct fpx_scratch fpx_scratch;
 fpx_scratch *fpx_scratch_new(void);
 void fpx_scratch_free(fpx_scratch *s);
+/* The code the scratch scores with: 0 portable C, 1 SSE2, 2 AVX2; -1 (and any level the
+ * processor lacks) the fastest it runs, the default.  Every level gives the same scores.
+ * Returns the level chosen. */
+int fpx_scratch_path(fpx_scratch *s, int path);
 
 /* Score of a stored finger: the largest number of pair correspondences that agree on
- * one rotation (22.5-degree cells) and translation (16 px cells). */
-int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s);
+ * one rotation (22.5-degree cells) and translation (16 px cells).  A finger that cannot
+ * score above floor may stop early and report any value from 0 to floor (an upper bound
+ * of its score); every score above floor is exact.  floor = -1: always exact. */
+int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s, int floor);
 
 /* The rigid motion (probe, centred, to stored finger; internal frame) proposed by the
  * best block of votes. */

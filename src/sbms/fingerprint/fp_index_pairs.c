@@ -27,6 +27,7 @@
  */
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fp_index.h"
@@ -229,25 +230,469 @@ fpx_probe *fpx_probe_new(const iop_fp_finger *f) {
     return pr;
 }
 
+/* ---------------------------------------------------------------- voting
+ *
+ * A stored finger is scored in three passes over per-thread scratch memory, so that the
+ * work per vote has no data-dependent branch: (1) each stored pair looks its feature up
+ * and writes a vote code (stored pair << 16 | probe entry) for every probe pair with that
+ * feature -- four codes are written whatever the count and the count added, so the
+ * common rows of 0 to 4 entries cost no branch; (2) the codes are turned into cells of
+ * the vote grid and counted, in the order of the pairs; (3) the best 2 x 2 x 2 block is
+ * searched.  Pass 3 runs on 32-cell rows with SSE2 (every x86-64) or AVX2 (chosen at run
+ * time): for each touched cell the four rows of its block are added and the sums of
+ * all 32 blocks of the row taken at once.  The scalar pass is the reference: every path
+ * gives the same score (tests/test_fp_gallery.c checks it). */
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FPX_X86 1
+#else
+#define FPX_X86 0
+#endif
+
+#define FPX_VBUF 2048   /* vote codes cast per batch */
+#define FPX_YM (FPX_NT - 1)                      /* cell = (r * NT + x) * NT + y */
+#define FPX_XM ((FPX_NT - 1) * FPX_NT)
+#define FPX_RSTEP (FPX_NT * FPX_NT)
+#define FPX_CELLS (FPX_NR * FPX_NT * FPX_NT)
+_Static_assert((FPX_NT & (FPX_NT - 1)) == 0 && (FPX_NR & (FPX_NR - 1)) == 0 && FPX_NT == 32,
+               "the vote grid wraps by masks and holds rows of 32 cells");
+
+enum { FPX_PATH_PORTABLE, FPX_PATH_SSE2, FPX_PATH_AVX2 };
+
 struct fpx_scratch {
-    uint8_t grid[FPX_NR * FPX_NT * FPX_NT];   /* 16 KB: stays in the first-level cache */
+    _Alignas(64) uint8_t grid[FPX_CELLS];   /* 16 KB: stays in the first-level cache */
     uint16_t touched[FPX_MAX_TOUCHED];
+    _Alignas(32) uint32_t vote[FPX_VBUF + 8]; /* vote codes, then their cells */
+    /* x86: what the vectors take from the pair and the entry of each vote */
+    _Alignas(32) uint32_t st_g[FPX_VBUF + 8];  /* bytes 1-4 of the stored pair */
+    _Alignas(32) uint32_t st_e[FPX_VBUF + 8];  /* the entry's midpoint, mx | my << 16 */
+    _Alignas(32) uint32_t st_d[FPX_VBUF + 8];  /* rotation, 1/256 turn */
+    _Alignas(32) float st_cs[2 * (FPX_VBUF + 8)]; /* its cos / 8, sin / 8 */
+    float cs8[256], sn8[256];               /* cos, sin / 8: probe midpoints are in 1/8 px */
+    float csn8[256][2];
+    _Alignas(32) uint8_t hrx[FPX_NR * FPX_NT]; /* x86: votes per (rotation, x) cell */
     float cs[256], sn[256];
+    int nt;                                 /* touched cells */
+    int path;
 };
 
 fpx_scratch *fpx_scratch_new(void) {
-    fpx_scratch *s = calloc(1, sizeof *s);
+    fpx_scratch *s = aligned_alloc(64, (sizeof(fpx_scratch) + 63) / 64 * 64);
     if (!s) return NULL;
+    memset(s, 0, sizeof *s);
     for (int a = 0; a < 256; a++) {
         s->cs[a] = (float)cos(a * 2 * PI_D / 256);
         s->sn[a] = (float)sin(a * 2 * PI_D / 256);
+        s->cs8[a] = s->csn8[a][0] = s->cs[a] * 0.125f;
+        s->sn8[a] = s->csn8[a][1] = s->sn[a] * 0.125f;
     }
+    fpx_scratch_path(s, -1);
     return s;
+}
+
+int fpx_scratch_path(fpx_scratch *s, int path) {
+    int best = FPX_PATH_PORTABLE;
+#if FPX_X86
+    best = __builtin_cpu_supports("avx2") ? FPX_PATH_AVX2 : FPX_PATH_SSE2;
+#endif
+    s->path = path < 0 || path > best ? best : path;
+    return s->path;
 }
 
 void fpx_scratch_free(fpx_scratch *s) { free(s); }
 
 #define CELL(r, x, y) (((r) * FPX_NT + (x)) * FPX_NT + (y))
+
+/* the cell of the motion proposed by vote code v (the reference computation) */
+static inline unsigned vote_cell(const fpx_probe *p, const uint8_t *pairs, const fpx_scratch *s, uint32_t v) {
+    const uint8_t *g = pairs + (size_t)(v >> 16) * FPX_PAIR_BYTES;
+    const fpx_entry *pe = &p->ent[v & 0xffff];
+    unsigned d = (unsigned)(g[2] - pe->phi) & 255;
+    float gx = g[3] * 4.0f + 2.0f, gy = -(g[4] * 4.0f + 2.0f);
+    float c = s->cs8[d], sn = s->sn8[d], mx = pe->mx, my = pe->my;
+    float tx = gx - (c * mx - sn * my), ty = gy - (sn * mx + c * my);
+    /* cells of FPX_TB px; the offset keeps the operand positive, so that the conversion
+       truncates like floor */
+    unsigned ix = (unsigned)(int)(tx * (float)(1.0 / FPX_TB) + 4096.0f) & FPX_YM;
+    unsigned iy = (unsigned)(int)(ty * (float)(1.0 / FPX_TB) + 4096.0f) & FPX_YM;
+    return CELL(d >> 4, ix, iy);
+}
+
+/* pass 2, second half: counts the votes in the cells cell(0) .. cell(m - 1), in order
+ * (saturating at 255); a vote for a new cell once FPX_MAX_TOUCHED cells are touched is
+ * left out */
+#define FPX_COUNT(s, m, cell)                                                   \
+    do {                                                                        \
+        uint8_t *grid_ = (s)->grid;                                             \
+        uint16_t *touched_ = (s)->touched;                                      \
+        int nt_ = (s)->nt;                                                      \
+        if (nt_ + (m) <= FPX_MAX_TOUCHED) {                                     \
+            for (int i = 0; i < (m); i++) {                                     \
+                unsigned c_ = (cell), c0_ = grid_[c_];                          \
+                touched_[nt_] = (uint16_t)c_;                                   \
+                nt_ += c0_ == 0;                                                \
+                grid_[c_] = (uint8_t)(c0_ + (c0_ != UINT8_MAX));                \
+            }                                                                   \
+        } else {                                                                \
+            for (int i = 0; i < (m); i++) {                                     \
+                unsigned c_ = (cell);                                           \
+                if (!grid_[c_]) {                                               \
+                    if (nt_ == FPX_MAX_TOUCHED) continue;                       \
+                    touched_[nt_++] = (uint16_t)c_;                             \
+                }                                                               \
+                if (grid_[c_] < UINT8_MAX) grid_[c_]++;                         \
+            }                                                                   \
+        }                                                                       \
+        (s)->nt = nt_;                                                          \
+    } while (0)
+
+/* pass 2, portable: the cells of the votes s->vote[0..m-1], counted */
+static void cast(const fpx_probe *p, const uint8_t *pairs, fpx_scratch *s, int m) {
+    FPX_COUNT(s, m, vote_cell(p, pairs, s, s->vote[i]));
+}
+
+/* passes 1 and 2, portable: every stored pair votes for each probe pair of its feature */
+static void vote_all(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s) {
+    const uint16_t *start = p->start;
+    uint32_t *vote = s->vote;
+    int m = 0;
+    s->nt = 0;
+    if (npairs > UINT16_MAX) npairs = UINT16_MAX;
+    for (int q = 0; q < npairs; q++) {
+        const uint8_t *g = pairs + (size_t)q * FPX_PAIR_BYTES;
+        unsigned key = (unsigned)g[0] | (unsigned)g[1] << 8;
+        if (key >= FPX_NKEYS) continue;
+        unsigned e = start[key];
+        int cnt = (int)start[key + 1] - (int)e;
+        uint32_t code = (uint32_t)q << 16 | e;
+        if (cnt > 4) { /* a feature the probe holds many times */
+            for (int k = 0; k < cnt; k++) {
+                if (m == FPX_VBUF) { cast(p, pairs, s, m); m = 0; }
+                vote[m++] = code + (uint32_t)k;
+            }
+            continue;
+        }
+        if (m > FPX_VBUF - 4) { cast(p, pairs, s, m); m = 0; }
+        vote[m] = code;
+        vote[m + 1] = code + 1;
+        vote[m + 2] = code + 2;
+        vote[m + 3] = code + 3;
+        m += cnt;
+    }
+    cast(p, pairs, s, m);
+}
+
+#if FPX_X86
+/* The x86 paths compute the same cells with vectors, four (SSE2) or eight (AVX2) votes
+ * at a time, by the same single-precision operations in the same order as vote_cell
+ * (no fused multiply-add), so they are bit-identical.  The values a vote needs from its
+ * stored pair and probe entry are first gathered by scalar loads (vector gathers are slow
+ * on many processors). */
+
+static inline uint32_t load32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* pass 2, first part: what the vectors need, for the votes s->vote[0..m-1] and up to 7
+ * more (copies of the first) so that whole vectors can be read */
+static void stage(const fpx_probe *p, const uint8_t *pairs, fpx_scratch *s, int m) {
+    const uint8_t *ent = (const uint8_t *)p->ent;
+    uint32_t *restrict sg = s->st_g, *restrict se = s->st_e, *restrict sd = s->st_d;
+    float *restrict sc = s->st_cs;
+    const uint32_t *restrict v = s->vote;
+    for (int i = m; i < ((m + 7) & ~7); i++) s->vote[i] = s->vote[0];
+    int mm = (m + 7) & ~7;
+    for (int i = 0; i < mm; i++) {
+        uint32_t code = v[i];
+        const uint8_t *g = pairs + (size_t)(code >> 16) * FPX_PAIR_BYTES;
+        const uint8_t *pe = ent + (size_t)(code & 0xffff) * sizeof(fpx_entry);
+        unsigned d = (unsigned)(g[2] - pe[offsetof(fpx_entry, phi)]) & 255;
+        sg[i] = load32(g + 1);
+        se[i] = load32(pe);
+        sd[i] = d;
+        memcpy(sc + 2 * i, s->csn8[d], 8);
+    }
+}
+
+/* pass 2, vector part, 4 votes at a time: the cells replace the codes in s->vote */
+static void cells_sse2(fpx_scratch *s, int m) {
+    const __m128i k255 = _mm_set1_epi32(255), k31 = _mm_set1_epi32(FPX_YM);
+    const __m128 four = _mm_set1_ps(4.0f), two = _mm_set1_ps(2.0f), sign = _mm_set1_ps(-0.0f);
+    const __m128 inv = _mm_set1_ps((float)(1.0 / FPX_TB)), off = _mm_set1_ps(4096.0f);
+    for (int i = 0; i < m; i += 4) {
+        __m128i gw = _mm_load_si128((const __m128i *)(const void *)(s->st_g + i));
+        __m128i ew = _mm_load_si128((const __m128i *)(const void *)(s->st_e + i));
+        __m128i d = _mm_load_si128((const __m128i *)(const void *)(s->st_d + i));
+        __m128 cs01 = _mm_load_ps(s->st_cs + 2 * i), cs23 = _mm_load_ps(s->st_cs + 2 * i + 4);
+        __m128 c = _mm_shuffle_ps(cs01, cs23, _MM_SHUFFLE(2, 0, 2, 0));
+        __m128 sn = _mm_shuffle_ps(cs01, cs23, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 g3 = _mm_cvtepi32_ps(_mm_and_si128(_mm_srli_epi32(gw, 16), k255));
+        __m128 g4 = _mm_cvtepi32_ps(_mm_srli_epi32(gw, 24));
+        __m128 mx = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_slli_epi32(ew, 16), 16));
+        __m128 my = _mm_cvtepi32_ps(_mm_srai_epi32(ew, 16));
+        __m128 gx = _mm_add_ps(_mm_mul_ps(g3, four), two);
+        __m128 gy = _mm_xor_ps(_mm_add_ps(_mm_mul_ps(g4, four), two), sign);
+        __m128 tx = _mm_sub_ps(gx, _mm_sub_ps(_mm_mul_ps(c, mx), _mm_mul_ps(sn, my)));
+        __m128 ty = _mm_sub_ps(gy, _mm_add_ps(_mm_mul_ps(sn, mx), _mm_mul_ps(c, my)));
+        __m128i ix = _mm_and_si128(_mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(tx, inv), off)), k31);
+        __m128i iy = _mm_and_si128(_mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(ty, inv), off)), k31);
+        __m128i cell = _mm_or_si128(_mm_slli_epi32(_mm_srli_epi32(d, 4), 10),
+                                    _mm_or_si128(_mm_slli_epi32(ix, 5), iy));
+        _mm_store_si128((__m128i *)(void *)(s->vote + i), cell);
+    }
+}
+
+/* the same, 8 votes at a time */
+__attribute__((target("avx2"))) static void cells_avx2(fpx_scratch *s, int m) {
+    const __m256i k255 = _mm256_set1_epi32(255), k31 = _mm256_set1_epi32(FPX_YM);
+    const __m256 four = _mm256_set1_ps(4.0f), two = _mm256_set1_ps(2.0f), sign = _mm256_set1_ps(-0.0f);
+    const __m256 inv = _mm256_set1_ps((float)(1.0 / FPX_TB)), off = _mm256_set1_ps(4096.0f);
+    for (int i = 0; i < m; i += 8) {
+        __m256i gw = _mm256_load_si256((const __m256i *)(const void *)(s->st_g + i));
+        __m256i ew = _mm256_load_si256((const __m256i *)(const void *)(s->st_e + i));
+        __m256i d = _mm256_load_si256((const __m256i *)(const void *)(s->st_d + i));
+        /* (c0 s0 c1 s1 c2 s2 c3 s3), (c4 s4 ... c7 s7): shuffled within 128-bit lanes to
+           (c0 c1 c4 c5 | c2 c3 c6 c7), then the 64-bit quarters put in order */
+        __m256 a = _mm256_load_ps(s->st_cs + 2 * i), b = _mm256_load_ps(s->st_cs + 2 * i + 8);
+        __m256 c = _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+        __m256 sn = _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+        __m256 g3 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(gw, 16), k255));
+        __m256 g4 = _mm256_cvtepi32_ps(_mm256_srli_epi32(gw, 24));
+        __m256 mx = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(ew, 16), 16));
+        __m256 my = _mm256_cvtepi32_ps(_mm256_srai_epi32(ew, 16));
+        __m256 gx = _mm256_add_ps(_mm256_mul_ps(g3, four), two);
+        __m256 gy = _mm256_xor_ps(_mm256_add_ps(_mm256_mul_ps(g4, four), two), sign);
+        __m256 tx = _mm256_sub_ps(gx, _mm256_sub_ps(_mm256_mul_ps(c, mx), _mm256_mul_ps(sn, my)));
+        __m256 ty = _mm256_sub_ps(gy, _mm256_add_ps(_mm256_mul_ps(sn, mx), _mm256_mul_ps(c, my)));
+        __m256i ix = _mm256_and_si256(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(tx, inv), off)), k31);
+        __m256i iy = _mm256_and_si256(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(ty, inv), off)), k31);
+        __m256i cell = _mm256_or_si256(_mm256_slli_epi32(_mm256_srli_epi32(d, 4), 10),
+                                       _mm256_or_si256(_mm256_slli_epi32(ix, 5), iy));
+        _mm256_store_si256((__m256i *)(void *)(s->vote + i), cell);
+    }
+}
+
+/* pass 2, x86, first part: the cells of the votes s->vote[0..m-1] */
+static void cells_x86(const fpx_probe *p, const uint8_t *pairs, fpx_scratch *s, int m) {
+    stage(p, pairs, s, m);
+    if (s->path == FPX_PATH_AVX2) cells_avx2(s, m);
+    else cells_sse2(s, m);
+}
+
+/* pass 2, x86 */
+static void cast_x86(const fpx_probe *p, const uint8_t *pairs, fpx_scratch *s, int m) {
+    if (m <= 0) return;
+    cells_x86(p, pairs, s, m);
+    const uint32_t *cell = s->vote;
+    FPX_COUNT(s, m, cell[i]);
+}
+
+/* counts the cells s->vote[0..m-1] per (rotation, x): the row of 32 cells each lies in */
+static void window_count(fpx_scratch *s, int m) {
+    uint8_t *h = s->hrx;
+    const uint32_t *v = s->vote;
+    if (m <= UINT8_MAX) { /* no count can reach 255 */
+        for (int i = 0; i < m; i++) h[v[i] >> 5]++;
+        return;
+    }
+    for (int i = 0; i < m; i++) {
+        unsigned r = v[i] >> 5, c = h[r];
+        h[r] = (uint8_t)(c + (c != UINT8_MAX));
+    }
+}
+
+/* An upper bound of the score from the cells s->vote[0..m-1]: the votes are counted
+ * per (rotation, x) cell, summed over y, and the best 2 x 2 window of those counts is
+ * at least the best 2 x 2 x 2 block.  Counts saturate at 255; the bound is then 255. */
+static int window_bound_sse2(fpx_scratch *s, int m) {
+    uint8_t *h = s->hrx;
+    window_count(s, m);
+    __m128i best = _mm_setzero_si128(), zero = _mm_setzero_si128();
+    for (int r = 0; r < FPX_NR; r++) {
+        const uint8_t *a = h + r * FPX_NT, *b = h + ((r + 1) & (FPX_NR - 1)) * FPX_NT;
+        __m128i s0 = _mm_adds_epu8(_mm_load_si128((const __m128i *)(const void *)a),
+                                   _mm_load_si128((const __m128i *)(const void *)b));
+        __m128i s1 = _mm_adds_epu8(_mm_load_si128((const __m128i *)(const void *)(a + 16)),
+                                   _mm_load_si128((const __m128i *)(const void *)(b + 16)));
+        __m128i n0 = _mm_or_si128(_mm_srli_si128(s0, 1), _mm_slli_si128(s1, 15));
+        __m128i n1 = _mm_or_si128(_mm_srli_si128(s1, 1), _mm_slli_si128(s0, 15));
+        best = _mm_max_epu8(best, _mm_max_epu8(_mm_adds_epu8(s0, n0), _mm_adds_epu8(s1, n1)));
+    }
+    for (int r = 0; r < FPX_NR * FPX_NT; r += 16) _mm_store_si128((__m128i *)(void *)(h + r), zero);
+    best = _mm_max_epu8(best, _mm_srli_si128(best, 8));
+    best = _mm_max_epu8(best, _mm_srli_si128(best, 4));
+    best = _mm_max_epu8(best, _mm_srli_si128(best, 2));
+    best = _mm_max_epu8(best, _mm_srli_si128(best, 1));
+    return _mm_cvtsi128_si32(best) & 255;
+}
+
+__attribute__((target("avx2"))) static int window_bound_avx2(fpx_scratch *s, int m) {
+    uint8_t *h = s->hrx;
+    window_count(s, m);
+    __m256i best = _mm256_setzero_si256(), zero = _mm256_setzero_si256();
+    for (int r = 0; r < FPX_NR; r++) {
+        __m256i sum = _mm256_adds_epu8(
+            _mm256_load_si256((const __m256i *)(const void *)(h + r * FPX_NT)),
+            _mm256_load_si256((const __m256i *)(const void *)(h + ((r + 1) & (FPX_NR - 1)) * FPX_NT)));
+        __m256i next = _mm256_alignr_epi8(_mm256_permute2x128_si256(sum, sum, 0x01), sum, 1);
+        best = _mm256_max_epu8(best, _mm256_adds_epu8(sum, next));
+    }
+    for (int r = 0; r < FPX_NR * FPX_NT; r += 32) _mm256_store_si256((__m256i *)(void *)(h + r), zero);
+    __m128i b = _mm_max_epu8(_mm256_castsi256_si128(best), _mm256_extracti128_si256(best, 1));
+    b = _mm_max_epu8(b, _mm_srli_si128(b, 8));
+    b = _mm_max_epu8(b, _mm_srli_si128(b, 4));
+    b = _mm_max_epu8(b, _mm_srli_si128(b, 2));
+    b = _mm_max_epu8(b, _mm_srli_si128(b, 1));
+    return _mm_cvtsi128_si32(b) & 255;
+}
+
+/* passes 1 and 2, x86: as vote_all, the four codes of a pair written by one store; the
+ * batch is checked for room once per 16 pairs.  When every vote fits one batch and
+ * floor >= 0, the window bound is taken first: a finger whose bound is at most floor
+ * cannot score above it, its votes are not counted and the bound is returned; otherwise
+ * -1, the votes counted. */
+static int vote_x86(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s, int floor) {
+    const uint16_t *start = p->start;
+    uint32_t *vote = s->vote;
+    const __m128i k0123 = _mm_setr_epi32(0, 1, 2, 3);
+    int m = 0;
+    bool whole = true; /* every vote in the batch */
+    s->nt = 0;
+    if (npairs > UINT16_MAX) npairs = UINT16_MAX;
+    for (int q0 = 0; q0 < npairs; q0 += 16) {
+        if (m > FPX_VBUF - 4 * 16) { cast_x86(p, pairs, s, m); m = 0; whole = false; }
+        int q1 = npairs - q0 < 16 ? npairs : q0 + 16;
+        const uint8_t *g = pairs + (size_t)q0 * FPX_PAIR_BYTES;
+        for (int q = q0; q < q1; q++, g += FPX_PAIR_BYTES) {
+            unsigned key = (unsigned)g[0] | (unsigned)g[1] << 8;
+            if (key >= FPX_NKEYS) continue;
+            unsigned e = start[key];
+            int cnt = (int)start[key + 1] - (int)e;
+            uint32_t code = (uint32_t)q << 16 | e;
+            if (cnt > 4) { /* a feature the probe holds many times */
+                for (int k = 0; k < cnt; k++) {
+                    if (m == FPX_VBUF) { cast_x86(p, pairs, s, m); m = 0; whole = false; }
+                    vote[m++] = code + (uint32_t)k;
+                }
+                if (m > FPX_VBUF - 4 * 16) { cast_x86(p, pairs, s, m); m = 0; whole = false; }
+                continue;
+            }
+            _mm_storeu_si128((__m128i *)(void *)(vote + m), _mm_add_epi32(_mm_set1_epi32((int)code), k0123));
+            m += cnt;
+        }
+    }
+    if (m <= 0) return -1;
+    cells_x86(p, pairs, s, m);
+    if (whole && floor >= 0) {
+        int b = s->path == FPX_PATH_AVX2 ? window_bound_avx2(s, m) : window_bound_sse2(s, m);
+        if (b < UINT8_MAX && b <= floor) return b;
+    }
+    const uint32_t *cell = s->vote;
+    FPX_COUNT(s, m, cell[i]);
+    return -1;
+}
+#endif
+
+/* passes 1 and 2 on the scratch's path; a bound at most floor when the finger cannot
+ * score above floor (votes not counted), else -1 */
+static int vote(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s, int floor) {
+#if FPX_X86
+    if (s->path != FPX_PATH_PORTABLE) return vote_x86(p, pairs, npairs, s, floor);
+#endif
+    (void)floor;
+    vote_all(p, pairs, npairs, s);
+    return -1;
+}
+
+/* sum of the 2 x 2 x 2 block whose lower corner is cell c (wrapping in every axis) */
+static inline int block_sum(const uint8_t *gr, unsigned c) {
+    unsigned y1 = (c & ~(unsigned)FPX_YM) | ((c + 1) & FPX_YM);
+    unsigned x1 = (c & ~(unsigned)FPX_XM) | ((c + FPX_NT) & FPX_XM);
+    unsigned x1y1 = (y1 & ~(unsigned)FPX_XM) | ((y1 + FPX_NT) & FPX_XM);
+    const unsigned r = FPX_RSTEP, all = FPX_CELLS - 1;
+    return gr[c] + gr[y1] + gr[x1] + gr[x1y1] + gr[(c + r) & all] + gr[(y1 + r) & all] + gr[(x1 + r) & all] +
+           gr[(x1y1 + r) & all];
+}
+
+/* pass 3, reference: the best block with a vote in its lower corner, and that corner
+ * (the first in the order the cells were touched) */
+static int best_block(const fpx_scratch *s, unsigned *bcell) {
+    int best = 0;
+    unsigned bc = 0;
+    for (int t = 0; t < s->nt; t++) {
+        int v = block_sum(s->grid, s->touched[t]);
+        if (v > best) { best = v; bc = s->touched[t]; }
+    }
+    if (bcell) *bcell = bc;
+    return best;
+}
+
+#if FPX_X86
+/* the rows of the block of cell c: (r, x), (r, x + 1), (r + 1, x), (r + 1, x + 1) */
+#define FPX_ROWS(c, r00, r01, r10, r11)                                                                   \
+    unsigned r00 = (c) & ~(unsigned)FPX_YM, r01 = (r00 & ~(unsigned)FPX_XM) | ((r00 + FPX_NT) & FPX_XM), \
+             r10 = (r00 + FPX_RSTEP) & (FPX_CELLS - 1), r11 = (r01 + FPX_RSTEP) & (FPX_CELLS - 1)
+
+/* pass 3 on rows (sums saturate at 255: a result of 255 is recomputed by the reference) */
+static int best_block_sse2(const fpx_scratch *s) {
+    const uint8_t *gr = s->grid;
+    __m128i best = _mm_setzero_si128(), zero = _mm_setzero_si128();
+    for (int t = 0; t < s->nt; t++) {
+        FPX_ROWS(s->touched[t], r00, r01, r10, r11);
+        __m128i a0 = _mm_load_si128((const __m128i *)(const void *)(gr + r00));
+        __m128i a1 = _mm_load_si128((const __m128i *)(const void *)(gr + r00 + 16));
+        __m128i s0 = _mm_adds_epu8(_mm_adds_epu8(a0, _mm_load_si128((const __m128i *)(const void *)(gr + r01))),
+                                   _mm_adds_epu8(_mm_load_si128((const __m128i *)(const void *)(gr + r10)),
+                                                 _mm_load_si128((const __m128i *)(const void *)(gr + r11))));
+        __m128i s1 =
+            _mm_adds_epu8(_mm_adds_epu8(a1, _mm_load_si128((const __m128i *)(const void *)(gr + r01 + 16))),
+                          _mm_adds_epu8(_mm_load_si128((const __m128i *)(const void *)(gr + r10 + 16)),
+                                        _mm_load_si128((const __m128i *)(const void *)(gr + r11 + 16))));
+        /* block of lower corner y: columns y and y + 1 (mod 32) */
+        __m128i n0 = _mm_or_si128(_mm_srli_si128(s0, 1), _mm_slli_si128(s1, 15));
+        __m128i n1 = _mm_or_si128(_mm_srli_si128(s1, 1), _mm_slli_si128(s0, 15));
+        __m128i b0 = _mm_andnot_si128(_mm_cmpeq_epi8(a0, zero), _mm_adds_epu8(s0, n0));
+        __m128i b1 = _mm_andnot_si128(_mm_cmpeq_epi8(a1, zero), _mm_adds_epu8(s1, n1));
+        best = _mm_max_epu8(best, _mm_max_epu8(b0, b1));
+    }
+    best = _mm_max_epu8(best, _mm_srli_si128(best, 8));
+    best = _mm_max_epu8(best, _mm_srli_si128(best, 4));
+    best = _mm_max_epu8(best, _mm_srli_si128(best, 2));
+    best = _mm_max_epu8(best, _mm_srli_si128(best, 1));
+    return _mm_cvtsi128_si32(best) & 255;
+}
+
+__attribute__((target("avx2"))) static int best_block_avx2(const fpx_scratch *s) {
+    const uint8_t *gr = s->grid;
+    __m256i best = _mm256_setzero_si256(), zero = _mm256_setzero_si256();
+    for (int t = 0; t < s->nt; t++) {
+        FPX_ROWS(s->touched[t], r00, r01, r10, r11);
+        __m256i a = _mm256_load_si256((const __m256i *)(const void *)(gr + r00));
+        __m256i sum = _mm256_adds_epu8(_mm256_adds_epu8(a, _mm256_load_si256((const __m256i *)(const void *)(gr + r01))),
+                                       _mm256_adds_epu8(_mm256_load_si256((const __m256i *)(const void *)(gr + r10)),
+                                                        _mm256_load_si256((const __m256i *)(const void *)(gr + r11))));
+        __m256i next = _mm256_alignr_epi8(_mm256_permute2x128_si256(sum, sum, 0x01), sum, 1);
+        __m256i b = _mm256_andnot_si256(_mm256_cmpeq_epi8(a, zero), _mm256_adds_epu8(sum, next));
+        best = _mm256_max_epu8(best, b);
+    }
+    __m128i m = _mm_max_epu8(_mm256_castsi256_si128(best), _mm256_extracti128_si256(best, 1));
+    m = _mm_max_epu8(m, _mm_srli_si128(m, 8));
+    m = _mm_max_epu8(m, _mm_srli_si128(m, 4));
+    m = _mm_max_epu8(m, _mm_srli_si128(m, 2));
+    m = _mm_max_epu8(m, _mm_srli_si128(m, 1));
+    return _mm_cvtsi128_si32(m) & 255;
+}
+#endif
+
+static void grid_clear(fpx_scratch *s) {
+    for (int t = 0; t < s->nt; t++) s->grid[s->touched[t]] = 0;
+    s->nt = 0;
+}
 
 /* the mean motion of the votes in the 2 x 2 x 2 block whose lower corner is cell c */
 static void motion(const fpx_probe *p, const uint8_t *pairs, int npairs, const fpx_scratch *s, unsigned c,
@@ -282,50 +727,27 @@ static void motion(const fpx_probe *p, const uint8_t *pairs, int npairs, const f
     mo->ty = n ? sty / n : 0;
 }
 
-int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s) { return fpx_align(p, pairs, npairs, s, NULL); }
+int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s, int floor) {
+    int best = vote(p, pairs, npairs, s, floor);
+    if (best >= 0) return best;
+    switch (s->path) {
+#if FPX_X86
+    case FPX_PATH_AVX2: best = best_block_avx2(s); break;
+    case FPX_PATH_SSE2: best = best_block_sse2(s); break;
+#endif
+    default: best = best_block(s, NULL); break;
+    }
+    if (best >= UINT8_MAX) best = best_block(s, NULL);
+    grid_clear(s);
+    return best;
+}
 
 int fpx_align(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch *s, fpx_motion *mo) {
-    int nt = 0;
-    for (int q = 0; q < npairs; q++) {
-        const uint8_t *g = pairs + (size_t)q * FPX_PAIR_BYTES;
-        unsigned key = (unsigned)g[0] | (unsigned)g[1] << 8;
-        if (key >= FPX_NKEYS) continue;
-        unsigned e = p->start[key], end = p->start[key + 1];
-        if (e == end) continue;
-        float gx = g[3] * 4.0f + 2.0f, gy = -(g[4] * 4.0f + 2.0f);
-        for (; e < end; e++) {
-            const fpx_entry *pe = &p->ent[e];
-            unsigned d = (g[2] - pe->phi) & 255;
-            float c = s->cs[d] * 0.125f, sn = s->sn[d] * 0.125f, mx = pe->mx, my = pe->my;
-            float tx = gx - (c * mx - sn * my), ty = gy - (sn * mx + c * my);
-            /* cells of FPX_TB px; the offset keeps the operand positive, so that the
-               conversion truncates like floor */
-            unsigned ix = (unsigned)(int)(tx * (float)(1.0 / FPX_TB) + 4096.0f) & (FPX_NT - 1);
-            unsigned iy = (unsigned)(int)(ty * (float)(1.0 / FPX_TB) + 4096.0f) & (FPX_NT - 1);
-            unsigned cell = CELL(d >> 4, ix, iy);
-            if (!s->grid[cell]) {
-                if (nt == FPX_MAX_TOUCHED) continue;
-                s->touched[nt++] = (uint16_t)cell;
-            }
-            if (s->grid[cell] < UINT8_MAX) s->grid[cell]++;
-        }
-    }
-    /* the best 2 x 2 x 2 block with a vote in its lower corner (wrapping) */
-    int best = 0;
-    unsigned bcell = 0;
-    const uint8_t *gr = s->grid;
-    for (int t = 0; t < nt; t++) {
-        unsigned cell = s->touched[t];
-        unsigned y1 = (cell & (FPX_NT - 1)) == FPX_NT - 1 ? cell + 1 - FPX_NT : cell + 1;
-        int dx = ((cell / FPX_NT) & (FPX_NT - 1)) == FPX_NT - 1 ? -(FPX_NT - 1) * FPX_NT : FPX_NT;
-        int dr = cell / (FPX_NT * FPX_NT) == FPX_NR - 1 ? -(FPX_NR - 1) * FPX_NT * FPX_NT : FPX_NT * FPX_NT;
-        unsigned c2 = (unsigned)((int)cell + dr), y2 = (unsigned)((int)y1 + dr);
-        int v = gr[cell] + gr[y1] + gr[(unsigned)((int)cell + dx)] + gr[(unsigned)((int)y1 + dx)] + gr[c2] + gr[y2] +
-                gr[(unsigned)((int)c2 + dx)] + gr[(unsigned)((int)y2 + dx)];
-        if (v > best) { best = v; bcell = cell; }
-    }
+    vote(p, pairs, npairs, s, -1);
+    unsigned bcell;
+    int best = best_block(s, &bcell);
     if (mo) motion(p, pairs, npairs, s, bcell, mo);
-    for (int t = 0; t < nt; t++) s->grid[s->touched[t]] = 0;
+    grid_clear(s);
     return best;
 }
 

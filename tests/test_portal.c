@@ -526,6 +526,44 @@ TEST(records_indexed_from_an_older_summary_are_ranked_from_the_record) {
     iop_close(in);
 }
 
+/* A record updated after the index ranked it (here: an update the index never hears of)
+ * is ranked again on what is stored before it is shown: the verdict shown belongs to the
+ * record shown. */
+TEST(a_hit_updated_since_the_index_ranked_it_is_ranked_again_before_it_is_shown) {
+    iop_actor op;
+    iop_instance *in = fresh_node("updated", &op);
+    REQUIRE(in);
+    iop_buf b;
+    iop_buf_init(&b);
+    for (size_t i = 0; i < sizeof namesakes / sizeof *namesakes; i++) { iop_buf_puts(&b, namesakes[i]); iop_buf_puts(&b, "\n"); }
+    iop_err err = {0};
+    iop_load_stats st = {0};
+    REQUIRE(iop_load_jsonl(in, &op, "namesakes", b.data, b.len, 0, &st, &err) == IOP_OK);
+    iop_buf_free(&b);
+    const char *q = "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\"}";
+    json_t *r = search_as(in, "border_guard", q, NULL);
+    REQUIRE(r);
+    CHECK(ids_equal(vis_hits(r), "V-SAME V-VARIANT"));
+    json_decref(r);
+    /* the change log stops hearing of updates; V-SAME becomes another person */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/systems/vis.db", node_dir);
+    store *s = NULL;
+    REQUIRE(store_open(path, 0, &err, &s) == IOP_OK);
+    REQUIRE(store_exec(s, "DROP TRIGGER docs_changes_upd", &err) == IOP_OK);
+    store_close(s);
+    const char *other = "{\"id\":\"V-SAME\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Testperson\"],"
+                        "\"given_names\":[\"Zygmunt\"],\"dob\":\"1980-01-02\",\"sex\":\"M\",\"application_number\":\"DE-2\","
+                        "\"status\":\"issued\"}\n";
+    REQUIRE(iop_load_jsonl(in, &op, "update", other, strlen(other), 0, &st, &err) == IOP_OK);
+    r = search_as(in, "border_guard", q, NULL);
+    REQUIRE(r);
+    CHECK(ids_equal(vis_hits(r), "V-VARIANT"));
+    json_decref(r);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
 TEST(acknowledged_loads_survive_kill_9) {
     const char *dir = test_tmpdir("crash");
     iop_err err = {0};

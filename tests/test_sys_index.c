@@ -336,3 +336,39 @@ TEST(index_behind_a_trimmed_change_log_starts_again_and_misses_nothing) {
     sys_index_close(x);
     sys_close(s);
 }
+
+TEST(store_mark_says_unchanged_until_any_connection_commits) {
+    const char *dir = test_tmpdir("store_mark");
+    sys_store *s;
+    iop_err err = {0};
+    REQUIRE(sys_open(IOP_SYS_VIS, dir, STORE_CREATE, &s, &err) == IOP_OK);
+    put(s, VIS("M1", "Ivanov", "Ivan", "1970-01-01", "P1"));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/systems/vis.db", dir);
+    store *r;
+    REQUIRE(store_open(path, STORE_READONLY, &err, &r) == IOP_OK);
+    int64_t last = 0;
+    REQUIRE(store_last_change(r, &last, &err) == IOP_OK); /* a read maps the WAL-index */
+    store_mark m;
+    store_mark_take(r, &m);
+    CHECK(m.valid);
+    CHECK(!store_changed_since(r, &m));
+    REQUIRE(store_last_change(r, &last, &err) == IOP_OK); /* reading changes nothing */
+    CHECK(!store_changed_since(r, &m));
+    put(s, VIS("M2", "Petrov", "Petr", "1971-01-01", "P2")); /* another connection commits */
+    CHECK(store_changed_since(r, &m));
+    store_mark_take(r, &m);
+    CHECK(!store_changed_since(r, &m));
+    /* a rolled-back batch is no commit */
+    rec_person p;
+    const char *j = VIS("M9", "Rolled", "Back", "1999-01-01", "R9");
+    REQUIRE(rec_parse(j, strlen(j), &p, &err) == IOP_OK);
+    REQUIRE(sys_put_batch_prepare(s, &p, 1, 1, &err) == IOP_OK);
+    REQUIRE(sys_put_finish(s, false, &err) == IOP_OK);
+    rec_person_clear(&p);
+    CHECK(!store_changed_since(r, &m));
+    store_mark none = {.valid = false};
+    CHECK(store_changed_since(r, &none)); /* an invalid mark: always read */
+    store_close(r);
+    sys_close(s);
+}

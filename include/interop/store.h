@@ -111,10 +111,12 @@ typedef struct store_mark {
 } store_mark;
 void store_mark_take(store *s, store_mark *m);
 bool store_changed_since(store *s, const store_mark *m);
-/* The same for any SQLite database in WAL mode that is not opened as a store (the users
- * database): a watch on DB_PATH-shm, mapped on first use.  Thread-safe. */
+/* The same for any SQLite connection in WAL mode that is not a store (the users
+ * database), through SQLite's own mapping of the header.  The caller serialises these
+ * calls with its other uses of the connection and frees the watch before closing it. */
+struct sqlite3;
 typedef struct store_watch store_watch;
-store_watch *store_watch_new(const char *db_path); /* NULL: out of memory */
+store_watch *store_watch_new(struct sqlite3 *db); /* NULL: out of memory */
 void store_watch_free(store_watch *w);
 void store_watch_mark(store_watch *w, store_mark *m);
 bool store_watch_changed(store_watch *w, const store_mark *m);

@@ -48,6 +48,9 @@ iop_code sys_read_begin(sys_store *s, iop_err *err);
 void sys_read_end(sys_store *s);
 /* A record's JSON without biometrics (caller frees); IOP_ENOTFOUND when absent. */
 iop_code sys_get_json(sys_store *s, const char *id, char **json, iop_err *err);
+/* The same with the record's ranking summary as stored now (*summary: "" when none);
+ * both are the caller's to free. */
+iop_code sys_get_json_summary(sys_store *s, const char *id, char **json, char **summary, iop_err *err);
 /* Deletes every record whose retention ended on or before today; calls fn per deleted id
  * (so the CIR and the sBMS can follow, Reg. 2019/817 Arts 15, 23). */
 typedef void (*sys_id_fn)(void *ctx, iop_system s, const char *id);

@@ -215,9 +215,9 @@ iop_code access_authenticate(access_db *db, const char *token, access_user *user
     iop_code c = IOP_OK;
     /* the token's row as last read, unless the users database committed since (a
      * revocation, a disabled user, a new token: seen by the next request) */
-    if (store_watch_changed(db->watch, &db->mark)) {
+    if (!db->watch || store_watch_changed(db->watch, &db->mark)) {
         access_rows_clear(db);
-        store_watch_mark(db->watch, &db->mark); /* before reading: a later commit is seen next time */
+        if (db->watch) store_watch_mark(db->watch, &db->mark); /* before reading: a later commit is seen next time */
     }
     access_row *row = &db->rows[row_of(id)];
     if (row->used && !strcmp(row->token_id, id)) {

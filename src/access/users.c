@@ -104,14 +104,13 @@ iop_code access_open(const char *path, const access_options *opt, access_db **ou
     if (db->opt.cache_ttl_s <= 0) db->opt.cache_ttl_s = 60;
     if (db->opt.cache_slots <= 0) db->opt.cache_slots = 4096;
     db->path = strdup(path);
-    db->watch = store_watch_new(path);
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->cmu, NULL);
     randombytes_buf(db->cache_key, sizeof db->cache_key);
     db->n_slots = (size_t)db->opt.cache_slots;
     db->slots = calloc(db->n_slots, sizeof *db->slots);
     iop_code c;
-    if (!db->path || !db->slots || !db->watch) {
+    if (!db->path || !db->slots) {
         c = iop_fail(err, IOP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -125,6 +124,10 @@ iop_code access_open(const char *path, const access_options *opt, access_db **ou
     sqlite3_busy_timeout(db->db, 10000);
     if ((c = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err))) goto fail;
     if ((c = migrate(db, err))) goto fail;
+    if (!(db->watch = store_watch_new(db->db))) {
+        c = iop_fail(err, IOP_ENOMEM, "out of memory");
+        goto fail;
+    }
     *out = db;
     return IOP_OK;
 fail:

@@ -332,6 +332,7 @@ static void *writer_main(void *arg) {
     iop_err perr;
     iop_code prep = stmts_prepare(log->wdb, &s, &perr);
     size_t max_batch = log->opt.max_batch > 0 ? (size_t)log->opt.max_batch : 4096;
+    size_t max_queue = log->opt.max_queue > 0 ? (size_t)log->opt.max_queue : 65536;
     pthread_mutex_lock(&log->mu);
     for (;;) {
         log->writer_idle = true;
@@ -351,7 +352,7 @@ static void *writer_main(void *arg) {
                 long ns = ts.tv_nsec + us * 1000L;
                 ts.tv_sec += ns / 1000000000L;
                 ts.tv_nsec = ns % 1000000000L;
-                if (log->queued >= max_batch || log->closing) break;
+                if (log->queued >= max_batch || log->queued >= max_queue || log->closing) break;
                 if (pthread_cond_timedwait(&log->cv_work, &log->mu, &ts) != 0) break; /* the time is up */
             }
         }
@@ -617,7 +618,13 @@ static iop_code enqueue(audit_log *log, audit_item *it, audit_waiter *w, iop_err
     it->waiter = w;
     pthread_mutex_lock(&log->mu);
     size_t max_queue = log->opt.max_queue > 0 ? (size_t)log->opt.max_queue : 65536;
-    while (log->queued >= max_queue && !log->closing) pthread_cond_wait(&log->cv_room, &log->mu);
+    while (log->queued >= max_queue && !log->closing) {
+        /* a full queue: the writer commits now instead of letting the batch fill */
+        log->urgent++;
+        pthread_cond_signal(&log->cv_work);
+        pthread_cond_wait(&log->cv_room, &log->mu);
+        log->urgent--;
+    }
     if (log->closing) {
         pthread_mutex_unlock(&log->mu);
         item_free(it);

@@ -375,7 +375,7 @@ static void prepare_query(prepared *pq, const esp_query *q) {
 /* Scores a candidate against the query in [0,1]; 0 = not a candidate.  Weights: names
  * 0.55, date of birth 0.30, nationality 0.10, sex 0.05; a matching travel document lifts
  * the score to at least 0.6 (0.9 for a document-only query). */
-static double esp_score(const prepared *pq, const sys_candidate *c, const char **match) {
+static double esp_score(const prepared *pq, const sys_candidate *c, const char **match, bool *holds_doc) {
     const esp_query *q = pq->q;
     int hit = 0;
     for (int i = 0; i < pq->qt.n; i++)
@@ -408,6 +408,7 @@ static double esp_score(const prepared *pq, const sys_candidate *c, const char *
         }
     }
     *match = doc && name < 1.0 ? "document" : exact ? "exact" : name == 1.0 ? "normalised" : "partial";
+    *holds_doc = doc;
     return s;
 }
 
@@ -419,6 +420,7 @@ typedef struct scored {
     char *body;             /* read for the shown hits only (and to rank old summaries) */
     names_result nr;        /* filled when the names engine re-ranks (reasons: once shown) */
     names_ident *ident;     /* the candidate as the names engine prepared it */
+    bool holds_doc;         /* holds the queried travel document */
     bool has_nr;
     bool shown;
 } scored;
@@ -451,7 +453,8 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
     /* never shown, never counted: kinds and SIS categories outside the profile */
     if (!esp_profile_shows_kind(c->p, c->sys, cand->kind, cand->category)) return 0;
     const char *match = NULL;
-    double s = esp_score(c->pq, cand, &match);
+    bool holds_doc = false;
+    double s = esp_score(c->pq, cand, &match, &holds_doc);
     if (s < 0.50) return 0; /* below: not the same person on any field that counts */
     if (c->n == c->keep) {
         size_t w = 0;
@@ -469,6 +472,7 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
     if (!it->id || !it->summary) { scored_free(it); c->nomem = true; return 1; }
     it->score = s;
     it->match = match;
+    it->holds_doc = holds_doc;
     it->shown = true;
     c->n++;
     return 0;
@@ -536,11 +540,10 @@ static void rerank(task *t, reading *rd, collect *c) {
         names_compare_quick(t->e->names, t->qid, id, &it->nr);
         it->ident = id;
         it->has_nr = true;
-        bool doc = !strcmp(it->match, "document");
         double s = it->nr.score;
-        if (doc && s < it->score) s = it->score;
+        if (!strcmp(it->match, "document") && s < it->score) s = it->score;
         it->score = s;
-        it->shown = doc || it->nr.verdict != NAMES_DIFFERENT;
+        it->shown = it->holds_doc || it->nr.verdict != NAMES_DIFFERENT;
     }
 }
 
@@ -551,6 +554,50 @@ static void rerank(task *t, reading *rd, collect *c) {
 static size_t candidate_limit(size_t limit) {
     size_t n = limit * 5 / 2;
     return n < 25 ? 25 : n;
+}
+
+/* Reads a hit about to be shown, with its summary as stored now.  When the record was
+ * updated since the index ranked it, it is ranked again on what is stored (visibility,
+ * cheap score, the names engine), so that the verdict and reasons shown belong to the
+ * record shown.  false: not to be shown (deleted, now invisible or now different). */
+static bool read_shown(task *t, reading *rd, scored *it) {
+    if (it->body) return true; /* read by the ranking, in this snapshot */
+    char *sum = NULL;
+    iop_err gerr;
+    if (!rd->open) rd->open = sys_read_begin(rd->ss, NULL) == IOP_OK;
+    if (sys_get_json_summary(rd->ss, it->id, &it->body, &sum, &gerr) != IOP_OK) return false;
+    if (!strcmp(sum, it->summary)) { free(sum); return true; }
+    free(it->summary);
+    it->summary = sum;
+    rec_person rp;
+    if (rec_parse(it->body, strlen(it->body), &rp, NULL) != IOP_OK) return false;
+    bool ok = esp_may_see(t->who->profile, &rp);
+    size_t ls = strlen(sum);
+    char *buf = malloc(ls + 1);
+    sys_candidate *cand = malloc(sizeof *cand);
+    ok = ok && buf && cand && sys_candidate_parse(it->id, rp.kind, sum, buf, cand);
+    if (ok) {
+        it->score = esp_score(t->pq, cand, &it->match, &it->holds_doc);
+        ok = it->score >= 0.50;
+    }
+    if (ok && t->qid) {
+        names_ident *id = NULL;
+        ok = names_prepare(t->e->names, &rp, &id, NULL) == IOP_OK;
+        if (ok) {
+            names_ident_free(it->ident);
+            it->ident = id;
+            names_compare_quick(t->e->names, t->qid, id, &it->nr);
+            it->has_nr = true;
+            double s = it->nr.score;
+            if (!strcmp(it->match, "document") && s < it->score) s = it->score;
+            it->score = s;
+            ok = it->holds_doc || it->nr.verdict != NAMES_DIFFERENT;
+        }
+    }
+    free(buf);
+    free(cand);
+    rec_person_clear(&rp);
+    return ok;
 }
 
 /* The names engine's verdict with its reasons, for a hit about to be shown. */
@@ -576,7 +623,9 @@ static void run_task(task *t) {
         sq.normalised = true;
     }
     /* the best by token matching, then re-ranked by the names engine */
-    size_t keep = q->limit;
+    /* every candidate taken from the index is ranked (the names engine may find some of
+     * the best by the cheap score different); the reply stops at q->limit */
+    size_t keep = sq.limit;
     collect c = {.pq = pqp, .p = t->who->profile, .sys = t->sys, .keep = keep};
     c.items = calloc(keep + 1, sizeof *c.items);
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
@@ -624,8 +673,7 @@ static void run_task(task *t) {
         scored *it = &c.items[i];
         if (!t->rc && it->shown && listed < q->limit) {
             /* only the shown hits are read, then filtered to the profile's categories */
-            if (!it->body && read_json(&rd, it->id, &it->body) != IOP_OK) it->body = NULL;
-            if (it->body) { /* else deleted meanwhile: not shown */
+            if (read_shown(t, &rd, it)) { /* else deleted, or changed, meanwhile: not shown */
                 listed++;
                 e |= iop_buf_puts(&t->out, shown++ ? ",{\"score\":" : "{\"score\":") |
                      iop_buf_fixed(&t->out, it->score, 3) | iop_buf_puts(&t->out, ",\"match\":\"") |

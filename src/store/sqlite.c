@@ -14,10 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <sqlite3.h>
 #include "interop/store.h"
 
@@ -52,21 +48,18 @@ static const char *const sql_text[Q_N] = {
     [Q_ROLLBACK] = "ROLLBACK",
 };
 
-#define SHM_HDR_BYTES 4096 /* the first page of the -shm file: the WAL-index header */
-
 struct store {
     sqlite3 *db;
     sqlite3_stmt *st[Q_N];
     char *path;
     bool readonly, changes, keyless;
-    store_watch *watch; /* the -shm file, for store_mark_take / store_changed_since */
+    store_watch *watch; /* the WAL-index header, for store_mark_take / store_changed_since */
 };
 
 struct store_watch {
-    char *path;                 /* DB_PATH-shm */
+    sqlite3 *db;                /* the connection whose WAL-index is read */
     pthread_mutex_t mu;
-    const volatile uint32_t *map;
-    bool tried;
+    const volatile uint32_t *map; /* SQLite's own mapping of region 0 (valid until the connection closes) */
 };
 
 static iop_code db_error(store *s, iop_err *err, const char *what) {
@@ -104,7 +97,6 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
     pthread_once(&sqlite_once, sqlite_setup);
     store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) { free(s); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
-    if (!(s->watch = store_watch_new(path))) { free(s->path); free(s); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     s->readonly = flags & STORE_READONLY;
     s->changes = flags & STORE_CHANGES;
     s->keyless = flags & STORE_KEYLESS;
@@ -117,6 +109,10 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
         return rc;
     }
     sqlite3_busy_timeout(s->db, 10000);
+    if (!(s->watch = store_watch_new(s->db))) {
+        store_close(s);
+        return iop_fail(err, IOP_ENOMEM, "out of memory");
+    }
     char *msg = NULL;
     const char *pragmas = s->readonly ? "PRAGMA query_only=1; PRAGMA cache_size=-32768; PRAGMA mmap_size=4294967296;"
                                       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
@@ -146,44 +142,42 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
 void store_close(store *s) {
     if (!s) return;
     for (int i = 0; i < Q_N; i++) sqlite3_finalize(s->st[i]);
+    store_watch_free(s->watch); /* before the connection: the mapping is the connection's */
     sqlite3_close(s->db);
-    store_watch_free(s->watch);
     free(s->path);
     free(s);
 }
 
 /* The WAL-index header: its two 48-byte copies at the start of the -shm file, rewritten
  * by every commit (mxFrame, iChange, the checksums) and by every WAL restart (the salts). */
-store_watch *store_watch_new(const char *db_path) {
+store_watch *store_watch_new(sqlite3 *db) {
     store_watch *w = calloc(1, sizeof *w);
-    size_t n = strlen(db_path);
-    if (!w || !(w->path = malloc(n + 5))) { free(w); return NULL; }
-    memcpy(w->path, db_path, n);
-    memcpy(w->path + n, "-shm", 5);
+    if (!w) return NULL;
+    w->db = db;
     pthread_mutex_init(&w->mu, NULL);
     return w;
 }
 
 void store_watch_free(store_watch *w) {
     if (!w) return;
-    if (w->map) munmap((void *)w->map, SHM_HDR_BYTES);
     pthread_mutex_destroy(&w->mu);
-    free(w->path);
     free(w);
 }
 
-/* The mapped header, or NULL (no -shm file yet: tried again at the next mark). */
+/* The WAL-index header through SQLite's own mapping of the -shm file (the VFS's xShmMap
+ * on the connection's file, region 0 of 32 KiB, never extended): no descriptor of ours
+ * on the file, so no lock of the connection's is ever touched (closing any descriptor
+ * of a file drops the process's POSIX locks on it).  NULL while the connection has not
+ * mapped it yet (not in WAL mode, no read so far): tried again at the next mark. */
 static const volatile uint32_t *watch_header(store_watch *w, bool retry) {
     pthread_mutex_lock(&w->mu);
-    if (!w->map && (!w->tried || retry)) {
-        w->tried = true;
-        int fd = open(w->path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= SHM_HDR_BYTES) {
-            void *m = mmap(NULL, SHM_HDR_BYTES, PROT_READ, MAP_SHARED, fd, 0);
-            if (m != MAP_FAILED) w->map = m;
+    if (!w->map && retry && w->db) {
+        sqlite3_file *f = NULL;
+        if (sqlite3_file_control(w->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) == SQLITE_OK && f && f->pMethods &&
+            f->pMethods->iVersion >= 2 && f->pMethods->xShmMap) {
+            void volatile *p = NULL;
+            if (f->pMethods->xShmMap(f, 0, 32768, 0, &p) == SQLITE_OK && p) w->map = (const volatile uint32_t *)p;
         }
-        if (fd >= 0) close(fd);
     }
     const volatile uint32_t *h = w->map;
     pthread_mutex_unlock(&w->mu);

@@ -326,6 +326,32 @@ static int json_cb(void *ctx, const store_doc *d) {
     return 1;
 }
 
+typedef struct json_sum {
+    char *json, *summary;
+} json_sum;
+
+static int json_sum_cb(void *ctx, const store_doc *d) {
+    json_sum *js = ctx;
+    js->json = strdup(d->body);
+    js->summary = strdup(d->summary ? d->summary : "");
+    return 1;
+}
+
+iop_code sys_get_json_summary(sys_store *s, const char *id, char **json, char **summary, iop_err *err) {
+    json_sum js = {0};
+    *json = *summary = NULL;
+    iop_code rc = store_get(s->st, id, false, json_sum_cb, &js, err);
+    if (!rc && (!js.json || !js.summary)) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (rc) {
+        free(js.json);
+        free(js.summary);
+        return rc;
+    }
+    *json = js.json;
+    *summary = js.summary;
+    return IOP_OK;
+}
+
 iop_code sys_get_json(sys_store *s, const char *id, char **json, iop_err *err) {
     *json = NULL;
     iop_code rc = store_get(s->st, id, false, json_cb, json, err);

@@ -66,6 +66,7 @@ struct esp {
     job *queue_head, *queue_tail;
     pthread_cond_t cv_work;
     bool stopping;
+    atomic_int searching;   /* queries running now */
 };
 
 /* ---- worker pool ---- */
@@ -127,7 +128,11 @@ static void *worker(void *arg) {
 }
 
 static void run_job(esp *e, job *j) {
-    if (e->n_threads > 0 && j->n > 1) {
+    /* fan out over the workers when this is the only query running; when others run,
+     * the cores are busy anyway and handing tasks over would only cost switches */
+    bool alone = atomic_fetch_add(&e->searching, 1) == 0;
+    bool fan = e->n_threads > 0 && j->n > 1 && alone;
+    if (fan) {
         pthread_mutex_lock(&e->mu);
         j->qnext = NULL;
         if (e->queue_tail) e->queue_tail->qnext = j;
@@ -144,7 +149,8 @@ static void run_job(esp *e, job *j) {
     pthread_mutex_lock(&j->mu);
     while (atomic_load(&j->done) < j->n) pthread_cond_wait(&j->cv, &j->mu);
     pthread_mutex_unlock(&j->mu);
-    if (e->n_threads > 0 && j->n > 1) {
+    atomic_fetch_sub(&e->searching, 1);
+    if (fan) {
         /* make sure no worker still holds a pointer to this job in the queue */
         pthread_mutex_lock(&e->mu);
         job **pp = &e->queue_head, *prev = NULL;
@@ -261,6 +267,7 @@ iop_code esp_warm(esp *e, iop_err *err) {
 
 iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log *log, esp **out, iop_err *err) {
     esp *e = calloc(1, sizeof *e);
+    if (e) atomic_init(&e->searching, 0);
     if (!e || !(e->dir = strdup(cfg->dir))) { free(e); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     e->profiles = profiles;
     e->names = cfg->names;

@@ -5,6 +5,7 @@
  * see (Art 9(4)), logs (Art 10), the CIR following its source systems (Arts 19, 23),
  * all-or-nothing loads and durability.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -560,6 +561,79 @@ TEST(a_hit_updated_since_the_index_ranked_it_is_ranked_again_before_it_is_shown)
     REQUIRE(r);
     CHECK(ids_equal(vis_hits(r), "V-VARIANT"));
     json_decref(r);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
+typedef struct searcher {
+    iop_instance *in;
+    const char *const *queries;
+    char *const *expect;
+    int n_queries, mismatches, failures;
+} searcher;
+
+static void *search_loop(void *arg) {
+    searcher *sr = arg;
+    iop_actor a;
+    iop_err err = {0};
+    if (iop_actor_local(sr->in, "border_guard", NULL, "test", &a, &err)) { sr->failures++; return NULL; }
+    iop_buf reply;
+    iop_buf_init(&reply);
+    for (int i = 0; i < 40; i++) {
+        int k = i % sr->n_queries;
+        iop_buf_reset(&reply);
+        if (iop_search_json(sr->in, &a, sr->queries[k], strlen(sr->queries[k]), &reply, &err)) sr->failures++;
+        else if (strcmp(reply.data, sr->expect[k])) sr->mismatches++;
+    }
+    iop_buf_free(&reply);
+    iop_actor_clear(&a);
+    return NULL;
+}
+
+/* Queries running at the same time (each on its own thread, or fanned out over the
+ * portal's workers when alone) give exactly the replies they give one at a time. */
+TEST(concurrent_searches_give_the_replies_of_sequential_ones) {
+    iop_actor op;
+    iop_instance *in = fresh_node("concurrent", &op);
+    REQUIRE(in);
+    load_fixture(in, &op);
+    iop_buf b;
+    iop_buf_init(&b);
+    for (size_t i = 0; i < sizeof namesakes / sizeof *namesakes; i++) { iop_buf_puts(&b, namesakes[i]); iop_buf_puts(&b, "\n"); }
+    iop_err err = {0};
+    iop_load_stats st = {0};
+    REQUIRE(iop_load_jsonl(in, &op, "namesakes", b.data, b.len, 0, &st, &err) == IOP_OK);
+    iop_buf_free(&b);
+    static const char *const queries[] = {
+        "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\"}",
+        "{\"surnames\":[\"Testperson\"]}",
+        "{\"document\":{\"number\":\"P1234567\"}}",
+        "{\"surnames\":[\"Brown\"],\"given_names\":[\"Oscar\"],\"dob\":\"1961\"}",
+    };
+    enum { NQ = sizeof queries / sizeof *queries, NT = 4 };
+    char *expect[NQ];
+    iop_actor a;
+    REQUIRE(iop_actor_local(in, "border_guard", NULL, "test", &a, &err) == IOP_OK);
+    for (int k = 0; k < NQ; k++) {
+        iop_buf r;
+        iop_buf_init(&r);
+        REQUIRE(iop_search_json(in, &a, queries[k], strlen(queries[k]), &r, &err) == IOP_OK);
+        CHECK(strstr(r.data, "\"hits\":[{") != NULL);
+        expect[k] = r.data;
+    }
+    iop_actor_clear(&a);
+    searcher sr[NT];
+    pthread_t th[NT];
+    for (int t = 0; t < NT; t++) {
+        sr[t] = (searcher){.in = in, .queries = queries, .expect = expect, .n_queries = NQ};
+        REQUIRE(pthread_create(&th[t], NULL, search_loop, &sr[t]) == 0);
+    }
+    for (int t = 0; t < NT; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_INT(sr[t].failures, 0);
+        CHECK_INT(sr[t].mismatches, 0);
+    }
+    for (int k = 0; k < NQ; k++) free(expect[k]);
     iop_actor_clear(&op);
     iop_close(in);
 }

@@ -272,6 +272,8 @@ struct fpx_scratch {
     float cs8[256], sn8[256];               /* cos, sin / 8: probe midpoints are in 1/8 px */
     float csn8[256][2];
     _Alignas(32) uint8_t hrx[FPX_NR * FPX_NT]; /* x86: votes per (rotation, x) cell */
+    _Alignas(32) uint8_t win[FPX_NR * FPX_NT]; /* x86: their 2 x 2 windows (lower corner) */
+    int win_lim;                            /* blocks of windows at most this can be skipped */
     float cs[256], sn[256];
     int nt;                                 /* touched cells */
     int path;
@@ -521,7 +523,10 @@ static int window_bound_sse2(fpx_scratch *s, int m) {
                                    _mm_load_si128((const __m128i *)(const void *)(b + 16)));
         __m128i n0 = _mm_or_si128(_mm_srli_si128(s0, 1), _mm_slli_si128(s1, 15));
         __m128i n1 = _mm_or_si128(_mm_srli_si128(s1, 1), _mm_slli_si128(s0, 15));
-        best = _mm_max_epu8(best, _mm_max_epu8(_mm_adds_epu8(s0, n0), _mm_adds_epu8(s1, n1)));
+        __m128i w0 = _mm_adds_epu8(s0, n0), w1 = _mm_adds_epu8(s1, n1);
+        _mm_store_si128((__m128i *)(void *)(s->win + r * FPX_NT), w0);
+        _mm_store_si128((__m128i *)(void *)(s->win + r * FPX_NT + 16), w1);
+        best = _mm_max_epu8(best, _mm_max_epu8(w0, w1));
     }
     for (int r = 0; r < FPX_NR * FPX_NT; r += 16) _mm_store_si128((__m128i *)(void *)(h + r), zero);
     best = _mm_max_epu8(best, _mm_srli_si128(best, 8));
@@ -540,7 +545,9 @@ __attribute__((target("avx2"))) static int window_bound_avx2(fpx_scratch *s, int
             _mm256_load_si256((const __m256i *)(const void *)(h + r * FPX_NT)),
             _mm256_load_si256((const __m256i *)(const void *)(h + ((r + 1) & (FPX_NR - 1)) * FPX_NT)));
         __m256i next = _mm256_alignr_epi8(_mm256_permute2x128_si256(sum, sum, 0x01), sum, 1);
-        best = _mm256_max_epu8(best, _mm256_adds_epu8(sum, next));
+        __m256i w = _mm256_adds_epu8(sum, next);
+        _mm256_store_si256((__m256i *)(void *)(s->win + r * FPX_NT), w);
+        best = _mm256_max_epu8(best, w);
     }
     for (int r = 0; r < FPX_NR * FPX_NT; r += 32) _mm256_store_si256((__m256i *)(void *)(h + r), zero);
     __m128i b = _mm_max_epu8(_mm256_castsi256_si128(best), _mm256_extracti128_si256(best, 1));
@@ -563,6 +570,7 @@ static int vote_x86(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_sc
     int m = 0;
     bool whole = true; /* every vote in the batch */
     s->nt = 0;
+    s->win_lim = -1;
     if (npairs > UINT16_MAX) npairs = UINT16_MAX;
     for (int q0 = 0; q0 < npairs; q0 += 16) {
         if (m > FPX_VBUF - 4 * 16) { cast_x86(p, pairs, s, m); m = 0; whole = false; }
@@ -588,9 +596,10 @@ static int vote_x86(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_sc
     }
     if (m <= 0) return -1;
     cells_x86(p, pairs, s, m);
-    if (whole && floor >= 0) {
+    if (whole && floor >= 0 && floor < UINT8_MAX) {
         int b = s->path == FPX_PATH_AVX2 ? window_bound_avx2(s, m) : window_bound_sse2(s, m);
-        if (b < UINT8_MAX && b <= floor) return b;
+        if (b <= floor) return b;
+        s->win_lim = floor; /* the windows are upper bounds of the blocks (saturated ones too) */
     }
     const uint32_t *cell = s->vote;
     FPX_COUNT(s, m, cell[i]);
@@ -605,6 +614,7 @@ static int vote(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratc
     if (s->path != FPX_PATH_PORTABLE) return vote_x86(p, pairs, npairs, s, floor);
 #endif
     (void)floor;
+    s->win_lim = -1;
     vote_all(p, pairs, npairs, s);
     return -1;
 }
@@ -638,11 +648,14 @@ static int best_block(const fpx_scratch *s, unsigned *bcell) {
     unsigned r00 = (c) & ~(unsigned)FPX_YM, r01 = (r00 & ~(unsigned)FPX_XM) | ((r00 + FPX_NT) & FPX_XM), \
              r10 = (r00 + FPX_RSTEP) & (FPX_CELLS - 1), r11 = (r01 + FPX_RSTEP) & (FPX_CELLS - 1)
 
-/* pass 3 on rows (sums saturate at 255: a result of 255 is recomputed by the reference) */
-static int best_block_sse2(const fpx_scratch *s) {
+/* pass 3 on rows (sums saturate at 255: a result of 255 is recomputed by the reference);
+ * cells whose (rotation, x) window is at most lim are skipped, their blocks cannot
+ * exceed it (lim = -1: none) */
+static int best_block_sse2(const fpx_scratch *s, int lim) {
     const uint8_t *gr = s->grid;
     __m128i best = _mm_setzero_si128(), zero = _mm_setzero_si128();
     for (int t = 0; t < s->nt; t++) {
+        if ((int)s->win[s->touched[t] >> 5] <= lim) continue;
         FPX_ROWS(s->touched[t], r00, r01, r10, r11);
         __m128i a0 = _mm_load_si128((const __m128i *)(const void *)(gr + r00));
         __m128i a1 = _mm_load_si128((const __m128i *)(const void *)(gr + r00 + 16));
@@ -667,10 +680,11 @@ static int best_block_sse2(const fpx_scratch *s) {
     return _mm_cvtsi128_si32(best) & 255;
 }
 
-__attribute__((target("avx2"))) static int best_block_avx2(const fpx_scratch *s) {
+__attribute__((target("avx2"))) static int best_block_avx2(const fpx_scratch *s, int lim) {
     const uint8_t *gr = s->grid;
     __m256i best = _mm256_setzero_si256(), zero = _mm256_setzero_si256();
     for (int t = 0; t < s->nt; t++) {
+        if ((int)s->win[s->touched[t] >> 5] <= lim) continue;
         FPX_ROWS(s->touched[t], r00, r01, r10, r11);
         __m256i a = _mm256_load_si256((const __m256i *)(const void *)(gr + r00));
         __m256i sum = _mm256_adds_epu8(_mm256_adds_epu8(a, _mm256_load_si256((const __m256i *)(const void *)(gr + r01))),
@@ -732,8 +746,8 @@ int fpx_score(const fpx_probe *p, const uint8_t *pairs, int npairs, fpx_scratch 
     if (best >= 0) return best;
     switch (s->path) {
 #if FPX_X86
-    case FPX_PATH_AVX2: best = best_block_avx2(s); break;
-    case FPX_PATH_SSE2: best = best_block_sse2(s); break;
+    case FPX_PATH_AVX2: best = best_block_avx2(s, s->win_lim); break;
+    case FPX_PATH_SSE2: best = best_block_sse2(s, s->win_lim); break;
 #endif
     default: best = best_block(s, NULL); break;
     }

@@ -92,6 +92,17 @@ TEST(translit_bgn_pcgn_russian_ya_yu_ye) {
     CHECK_INT(name_agreement("Евгений", "Ерёменко", "Yevgeniy", "Yeremenko"), NAMES_AGREE_SAME);
 }
 
+TEST(translit_slavic_latin_letters_read_as_serbian_cyrillic_bgn_ch_sh_zh) {
+    CHECK(json_has(mk("Dražen", "Čović", NULL), "\"chovich\""));
+    CHECK(json_has(mk("Dražen", "Čović", NULL), "\"covic\"")); /* the plain letters stay */
+    CHECK_INT(name_agreement("Dražen", "Čović", "DRAZHEN", "CHOVICH"), NAMES_AGREE_SAME);
+    CHECK_INT(name_agreement("Dražen", "Čović", "DRAZEN", "COVIC"), NAMES_AGREE_SAME);
+    CHECK_INT(name_agreement("Vojislav", "Šešelj", "Vojislav", "Sheshelj"), NAMES_AGREE_SAME);
+    CHECK_INT(name_agreement("Đorđe", "Šešelj", "Djordje", "Sheshelj"), NAMES_AGREE_SAME);
+    /* one reading per name: mixing them is similar, not same */
+    CHECK_INT(name_agreement("Đorđe", "Šešelj", "Djordje", "Seselj"), NAMES_AGREE_SIMILAR);
+}
+
 TEST(translit_icu_any_latin_and_other_romanisations_similar) {
     CHECK(json_has(mk("Юлия", "Щеглова", NULL), "\"seglova\"")); /* ICU ISO-9 based, ASCII-folded */
     CHECK(vname("Юлия", "Щеглова", "Julia", "Scheglova") >= NAMES_SIMILAR);

@@ -179,6 +179,29 @@ static void learned_keys(builder *b, const uint32_t *cp, size_t n) {
     }
 }
 
+/* The English reading of the Slavic Latin letters č ć š ž đ (Čović = Chovich, Šešelj =
+ * Sheshelj): Gaj's Latin letters read as their Serbian Cyrillic counterparts (ч ћ ш ж ђ)
+ * and those romanised by BGN/PCGN (ch, ch, sh, zh, dj).  False when the piece holds none
+ * of them (its other readings then suffice). */
+static bool slavic_reading(const char *s, size_t len, iop_buf *out) {
+    iop_buf t;
+    iop_buf_init(&t);
+    bool any = false;
+    size_t i = 0;
+    while (i < len) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &c);
+        if (n <= 0) break;
+        const char *r = c == 0x10D || c == 0x107 ? "ch" : c == 0x161 ? "sh" : c == 0x17E ? "zh" : c == 0x111 ? "dj" : NULL;
+        if (r) { iop_buf_append(&t, r, strlen(r)); any = true; }
+        else iop_buf_append(&t, s + i, (size_t)n);
+        i += (size_t)n;
+    }
+    if (any) nm_translit_table(NM_SCH_BGN, t.data, t.len, out);
+    iop_buf_free(&t);
+    return any;
+}
+
 /* Splits one name (already validated) into pieces with their three transliterations. */
 static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *out) {
     size_t len = strlen(name);
@@ -241,7 +264,9 @@ static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *o
             }
             iop_buf icu;
             iop_buf_init(&icu);
-            nm_translit_icu(b->eng, ps, pl, &icu);
+            /* a Latin piece with Slavic letters: their English reading in the third
+             * slot (ICU's Latin-ASCII would only repeat BGN's plain letters there) */
+            if ((p->flags & NM_TF_NONLATIN) || !slavic_reading(ps, pl, &icu)) nm_translit_icu(b->eng, ps, pl, &icu);
             p->t[2] = iop_buf_steal(&icu);
             static const int sch[2] = {NM_SCH_ICAO, NM_SCH_BGN};
             for (int k = 0; k < 2; k++) {

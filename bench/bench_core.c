@@ -5,7 +5,8 @@
  *   portal search by name + date of birth, in-process: p99 <= 5 ms
  * Usage: bench_core [persons] (default 1,000,000; IOP_BENCH_SCALE=small: 20,000)
  * Work directory: $IOP_BENCH_DIR or ./var/bench (the population is generated once per
- * size and seed and reused).
+ * size and seed and reused).  IOP_BENCH_REUSE=1 searches an already loaded node;
+ * IOP_BENCH_EXACT_KEYS=1 builds the search indexes without sound keys.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +133,9 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", node);
     if (!reuse && system(cmd) != 0) return 1;
     iop_instance *in;
-    if ((!reuse && iop_init_dir(node, NULL, &err)) || iop_open(node, NULL, &in, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    /* IOP_BENCH_EXACT_KEYS=1: search indexes without sound keys (iop_open_opts.exact_keys_only) */
+    iop_open_opts oo = {.exact_keys_only = getenv("IOP_BENCH_EXACT_KEYS") && atoi(getenv("IOP_BENCH_EXACT_KEYS"))};
+    if ((!reuse && iop_init_dir(node, NULL, &err)) || iop_open(node, &oo, &in, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     const esp_profile *integ = esp_profile_find(iop_profiles(in), "integrator");
     iop_actor op = {.user = "bench", .authority = "bench", .profile = integ};
 

@@ -12,13 +12,14 @@
 # options (environment):
 #   IOP_BINARY=build/interop  HTTP_CONNECTIONS=64  HTTP_WRK_THREADS=2  HTTP_SERVER_THREADS=2
 #   HTTP_DURATION=10 (s per round)  HTTP_ROUNDS=3  HTTP_PROFILE=(the user's only profile)
-#   HTTP_PORT=0 (free port)  IOP_BENCH_SCALE=small: 1 round of 3 s
+#   HTTP_PORT=0 (free port)  HTTP_SEARCH_THREADS  HTTP_SERVE_ARGS (more `interop serve` options)
+#   IOP_BENCH_SCALE=small: 1 round of 3 s
 # Loopback (127.0.0.1) only.
 set -eu
 
-case "${1:-}" in -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 if [ $# -lt 3 ]; then
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 DIR=$1
@@ -44,7 +45,7 @@ command -v wrk >/dev/null 2>&1 || { echo "http_bench: wrk is not installed (Debi
 
 TMP=$(mktemp -d)
 LOG=$TMP/serve.log
-"$BIN" serve --dir "$DIR" --listen "127.0.0.1:$PORT" --threads "$STHREADS" ${HTTP_SEARCH_THREADS:+--search-threads "$HTTP_SEARCH_THREADS"} 2>"$LOG" &
+"$BIN" serve --dir "$DIR" --listen "127.0.0.1:$PORT" --threads "$STHREADS" ${HTTP_SEARCH_THREADS:+--search-threads "$HTTP_SEARCH_THREADS"} ${HTTP_SERVE_ARGS:-} 2>"$LOG" &
 SPID=$!
 cleanup() {
     if kill -0 "$SPID" 2>/dev/null; then kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true; fi

@@ -638,6 +638,48 @@ TEST(concurrent_searches_give_the_replies_of_sequential_ones) {
     iop_close(in);
 }
 
+/* Records whose names are written in another script, or spelled otherwise in both the
+ * surname and the given name, are found through the sound keys of the search indexes --
+ * and not without them (iop_open_opts.exact_keys_only). */
+TEST(sound_keys_find_other_scripts_and_other_spellings_of_both_names) {
+    for (int exact = 0; exact < 2; exact++) {
+        const char *dir = test_tmpdir(exact ? "sounds-exact" : "sounds");
+        iop_err err = {0};
+        iop_instance *in = NULL;
+        iop_open_opts oo = {.exact_keys_only = exact};
+        REQUIRE(iop_init_dir(dir, NULL, &err) == IOP_OK);
+        REQUIRE(iop_open(dir, &oo, &in, &err) == IOP_OK);
+        access_authority_type t;
+        access_authority_type_parse("border_guard", &t, NULL);
+        const char *prof[] = {"border_guard", "integrator"};
+        access_user_spec spec = {.name = "bg", .authority = "Test", .authority_type = t, .member_state = "DEU",
+                                 .profiles = prof, .n_profiles = 1};
+        REQUIRE(access_user_add(iop_access_db(in), &spec, NULL, &err) == IOP_OK);
+        access_user_spec ispec = {.name = "integrator", .authority = "Test", .authority_type = t, .member_state = "DEU",
+                                  .profiles = prof + 1, .n_profiles = 1};
+        REQUIRE(access_user_add(iop_access_db(in), &ispec, NULL, &err) == IOP_OK);
+        iop_actor op;
+        REQUIRE(iop_actor_local(in, "integrator", NULL, "test", &op, &err) == IOP_OK);
+        const char *recs =
+            "{\"id\":\"V-CYR\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Гронский\"],"
+            "\"given_names\":[\"Михаил\"],\"dob\":\"1991-03-15\",\"application_number\":\"A1\",\"status\":\"issued\"}\n"
+            "{\"id\":\"V-SPELL\",\"system\":\"vis\",\"kind\":\"visa_application\",\"surnames\":[\"Phabio\"],"
+            "\"given_names\":[\"Hussain\"],\"dob\":\"1994-10-18\",\"application_number\":\"A2\",\"status\":\"issued\"}\n";
+        iop_load_stats st = {0};
+        REQUIRE(iop_load_jsonl(in, &op, "recs", recs, strlen(recs), 0, &st, &err) == IOP_OK);
+        json_t *r = search_as(in, "bg", "{\"surnames\":[\"Gronskii\"],\"given_names\":[\"Mikhail\"],\"dob\":\"1991-03-15\"}", NULL);
+        REQUIRE(r);
+        CHECK(ids_equal(vis_hits(r), exact ? "" : "V-CYR"));
+        json_decref(r);
+        r = search_as(in, "bg", "{\"surnames\":[\"Fabio\"],\"given_names\":[\"Hussein\"],\"dob\":\"1994-10-18\"}", NULL);
+        REQUIRE(r);
+        CHECK(ids_equal(vis_hits(r), exact ? "" : "V-SPELL"));
+        json_decref(r);
+        iop_actor_clear(&op);
+        iop_close(in);
+    }
+}
+
 TEST(acknowledged_loads_survive_kill_9) {
     const char *dir = test_tmpdir("crash");
     iop_err err = {0};

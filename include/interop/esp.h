@@ -94,6 +94,7 @@ typedef struct esp_config {
     const char *dir;          /* the data directory (systems/, cir.db) */
     int threads;              /* fan-out threads per query (0: one per core, 1: sequential) */
     int readers;              /* concurrent queries with open reader handles (default 8) */
+    bool exact_keys_only;     /* no sound keys in the search indexes (iop_open_opts.exact_keys_only) */
     bool durable_query_logs;  /* a reply waits until its log entry is on disk (default: the entry is
                                  committed by the log's next group commit, within milliseconds) */
 } esp_config;

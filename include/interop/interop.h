@@ -26,6 +26,9 @@ typedef struct iop_open_opts {
     const char *profiles_path; /* NULL = DIR/profiles.json */
     bool audit_no_wait;        /* tests/benchmarks of raw speed only: writes don't wait for log durability */
     bool durable_query_logs;   /* searches and reads wait until their log entry is on disk */
+    bool exact_keys_only;      /* search indexes without sound keys: faster start, less memory, but
+                                  names spelled otherwise or in other scripts are found only by the
+                                  names engine's re-ranking of what exact keys find */
     const char *nicknames_path;/* the names engine's nickname table (CSV); NULL = the shared data's, if present */
     const char *names_model;   /* the names engine's learned transliteration model (`interop names train`);
                                   NULL = $IOP_NAMES_MODEL when set, else none (rule-based readings only) */

@@ -131,6 +131,16 @@ void names_ident_free(names_ident *id);
 /* Writes the prepared forms as JSON (the transliterated variants and keys): for
  * debugging and the officer UI ("how was this name read"). */
 int names_ident_json(const names_engine *eng, const names_ident *id, iop_buf *out);
+/* Sound keys of the identity's names, for blocking by sound across spellings and
+ * scripts: the hashes of the two coarse sound-class readings of every name token (all
+ * variants, all transliteration schemes; particles, initials and tokens shorter than
+ * three letters left out), without duplicates, at most max.  Гронский and Gronskii,
+ * Phabio and Fabio, Hussain and Hussein share theirs. */
+size_t names_ident_sound_keys(const names_ident *id, uint32_t *out, size_t max);
+/* The same for one name (a surname, given names, an alias), appended to out[0..n) without
+ * duplicates; returns the new count.  A name in plain ASCII is read directly (about a
+ * microsecond); another is prepared in full (every transliteration scheme). */
+size_t names_name_sound_keys(const names_engine *eng, const char *name, uint32_t *out, size_t n, size_t max);
 
 /* ---- comparison ---- */
 

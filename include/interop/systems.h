@@ -71,6 +71,8 @@ typedef struct sys_query {
     const char *doc_country;
     size_t limit;             /* candidates to return at most */
     bool normalised;          /* the names are sys_name_key output already (not normalised again) */
+    const uint32_t *sounds;   /* sound keys of the query's names (sys_sound_fn), looked up with */
+    size_t n_sounds;          /* the date of birth as given and coarser; none without a year */
 } sys_query;
 
 /* A search candidate: what ranking needs, decoded from the record's stored summary,
@@ -105,6 +107,7 @@ typedef struct sys_candidate {
     const char *place_of_birth;              /* NULL: none */
     const char *doc_types[SYS_CAND_MAX];     /* per doc_keys entry; NULL: unknown */
     const char *summary;                     /* the stored summary, valid during the callback */
+    unsigned sound_hits;                     /* query sound keys the record met (sys_index_search) */
 } sys_candidate;
 /* Splits a stored ranking summary (sys_candidate.summary) into *out, whose strings point
  * into buf (at least strlen(summary) + 1 bytes).  false when the summary is not one this
@@ -124,6 +127,16 @@ typedef int (*sys_cand_fn)(void *ctx, const sys_candidate *c);
  * through its own read-only handle. */
 typedef struct sys_index sys_index;
 iop_code sys_index_open(iop_system s, const char *dir, sys_index **out, iop_err *err);
+/* Sound keys of a record from the identity of its summary (sys_candidate_parse, with
+ * has_identity): the search portal gives the names engine's, so that a record is found
+ * under other spellings and from other scripts.  Writes at most max, returns how many.
+ * Called while the index is built and updated, from any thread. */
+typedef size_t (*sys_sound_fn)(void *ctx, const sys_candidate *identity, uint32_t *out, size_t max);
+/* The same index with sound keys: "s:<sound>|<date of birth>" for every sound key of a
+ * record, the date as precise as the record has it (a query looks up its own date and
+ * its year-month and year forms). */
+iop_code sys_index_open_sounds(iop_system s, const char *dir, sys_sound_fn fn, void *ctx, sys_index **out,
+                               iop_err *err);
 void sys_index_close(sys_index *x);
 /* Applies the changes committed since the last sync (cheap when there are none). */
 iop_code sys_index_sync(sys_index *x, iop_err *err);

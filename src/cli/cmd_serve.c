@@ -29,6 +29,8 @@ static void serve_help(void) {
            "  --threads N            HTTP polling threads (default: one per core)\n"
            "  --search-threads N     fan-out threads per query (default: one per core)\n"
            "  --readers N            queries running at once with open store handles (default 16)\n"
+           "  --exact-keys-only      search indexes without sound keys (faster start, less memory;\n"
+           "                         other spellings and scripts found less often)\n"
            "  --max-body-load SIZE   body limit of POST /v1/records (default 16M; K, M, G suffixes)\n"
            "  --max-body SIZE        body limit of every other route (default 64K)\n"
            "  --max-connections N    open connections at most (default 1024)\n"
@@ -96,6 +98,7 @@ int cmd_serve(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { serve_help(); return 0; }
         if (!strcmp(a, "--log-requests")) { so.log_requests = true; continue; }
+        if (!strcmp(a, "--exact-keys-only")) { oo.exact_keys_only = true; continue; }
         if (i + 1 >= argc) return cli_usage_error("serve", "unknown option or missing value: %s", a);
         const char *v = argv[++i];
         long n;

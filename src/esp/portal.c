@@ -53,9 +53,11 @@ struct esp {
     void *bio_ctx;
     audit_log *log;
     bool durable_logs;
+    bool exact_keys_only;   /* no sound keys (esp_config) */
     /* each system's search index (systems.h), built at first use or by esp_warm */
     sys_index *idx[IOP_SYS_COUNT];
     pthread_mutex_t idx_mu[IOP_SYS_COUNT];
+    struct sound_cache *sounds[IOP_SYS_COUNT]; /* per index: used under the index's own lock */
     pthread_mutex_t mu;
     pthread_cond_t cv_reader;
     reader_set *free_readers;
@@ -200,9 +202,19 @@ static iop_code reader_sys(esp *e, reader_set *rs, iop_system s, sys_store **out
     return IOP_OK;
 }
 
+/* Sound keys of an indexed record (sys_sound_fn): the names engine's, so that the index
+ * finds a record under other spellings and from other scripts. */
+static size_t sound_keys(void *ctx, const sys_candidate *identity, uint32_t *out, size_t max);
+
+static void *sound_ctx(esp *e, iop_system s);
+struct sound_cache;
+static void sound_cache_free(struct sound_cache *c);
+
 static iop_code index_of(esp *e, iop_system s, sys_index **out, iop_err *err) {
     pthread_mutex_lock(&e->idx_mu[s]);
-    iop_code rc = e->idx[s] ? IOP_OK : sys_index_open(s, e->dir, &e->idx[s], err);
+    iop_code rc = e->idx[s] ? IOP_OK
+                            : sys_index_open_sounds(s, e->dir, e->names && !e->exact_keys_only ? sound_keys : NULL,
+                                                    sound_ctx(e, s), &e->idx[s], err);
     *out = e->idx[s];
     pthread_mutex_unlock(&e->idx_mu[s]);
     return rc;
@@ -275,6 +287,7 @@ iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log
     e->bio_ctx = cfg->biometrics_ctx;
     e->log = log;
     e->durable_logs = cfg->durable_query_logs;
+    e->exact_keys_only = cfg->exact_keys_only;
     e->readers_max = cfg->readers > 0 ? cfg->readers : 8;
     pthread_mutex_init(&e->mu, NULL);
     for (int s = 0; s < IOP_SYS_COUNT; s++) pthread_mutex_init(&e->idx_mu[s], NULL);
@@ -309,6 +322,7 @@ void esp_close(esp *e) {
     }
     for (int s = 0; s < IOP_SYS_COUNT; s++) {
         sys_index_close(e->idx[s]);
+        sound_cache_free(e->sounds[s]);
         pthread_mutex_destroy(&e->idx_mu[s]);
     }
     pthread_mutex_destroy(&e->mu);
@@ -356,6 +370,8 @@ typedef struct prepared {
     bool normalised;
     const char *sur[16], *giv[16];
     char names[32][512];
+    uint32_t sounds[64];    /* the names engine's sound keys of the query's names */
+    size_t n_sounds;
 } prepared;
 
 static void prepare_query(prepared *pq, const esp_query *q) {
@@ -389,6 +405,10 @@ static double esp_score(const prepared *pq, const sys_candidate *c, const char *
         for (size_t j = 0; j < c->n_tokens; j++)
             if (!strcmp(pq->qt.t[i], c->tokens[j])) { hit++; break; }
     double name = pq->qt.n ? (double)hit / pq->qt.n : 0;
+    /* a surname and a given name that sound like the query's though spelled or written
+     * otherwise (the index's sound keys: Phabio Hussain / Fabio Hussein, Гронский Михаил /
+     * Gronskii Mikhail) count as a partial match; the names engine then decides */
+    if (name < 0.5 && c->sound_hits) name = 0.5;
     bool doc = false;
     if (q->doc_number)
         for (size_t i = 0; i < c->n_docs && !doc; i++)
@@ -498,6 +518,151 @@ static iop_code read_json(reading *rd, const char *id, char **body) {
     return sys_get_json(rd->ss, id, body, &gerr);
 }
 
+/* The names engine's form of the identity a summary carries (has_identity). */
+static iop_code prepare_identity(const names_engine *eng, const sys_candidate *cand, names_ident **out) {
+    rec_document docs[SYS_CAND_MAX];
+    for (size_t i = 0; i < cand->n_docs; i++)
+        docs[i] = (rec_document){.type = (char *)cand->doc_types[i], .number = (char *)cand->doc_keys[i],
+                                 .country = cand->doc_countries[i][0] ? (char *)cand->doc_countries[i] : NULL};
+    names_fields f = {.surnames = cand->surnames, .n_surnames = cand->n_surnames,
+                      .given_names = cand->given_names, .n_given_names = cand->n_given_names,
+                      .surname_at_birth = cand->surname_at_birth, .aliases = cand->aliases,
+                      .n_aliases = cand->n_aliases, .dob = cand->dob,
+                      .sex = cand->sex == 'U' ? 0 : cand->sex, .nationalities = cand->nationalities,
+                      .n_nationalities = cand->n_nationalities, .place_of_birth = cand->place_of_birth,
+                      .documents = docs, .n_documents = cand->n_docs};
+    return names_prepare_fields(eng, &f, out, NULL);
+}
+
+/* A key for two names that sound like two others, in either order. */
+static uint32_t sound_pair(uint32_t a, uint32_t b) {
+    uint64_t x = a < b ? ((uint64_t)a << 32 | b) : ((uint64_t)b << 32 | a);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (uint32_t)x ? (uint32_t)x : 1;
+}
+
+/* Adds the pair keys of two sets of sound keys (each a with each b), without duplicates. */
+static size_t add_pairs(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, uint32_t *out, size_t n,
+                        size_t max) {
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++) {
+            if (a[i] == b[j]) continue;
+            uint32_t h = sound_pair(a[i], b[j]);
+            bool dup = false;
+            for (size_t k = 0; k < n && !dup; k++) dup = out[k] == h;
+            if (!dup && n < max) out[n++] = h;
+        }
+    return n;
+}
+
+/* Sound keys of names written in other scripts or with diacritics, remembered per index:
+ * the names engine prepares such a name in full (every transliteration scheme), and the
+ * same names recur across a population.  ASCII names are read directly, not kept.  An
+ * index calls its sound function under its own lock, so one cache per index needs none. */
+#define SOUND_CACHE_MAX (1u << 18)
+typedef struct sound_entry {
+    char *name;
+    uint8_t n;
+    uint32_t keys[15];
+} sound_entry;
+typedef struct sound_cache {
+    const names_engine *eng;
+    bool keep;              /* false: nothing is remembered (a query's own names) */
+    sound_entry *t;
+    size_t cap, used;
+} sound_cache;
+
+static void sound_cache_free(sound_cache *c) {
+    if (!c) return;
+    for (size_t i = 0; i < c->cap; i++) free(c->t[i].name);
+    free(c->t);
+    free(c);
+}
+
+static size_t cached_name_sounds(sound_cache *c, const char *name, uint32_t *out, size_t n, size_t max) {
+    bool ascii = true;
+    for (const unsigned char *p = (const unsigned char *)name; *p && ascii; p++) ascii = *p < 0x80;
+    if (ascii || !c->keep) return names_name_sound_keys(c->eng, name, out, n, max);
+    if (!c->t && !(c->t = calloc(c->cap = 1024, sizeof *c->t))) return names_name_sound_keys(c->eng, name, out, n, max);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
+    size_t j = h & (c->cap - 1);
+    while (c->t[j].name && strcmp(c->t[j].name, name)) j = (j + 1) & (c->cap - 1);
+    sound_entry *en = &c->t[j];
+    if (!en->name) {
+        uint32_t k[15];
+        size_t nk = names_name_sound_keys(c->eng, name, k, 0, 15);
+        if (c->used >= SOUND_CACHE_MAX) return names_name_sound_keys(c->eng, name, out, n, max); /* full: not kept */
+        if ((c->used + 1) * 10 > c->cap * 7) {
+            /* grow, then look again */
+            sound_entry *old = c->t;
+            size_t oc = c->cap;
+            sound_entry *t = calloc(oc * 2, sizeof *t);
+            if (!t) return names_name_sound_keys(c->eng, name, out, n, max);
+            c->t = t;
+            c->cap = oc * 2;
+            for (size_t i = 0; i < oc; i++) {
+                if (!old[i].name) continue;
+                uint64_t g = 0xcbf29ce484222325ULL;
+                for (const unsigned char *p = (const unsigned char *)old[i].name; *p; p++) g = (g ^ *p) * 0x100000001b3ULL;
+                size_t q = g & (c->cap - 1);
+                while (c->t[q].name) q = (q + 1) & (c->cap - 1);
+                c->t[q] = old[i];
+            }
+            free(old);
+            j = h & (c->cap - 1);
+            while (c->t[j].name) j = (j + 1) & (c->cap - 1);
+            en = &c->t[j];
+        }
+        if (!(en->name = strdup(name))) return names_name_sound_keys(c->eng, name, out, n, max);
+        en->n = (uint8_t)nk;
+        memcpy(en->keys, k, nk * sizeof *k);
+        c->used++;
+    }
+    for (size_t i = 0; i < en->n; i++) {
+        bool dup = false;
+        for (size_t q = 0; q < n && !dup; q++) dup = out[q] == en->keys[i];
+        if (!dup && n < max) out[n++] = en->keys[i];
+    }
+    return n;
+}
+
+/* The sound keys of an identity's names: a surname's sound paired with a given name's
+ * (the surname at birth too), and within an alias its names' sounds two by two -- both
+ * names must sound alike, which keeps the keys as selective as the spelled ones. */
+static size_t identity_sounds(sound_cache *c, const char *const *sur, size_t ns, const char *birth,
+                              const char *const *giv, size_t ng, const char *const *aliases, size_t na, uint32_t *out,
+                              size_t max) {
+    uint32_t s[32], g[32], a[32];
+    size_t n_s = 0, n_g = 0, n = 0;
+    for (size_t i = 0; i < ns; i++) n_s = cached_name_sounds(c, sur[i], s, n_s, 32);
+    if (birth) n_s = cached_name_sounds(c, birth, s, n_s, 32);
+    for (size_t i = 0; i < ng; i++) n_g = cached_name_sounds(c, giv[i], g, n_g, 32);
+    n = add_pairs(s, n_s, g, n_g, out, n, max);
+    for (size_t i = 0; i < na; i++) {
+        size_t n_a = cached_name_sounds(c, aliases[i], a, 0, 32);
+        n = add_pairs(a, n_a, a, n_a, out, n, max);
+    }
+    return n;
+}
+
+/* The cache of index s (created with it, under its mutex), or NULL without memory. */
+static void *sound_ctx(esp *e, iop_system s) {
+    if (!e->sounds[s] && (e->sounds[s] = calloc(1, sizeof *e->sounds[s]))) {
+        e->sounds[s]->eng = e->names;
+        e->sounds[s]->keep = true;
+    }
+    return e->sounds[s];
+}
+
+static size_t sound_keys(void *ctx, const sys_candidate *c, uint32_t *out, size_t max) {
+    if (!ctx) return 0;
+    return identity_sounds(ctx, c->surnames, c->n_surnames, c->surname_at_birth, c->given_names, c->n_given_names,
+                           c->aliases, c->n_aliases, out, max);
+}
+
 /* Prepares a kept candidate for the names engine: from the identity its summary carries,
  * or, for a summary written before the store kept it there, from its record. */
 static iop_code prepare_candidate(task *t, reading *rd, scored *it, names_ident **out) {
@@ -507,18 +672,7 @@ static iop_code prepare_candidate(task *t, reading *rd, scored *it, names_ident 
     sys_candidate *cand = malloc(sizeof *cand);
     iop_code rc = IOP_EINVAL;
     if (cand && sys_candidate_parse(it->id, "", it->summary, buf, cand) && cand->has_identity) {
-        rec_document docs[SYS_CAND_MAX];
-        for (size_t i = 0; i < cand->n_docs; i++)
-            docs[i] = (rec_document){.type = (char *)cand->doc_types[i], .number = (char *)cand->doc_keys[i],
-                                     .country = cand->doc_countries[i][0] ? (char *)cand->doc_countries[i] : NULL};
-        names_fields f = {.surnames = cand->surnames, .n_surnames = cand->n_surnames,
-                          .given_names = cand->given_names, .n_given_names = cand->n_given_names,
-                          .surname_at_birth = cand->surname_at_birth, .aliases = cand->aliases,
-                          .n_aliases = cand->n_aliases, .dob = cand->dob,
-                          .sex = cand->sex == 'U' ? 0 : cand->sex, .nationalities = cand->nationalities,
-                          .n_nationalities = cand->n_nationalities, .place_of_birth = cand->place_of_birth,
-                          .documents = docs, .n_documents = cand->n_docs};
-        rc = names_prepare_fields(t->e->names, &f, out, NULL);
+        rc = prepare_identity(t->e->names, cand, out);
     } else if (cand) {
         rec_person rp;
         if (!it->body && read_json(rd, it->id, &it->body) != IOP_OK) it->body = NULL;
@@ -629,6 +783,8 @@ static void run_task(task *t) {
         sq.given_names = pqp->giv;
         sq.normalised = true;
     }
+    sq.sounds = pqp->sounds;
+    sq.n_sounds = pqp->n_sounds;
     /* the best by token matching, then re-ranked by the names engine */
     /* every candidate taken from the index is ranked (the names engine may find some of
      * the best by the cheap score different); the reply stops at q->limit */
@@ -789,6 +945,11 @@ iop_code esp_search(esp *e, const esp_actor *who, const esp_query *q, iop_buf *r
     prepared *pq = malloc(sizeof *pq);
     if (!pq) { reader_release(e, rs); free(bio); names_ident_free(qid); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     prepare_query(pq, q);
+    sound_cache qc = {.eng = e->names}; /* the query's own names: not kept */
+    if (e->names && !e->exact_keys_only)
+        pq->n_sounds = identity_sounds(&qc, (const char *const *)q->surnames, q->n_surnames, NULL,
+                                       (const char *const *)q->given_names, q->n_given_names, NULL, 0, pq->sounds,
+                                       sizeof pq->sounds / sizeof *pq->sounds);
     for (size_t i = 0; i < n; i++) {
         tasks[i].e = e; tasks[i].who = who; tasks[i].q = q; tasks[i].qid = qid; tasks[i].pq = pq; tasks[i].sys = systems[i]; tasks[i].rs = rs;
         /* this system's biometric hits, best first as the sBMS returned them */

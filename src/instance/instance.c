@@ -174,7 +174,7 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
     }
     if (!rc) {
         esp_config cfg = {.names = in->names, .biometrics = bio_get, .biometrics_ctx = in, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
-                          .durable_query_logs = o.durable_query_logs};
+                          .durable_query_logs = o.durable_query_logs, .exact_keys_only = o.exact_keys_only};
         rc = esp_open(&cfg, in->profiles, in->log, &in->portal, err);
     }
     if (rc) { iop_close(in); return rc; }

@@ -59,6 +59,8 @@ struct sys_index {
     size_t postings, bytes_lists, bytes_slots;
     int64_t seq;
     store_mark mark;        /* the store's committed state when seq was read */
+    sys_sound_fn sound;     /* sound keys of a record's identity, or NULL */
+    void *sound_ctx;
 };
 
 /* ---- hashing ---- */
@@ -132,8 +134,14 @@ static int year_of(span d) {
     return y;
 }
 
+#define MAX_SOUNDS 64
+
+/* A date of birth as one number, as precise as it is known: yyyymmdd, yyyymm00, yyyy0000. */
+static int date_code(iop_date d) { return d.year * 10000 + d.month * 100 + d.day; }
+#define SOUND_MAX_POSTINGS 2000 /* a query's sound key holding more records is not looked at */
+
 /* The keys of a record, from its summary, without duplicates. */
-static size_t summary_keys(const char *summary, uint64_t *out, size_t max) {
+static size_t summary_keys(const sys_index *x, const char *summary, uint64_t *out, size_t max) {
     span f[F_COUNT];
     int k = sum_fields(summary, f);
     if (k < F_DOCS + 1) return 0; /* not a summary this index understands: never a candidate */
@@ -160,6 +168,21 @@ static size_t summary_keys(const char *summary, uint64_t *out, size_t max) {
     while (next_item(&rest, &it)) ADD(key_hash('n', it.p, it.n, 0));
     rest = f[F_TOKENS];
     while (next_item(&rest, &it)) ADD(key_hash('y', it.p, it.n, year));
+    /* sound keys with the date of birth, from the identity as recorded */
+    if (x->sound && year && k == F_COUNT) {
+        size_t ls = strlen(summary);
+        char stack[2048], *buf = ls < sizeof stack ? stack : malloc(ls + 1);
+        sys_candidate *cand = malloc(sizeof *cand);
+        if (buf && cand && sys_candidate_parse("", "", summary, buf, cand) && cand->has_identity) {
+            uint32_t snd[MAX_SOUNDS];
+            size_t ns = x->sound(x->sound_ctx, cand, snd, MAX_SOUNDS);
+            /* with the date of birth as precise as the record knows it */
+            int dc = date_code(cand->dob);
+            for (size_t i = 0; i < ns; i++) ADD(key_hash('s', (const char *)&snd[i], sizeof snd[i], dc));
+        }
+        free(cand);
+        if (buf != stack) free(buf);
+    }
 #undef ADD
     return n;
 }
@@ -313,7 +336,7 @@ static int record_add(sys_index *x, const char *id, const char *kind, const char
     x->ids_n++;
     x->live++;
     uint64_t keys[MAX_RECORD_KEYS];
-    size_t nk = summary ? summary_keys(summary, keys, MAX_RECORD_KEYS) : 0;
+    size_t nk = summary ? summary_keys(x, summary, keys, MAX_RECORD_KEYS) : 0;
     for (size_t i = 0; i < nk; i++)
         if (posting_add(x, keys[i], slot)) {
             record_remove(x, id); /* not half in the index */
@@ -418,11 +441,18 @@ void sys_index_close(sys_index *x) {
 }
 
 iop_code sys_index_open(iop_system s, const char *dir, sys_index **out, iop_err *err) {
+    return sys_index_open_sounds(s, dir, NULL, NULL, out, err);
+}
+
+iop_code sys_index_open_sounds(iop_system s, const char *dir, sys_sound_fn fn, void *ctx, sys_index **out,
+                               iop_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/systems/%s.db", dir, iop_system_name(s));
     sys_index *x = calloc(1, sizeof *x);
     if (!x) return iop_fail(err, IOP_ENOMEM, "out of memory");
     x->sys = s;
+    x->sound = fn;
+    x->sound_ctx = ctx;
     pthread_mutex_init(&x->st_mu, NULL);
     pthread_rwlock_init(&x->rw, NULL);
     iop_code rc = store_open(path, STORE_READONLY, err, &x->st);
@@ -569,6 +599,7 @@ static int split_fields(const char *summary, size_t ls, int upto, char *buf, cha
 static void fill_ranking(const char *id, const char *kind, const char *summary, char *f[F_COUNT], sys_candidate *out) {
     out->dob = (iop_date){0};
     out->has_identity = false;
+    out->sound_hits = 0;
     out->n_given_names = out->n_aliases = 0;
     out->surname_at_birth = out->place_of_birth = NULL;
     out->id = id;
@@ -609,7 +640,7 @@ bool sys_candidate_parse(const char *id, const char *kind, const char *summary, 
     return true;
 }
 
-static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
+static int emit(const sys_index *x, uint32_t slot, uint32_t sounds, sys_cand_fn fn, void *ctx) {
     const char *d = x->slots[slot];
     const char *kind = d + strlen(d) + 1;
     const char *sum = kind + strlen(kind) + 1;
@@ -623,6 +654,7 @@ static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
      * cand.summary (sys_candidate_parse) */
     if (split_fields(sum, ls, F_DOCS + 1, buf, f) >= F_DOCS + 1) {
         fill_ranking(d, kind, sum, f, &cand);
+        cand.sound_hits = sounds;
         r = fn(ctx, &cand);
     }
     if (buf != stack) free(buf);
@@ -630,8 +662,14 @@ static int emit(const sys_index *x, uint32_t slot, sys_cand_fn fn, void *ctx) {
 }
 
 typedef struct cand_ref {
-    uint32_t count, slot;
+    uint32_t count, slot, sounds;
 } cand_ref;
+
+/* A record's count while searching: keys met (low 16 bits), sound keys among them (bits
+ * 16-30); DEAD_FLAG (bit 31): already returned. */
+#define CNT_TOTAL(v) ((v) & 0xffffu)
+#define CNT_SOUND(v) (((v) >> 16) & 0x7fffu)
+#define CNT_ONE_SOUND 0x10001u
 
 static int cmp_ref(const void *a, const void *b) {
     const cand_ref *x = a, *y = b;
@@ -648,11 +686,21 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
      * order) only with the year itself -- a common given name with neighbouring years
      * would flood the candidates.  Without a year: surnames alone. */
     qkeys nk = {.n = 0};
+    size_t first_sound = SIZE_MAX; /* the query keys from here on are sound keys */
     if (q->dob.year) {
         const int years[] = {q->dob.year, q->dob.year - 1, q->dob.year + 1, 0};
         for (int y = 0; y < 4; y++)
             for (size_t i = 0; i < q->n_surnames; i++) name_qkeys(&nk, q->surnames[i], q->normalised, 'y', years[y]);
         for (size_t i = 0; i < q->n_given_names; i++) name_qkeys(&nk, q->given_names[i], q->normalised, 'y', q->dob.year);
+        first_sound = nk.n;
+        /* sound keys: other spellings and scripts */
+        /* ... with the query's date and its coarser forms (records knowing less of theirs) */
+        int dcs[3] = {date_code(q->dob), 0, 0}, ndc = 1;
+        if (q->dob.month) dcs[ndc++] = date_code((iop_date){q->dob.year, 0, 0});
+        if (q->dob.month && q->dob.day) dcs[ndc++] = date_code((iop_date){q->dob.year, q->dob.month, 0});
+        for (int d = 0; d < ndc; d++)
+            for (size_t i = 0; i < q->n_sounds && nk.n < sizeof nk.h / sizeof *nk.h; i++)
+                nk.h[nk.n++] = key_hash('s', (const char *)&q->sounds[i], sizeof q->sounds[i], dcs[d]);
     } else {
         for (size_t i = 0; i < q->n_surnames; i++) name_qkeys(&nk, q->surnames[i], q->normalised, 'n', 0);
     }
@@ -665,12 +713,16 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
 
     pthread_rwlock_rdlock(&x->rw);
     const kent *lists[256 + 1];
+    uint32_t add[256 + 1]; /* what meeting the key adds to a record's count */
     size_t total = 0, nl = 0;
     const kent *doc = dh ? keys_find(x, dh) : NULL;
     if (doc) total += doc->n < DOC_HOLDERS * 4 ? doc->n : DOC_HOLDERS * 4;
     for (size_t i = 0; i < nk.n; i++) {
         const kent *e = keys_find(x, nk.h[i]);
         if (!e) continue;
+        /* a sound shared by very many people born that year tells nothing */
+        if (i >= first_sound && e->n > SOUND_MAX_POSTINGS) continue;
+        add[nl] = i >= first_sound ? CNT_ONE_SOUND : 1;
         lists[nl++] = e;
         total += e->n < POSTINGS_PER_KEY ? e->n : POSTINGS_PER_KEY;
     }
@@ -694,7 +746,7 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
             if (*n & DEAD_FLAG) continue;
             *n = DEAD_FLAG;
             shown++;
-            stop = emit(x, p[i], fn, ctx);
+            stop = emit(x, p[i], 0, fn, ctx);
         }
     }
     if (stop || !nl) goto done;
@@ -709,14 +761,14 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
             seen++;
             uint32_t *n = counts_at(&c, p[i]);
             if (*n & DEAD_FLAG) continue;
-            (*n)++;
-            if (*n > best) best = *n;
+            *n += add[l];
+            if (CNT_TOTAL(*n) > best) best = CNT_TOTAL(*n);
         }
     }
     /* the threshold count: the records meeting the most keys, limit of them at most */
     size_t hist[257] = {0};
     for (size_t j = 0; j < c.cap; j++)
-        if (c.slot[j] && !(c.n[j] & DEAD_FLAG)) hist[c.n[j] > 256 ? 256 : c.n[j]]++;
+        if (c.slot[j] && !(c.n[j] & DEAD_FLAG)) hist[CNT_TOTAL(c.n[j]) > 256 ? 256 : CNT_TOTAL(c.n[j])]++;
     uint32_t thr = best > 256 ? 256 : best;
     size_t upto = 0;
     while (thr > 1 && upto + hist[thr] < limit) upto += hist[thr--];
@@ -734,8 +786,8 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
     cand_ref *ties = pick + upto;
     for (size_t j = 0; j < c.cap; j++) {
         if (!c.slot[j] || (c.n[j] & DEAD_FLAG)) continue;
-        uint32_t n = c.n[j] > 256 ? 256 : c.n[j];
-        cand_ref r = {.count = n, .slot = c.slot[j] - 1};
+        uint32_t n = CNT_TOTAL(c.n[j]) > 256 ? 256 : CNT_TOTAL(c.n[j]);
+        cand_ref r = {.count = n, .slot = c.slot[j] - 1, .sounds = CNT_SOUND(c.n[j])};
         if (n > thr) pick[na++] = r;
         else if (n == thr) {
             if (nt < need) {
@@ -768,7 +820,7 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
             const char *ahead = x->slots[pick[i + 4].slot];
             for (int l = 0; l < 4; l++) __builtin_prefetch(ahead + 64 * l);
         }
-        stop = emit(x, pick[i].slot, fn, ctx);
+        stop = emit(x, pick[i].slot, pick[i].sounds, fn, ctx);
     }
     free(pick);
 done:

@@ -57,7 +57,8 @@ struct esp {
     /* each system's search index (systems.h), built at first use or by esp_warm */
     sys_index *idx[IOP_SYS_COUNT];
     pthread_mutex_t idx_mu[IOP_SYS_COUNT];
-    struct sound_cache *sounds[IOP_SYS_COUNT]; /* per index: used under the index's own lock */
+    struct sound_cache *sounds; /* sound keys of names in other scripts, shared by the indexes */
+    pthread_mutex_t sounds_mu;  /* creates it */
     pthread_mutex_t mu;
     pthread_cond_t cv_reader;
     reader_set *free_readers;
@@ -279,7 +280,10 @@ iop_code esp_warm(esp *e, iop_err *err) {
 
 iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log *log, esp **out, iop_err *err) {
     esp *e = calloc(1, sizeof *e);
-    if (e) atomic_init(&e->searching, 0);
+    if (e) {
+        atomic_init(&e->searching, 0);
+        pthread_mutex_init(&e->sounds_mu, NULL);
+    }
     if (!e || !(e->dir = strdup(cfg->dir))) { free(e); return iop_fail(err, IOP_ENOMEM, "out of memory"); }
     e->profiles = profiles;
     e->names = cfg->names;
@@ -322,9 +326,10 @@ void esp_close(esp *e) {
     }
     for (int s = 0; s < IOP_SYS_COUNT; s++) {
         sys_index_close(e->idx[s]);
-        sound_cache_free(e->sounds[s]);
         pthread_mutex_destroy(&e->idx_mu[s]);
     }
+    sound_cache_free(e->sounds);
+    pthread_mutex_destroy(&e->sounds_mu);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv_reader);
     pthread_cond_destroy(&e->cv_work);
@@ -557,10 +562,10 @@ static size_t add_pairs(const uint32_t *a, size_t na, const uint32_t *b, size_t 
     return n;
 }
 
-/* Sound keys of names written in other scripts or with diacritics, remembered per index:
- * the names engine prepares such a name in full (every transliteration scheme), and the
- * same names recur across a population.  ASCII names are read directly, not kept.  An
- * index calls its sound function under its own lock, so one cache per index needs none. */
+/* Sound keys of names written in other scripts or with diacritics, remembered for all the
+ * indexes: the names engine prepares such a name in full (every transliteration scheme),
+ * and the same names recur across a population and its systems.  ASCII names are read
+ * directly, not kept.  Indexes are built and updated on several threads: a mutex. */
 #define SOUND_CACHE_MAX (1u << 18)
 typedef struct sound_entry {
     char *name;
@@ -570,6 +575,7 @@ typedef struct sound_entry {
 typedef struct sound_cache {
     const names_engine *eng;
     bool keep;              /* false: nothing is remembered (a query's own names) */
+    pthread_mutex_t mu;     /* the table (indexes are built and updated on several threads) */
     sound_entry *t;
     size_t cap, used;
 } sound_cache;
@@ -578,13 +584,25 @@ static void sound_cache_free(sound_cache *c) {
     if (!c) return;
     for (size_t i = 0; i < c->cap; i++) free(c->t[i].name);
     free(c->t);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
+
+static size_t lookup_name_sounds(sound_cache *c, const char *name, uint32_t *out, size_t n, size_t max);
 
 static size_t cached_name_sounds(sound_cache *c, const char *name, uint32_t *out, size_t n, size_t max) {
     bool ascii = true;
     for (const unsigned char *p = (const unsigned char *)name; *p && ascii; p++) ascii = *p < 0x80;
     if (ascii || !c->keep) return names_name_sound_keys(c->eng, name, out, n, max);
+    pthread_mutex_lock(&c->mu);
+    n = lookup_name_sounds(c, name, out, n, max);
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+/* cached_name_sounds with the table's mutex held (a first sight is prepared under it:
+ * the same name met on another thread meanwhile waits instead of preparing it twice). */
+static size_t lookup_name_sounds(sound_cache *c, const char *name, uint32_t *out, size_t n, size_t max) {
     if (!c->t && !(c->t = calloc(c->cap = 1024, sizeof *c->t))) return names_name_sound_keys(c->eng, name, out, n, max);
     uint64_t h = 0xcbf29ce484222325ULL;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
@@ -648,13 +666,17 @@ static size_t identity_sounds(sound_cache *c, const char *const *sur, size_t ns,
     return n;
 }
 
-/* The cache of index s (created with it, under its mutex), or NULL without memory. */
+/* The cache the indexes share (created with the first), or NULL without memory. */
 static void *sound_ctx(esp *e, iop_system s) {
-    if (!e->sounds[s] && (e->sounds[s] = calloc(1, sizeof *e->sounds[s]))) {
-        e->sounds[s]->eng = e->names;
-        e->sounds[s]->keep = true;
+    (void)s;
+    pthread_mutex_lock(&e->sounds_mu);
+    if (!e->sounds && (e->sounds = calloc(1, sizeof *e->sounds))) {
+        e->sounds->eng = e->names;
+        e->sounds->keep = true;
+        pthread_mutex_init(&e->sounds->mu, NULL);
     }
-    return e->sounds[s];
+    pthread_mutex_unlock(&e->sounds_mu);
+    return e->sounds;
 }
 
 static size_t sound_keys(void *ctx, const sys_candidate *c, uint32_t *out, size_t max) {

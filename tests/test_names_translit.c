@@ -271,6 +271,9 @@ TEST(xscript_eval_cross_validates_without_testing_on_training_pairs) {
     CHECK_INT(r.pairs, 300);
     CHECK(r.recall_top10 > 0.9);
     CHECK_INT(r.false_same, 0);
+    /* every search is timed: the percentiles are ordered and the index size reported */
+    CHECK_INT(r.records, 300);
+    CHECK(r.search_p50_ms >= 0 && r.search_p99_ms >= r.search_p50_ms && r.search_mean_ms > 0);
     REQUIRE(names_eval_xscript_cv(eng, path, NULL, 0, 0, &base, &err) == IOP_OK);
     CHECK_INT(base.folds, 0);
     CHECK(base.recall_top10 < 0.3);

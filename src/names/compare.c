@@ -30,8 +30,30 @@ enum { HOW_EXACT = 1, HOW_NICK = 2, HOW_INITIAL = 4, HOW_PHON = 8, HOW_FUZZY = 1
 #define NM_TL_ONLY 1
 #endif
 
+/* the learned model's probabilities computed during one comparison: the transliterated
+ * variants of a native name share its units, so each (native, Latin) token pair is
+ * scored once, not once per pair of variants */
+typedef struct tl_memo {
+    const names_ident *in, *il;
+    uint32_t nat_off, lat_off;
+    double p;
+} tl_memo;
+
+typedef struct tl_memos {
+    tl_memo m[16];
+    size_t n;
+} tl_memos;
+
+static double tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *ta, const names_ident *b,
+                      const nm_tok *tb, int *how, tl_memos *memo);
+
 double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *ta, const names_ident *b,
                   const nm_tok *tb, int *how) {
+    return tok_sim(eng, a, ta, b, tb, how, NULL);
+}
+
+static double tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *ta, const names_ident *b,
+                      const nm_tok *tb, int *how, tl_memos *memo) {
     const char *sa = nm_str(a, ta->off), *sb = nm_str(b, tb->off);
     if (ta->len == tb->len && !memcmp(sa, sb, ta->len)) { *how |= HOW_EXACT; return 1.0; }
     if ((ta->flags | tb->flags) & NM_TF_INITIAL) {
@@ -59,10 +81,18 @@ double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *t
         const nm_tok *tn = (ta->flags & NM_TF_NONLATIN) ? ta : tb, *tl = tn == ta ? tb : ta;
         const names_ident *in = tn == ta ? a : b, *il = tn == ta ? b : a;
         if (tn->nat_len) {
-            uint32_t cp[32];
-            size_t n = tn->nat_len;
-            memcpy(cp, nm_str(in, tn->nat_off), n * sizeof *cp);
-            double p = nm_tl_prob(eng->tlm, cp, n, nm_str(il, tl->off), tl->len);
+            double p = -2;
+            for (size_t k = 0; memo && k < memo->n && p < -1.5; k++)
+                if (memo->m[k].in == in && memo->m[k].il == il && memo->m[k].nat_off == tn->nat_off &&
+                    memo->m[k].lat_off == tl->off)
+                    p = memo->m[k].p;
+            if (p < -1.5) {
+                uint32_t cp[32];
+                size_t n = tn->nat_len;
+                memcpy(cp, nm_str(in, tn->nat_off), n * sizeof *cp);
+                p = nm_tl_prob(eng->tlm, cp, n, nm_str(il, tl->off), tl->len);
+                if (memo && memo->n < 16) memo->m[memo->n++] = (tl_memo){in, il, tn->nat_off, tl->off, p};
+            }
             if (p >= 0) {
                 double k = NM_TL_SIM_LO + (NM_TL_SIM_HI - NM_TL_SIM_LO) * p;
                 if (k > s || NM_TL_ONLY) { s = k; h = HOW_LEARNED; }
@@ -94,6 +124,7 @@ static void concat(const names_ident *id, const tlist *l, char *buf, size_t cap,
 
 /* token-pair similarities of two variants, computed once per variant pair */
 typedef struct simcache {
+    tl_memos *memo;        /* the comparison's learned probabilities */
     const nm_tok *ba, *bb; /* first token of each variant */
     float sim[16][16];
     int how[16][16];
@@ -103,10 +134,10 @@ typedef struct simcache {
 static double cached_sim(const names_engine *eng, simcache *c, const names_ident *ia, const nm_tok *ta,
                          const names_ident *ib, const nm_tok *tb, int *how) {
     ptrdiff_t i = ta - c->ba, j = tb - c->bb;
-    if (i < 0 || i >= 16 || j < 0 || j >= 16) return nm_tok_sim(eng, ia, ta, ib, tb, how);
+    if (i < 0 || i >= 16 || j < 0 || j >= 16) return tok_sim(eng, ia, ta, ib, tb, how, c->memo);
     if (c->sim[i][j] < -1.5f) {
         int h = 0;
-        c->sim[i][j] = (float)nm_tok_sim(eng, ia, ta, ib, tb, &h);
+        c->sim[i][j] = (float)tok_sim(eng, ia, ta, ib, tb, &h, c->memo);
         c->how[i][j] = h;
     }
     *how |= c->how[i][j];
@@ -200,10 +231,11 @@ static double name_weight(double g, double s) {
 }
 
 static void cmp_variants(const names_engine *eng, const names_ident *a, const nm_variant *va, const names_ident *b,
-                         const nm_variant *vb, name_cmp *best) {
+                         const nm_variant *vb, name_cmp *best, tl_memos *memo) {
     name_cmp c = {-1, -1, 0, 0, 0, 0};
     tlist ga, sa, gb, sb;
     simcache sc;
+    sc.memo = memo;
     sc.ba = &a->toks[va->first];
     sc.bb = &b->toks[vb->first];
     for (int i = 0; i < 16 && i < va->n; i++)
@@ -260,8 +292,10 @@ static void describe(char *out, size_t cap, const char *what, double sim, int ho
 static void compare_names(const names_engine *eng, const names_ident *a, const names_ident *b, names_evidence *ev,
                           bool why) {
     name_cmp best = {-1, -1, 0, 0, 0, -1e9};
+    tl_memos memo;
+    memo.n = 0;
     for (size_t i = 0; i < a->n_vars; i++)
-        for (size_t j = 0; j < b->n_vars; j++) cmp_variants(eng, a, &a->vars[i], b, &b->vars[j], &best);
+        for (size_t j = 0; j < b->n_vars; j++) cmp_variants(eng, a, &a->vars[i], b, &b->vars[j], &best, &memo);
     if (best.g < 0 && best.s < 0) {
         ev->agreement = NAMES_ABSENT;
         ev->weight = 0;

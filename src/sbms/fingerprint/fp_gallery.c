@@ -51,7 +51,7 @@
 #define FP_PAIR_RAD (26.0 * PI_D / 180.0)
 #define FP_NO_SLOT UINT32_MAX
 #ifndef FP_PREFETCH
-#define FP_PREFETCH 4                     /* slots ahead the first stage prefetches */
+#define FP_PREFETCH 16                    /* slots ahead the first stage prefetches */
 #endif
 
 /* ---------------------------------------------------------------- first-stage code */

@@ -138,7 +138,7 @@ static int year_of(span d) {
 
 /* A date of birth as one number, as precise as it is known: yyyymmdd, yyyymm00, yyyy0000. */
 static int date_code(iop_date d) { return d.year * 10000 + d.month * 100 + d.day; }
-#define SOUND_MAX_POSTINGS 2000 /* a query's sound key holding more records is not looked at */
+#define SOUND_MAX_POSTINGS 1000 /* a query's sound key holding more records is not looked at */
 
 /* The keys of a record, from its summary, without duplicates. */
 static size_t summary_keys(const sys_index *x, const char *summary, uint64_t *out, size_t max) {

@@ -13,6 +13,10 @@
  * its own keys with given/surname roles swapped and birth years -1/0/+1/unknown,
  * counts key hits per candidate, ranks candidates by hits, bloom overlap and date
  * agreement, and scores the best ones fully through the caller's store.
+ * With a learned transliteration model, the index also keeps the model's units of each
+ * native-script identity: a Latin query then ranks every candidate by the model (one
+ * look-up table per query, a forward pass per candidate) and scores the best of those
+ * fully as well.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * translit.c -- the learned transliteration model of the names engine: for every
  * native-script character it holds the distribution of the Latin letter groups
- * ("chunks", 0 to 4 letters; 0 to 6 for Han characters) that renders it, learned from
+ * ("chunks", 0 to 4 letters; 0 to 3 for a pinyin letter) that renders it, learned from
  * name pairs by expectation-maximisation over all monotone alignments (a one-to-many
  * joint-sequence alignment in the style of Jiampojamarn et al. 2007, m2m-aligner with
  * one native character per step).  Used at run time
@@ -11,8 +11,12 @@
  *       of each script (Cyrillic/Greek, Arabic, Hebrew, Han/Kana, other);
  *   (b) to generate the most likely romanisations of a native token (beam search),
  *       whose consonant skeletons and coarse sound classes become extra blocking keys.
- * Han characters get their ICU pinyin as a prior (pseudo-counts) when an engine is
- * given to the trainer.  The model file is line-based text, documented in
+ * A Han character is read as its pinyin syllable and modelled as one unit per pinyin
+ * letter, marked syllable-initial/-final; each letter gets itself as a prior
+ * (pseudo-counts).  A unigram prior of the native units (alphabetic scripts) enters a
+ * pair's likelihood with a small weight (noisy channel).  nm_tl_query scores one Latin
+ * token against many native tokens with the model's look-ups done once per query (the
+ * index's pre-ranking).  The model file is line-based text, documented in
  * docs/names.md; every load error names the file and line.
  */
 #include <math.h>

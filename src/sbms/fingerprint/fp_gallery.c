@@ -15,7 +15,8 @@
  * Search, each stage on the gallery's threads: (1) pair voting: every stored finger of a
  * selected system whose position is compatible with a probe finger is scored by the
  * largest set of its pairs that agree on one placement of the probe, and the best
- * `prescreen` fingers kept; (2) minutia pairing: those are rescored by the minutiae that
+ * `prescreen` fingers kept (a min-heap per thread; once it is full, a finger that cannot
+ * score above its minimum stops at an upper bound, see fp_index_pairs.c); (2) minutia pairing: those are rescored by the minutiae that
  * pair up once the probe is moved by the motion of the winning votes, and the best
  * `shortlist` kept; (3) their records are matched with the full MCC matcher
  * (record-level fusion) and the best k returned with per-finger evidence.

@@ -329,7 +329,7 @@ static int do_eval(int argc, char **argv) {
                 rc = 1;
                 break;
             }
-            printf("%s: %zu pairs, top-1 %.4f, top-10 %.4f (target >= 0.95, ratio %.3f); "
+            printf("%s: %zu pairs, top-1 %.4f, top-10 %.4f (target >= 0.95, ratio %.4f); "
                    "false same %zu / %zu shuffled = %.5f (target < 0.001); %s; %.1f s wall, %.1f s CPU\n",
                    base, r.pairs, r.pairs ? (double)r.found_top1 / (double)r.pairs : 0, r.recall_top10,
                    r.recall_top10 / 0.95, r.false_same, r.shuffled, r.false_same_rate,

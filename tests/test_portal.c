@@ -71,16 +71,19 @@ static iop_instance *fresh_node(const char *name, iop_actor *op) {
     return in;
 }
 
-static void load_fixture(iop_instance *in, const iop_actor *op) {
+/* Loads records given one JSON text each, as one batch. */
+static void load_lines(iop_instance *in, const iop_actor *op, const char *const *lines, size_t n) {
     iop_buf b;
     iop_buf_init(&b);
-    for (size_t i = 0; i < sizeof fixture / sizeof *fixture; i++) { iop_buf_puts(&b, fixture[i]); iop_buf_puts(&b, "\n"); }
+    for (size_t i = 0; i < n; i++) { iop_buf_puts(&b, lines[i]); iop_buf_puts(&b, "\n"); }
     iop_err err = {0};
     iop_load_stats st = {0};
-    if (iop_load_jsonl(in, op, "fixture", b.data, b.len, 0, &st, &err)) test_failed(__FILE__, __LINE__, "%s", err.msg);
-    CHECK_INT(st.records, sizeof fixture / sizeof *fixture);
+    if (iop_load_jsonl(in, op, "records", b.data, b.len, 0, &st, &err)) test_failed(__FILE__, __LINE__, "%s", err.msg);
+    CHECK_INT(st.records, n);
     iop_buf_free(&b);
 }
+
+static void load_fixture(iop_instance *in, const iop_actor *op) { load_lines(in, op, fixture, sizeof fixture / sizeof *fixture); }
 
 static json_t *search_as(iop_instance *in, const char *user, const char *query, iop_code *rc_out) {
     iop_actor a;
@@ -386,13 +389,7 @@ TEST(art28_replies_show_same_or_similar_identities_and_document_holders_only) {
     iop_actor op;
     iop_instance *in = fresh_node("namesakes", &op);
     REQUIRE(in);
-    iop_buf b;
-    iop_buf_init(&b);
-    for (size_t i = 0; i < sizeof namesakes / sizeof *namesakes; i++) { iop_buf_puts(&b, namesakes[i]); iop_buf_puts(&b, "\n"); }
-    iop_err err = {0};
-    iop_load_stats st = {0};
-    REQUIRE(iop_load_jsonl(in, &op, "namesakes", b.data, b.len, 0, &st, &err) == IOP_OK);
-    iop_buf_free(&b);
+    load_lines(in, &op, namesakes, sizeof namesakes / sizeof *namesakes);
     /* the namesake shares surname and date of birth but not the given name: the names
      * engine finds it different, so it is neither shown nor counted */
     json_t *r = search_as(in, "border_guard", "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\"}", NULL);
@@ -484,13 +481,8 @@ TEST(records_indexed_from_an_older_summary_are_ranked_from_the_record) {
     iop_actor op;
     iop_instance *in = fresh_node("oldsummary", &op);
     REQUIRE(in);
-    iop_buf b;
-    iop_buf_init(&b);
-    for (size_t i = 0; i < sizeof namesakes / sizeof *namesakes; i++) { iop_buf_puts(&b, namesakes[i]); iop_buf_puts(&b, "\n"); }
+    load_lines(in, &op, namesakes, sizeof namesakes / sizeof *namesakes);
     iop_err err = {0};
-    iop_load_stats st = {0};
-    REQUIRE(iop_load_jsonl(in, &op, "namesakes", b.data, b.len, 0, &st, &err) == IOP_OK);
-    iop_buf_free(&b);
     const char *q = "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\"}";
     json_t *before = search_as(in, "border_guard", q, NULL);
     REQUIRE(before);
@@ -534,13 +526,9 @@ TEST(a_hit_updated_since_the_index_ranked_it_is_ranked_again_before_it_is_shown)
     iop_actor op;
     iop_instance *in = fresh_node("updated", &op);
     REQUIRE(in);
-    iop_buf b;
-    iop_buf_init(&b);
-    for (size_t i = 0; i < sizeof namesakes / sizeof *namesakes; i++) { iop_buf_puts(&b, namesakes[i]); iop_buf_puts(&b, "\n"); }
+    load_lines(in, &op, namesakes, sizeof namesakes / sizeof *namesakes);
     iop_err err = {0};
     iop_load_stats st = {0};
-    REQUIRE(iop_load_jsonl(in, &op, "namesakes", b.data, b.len, 0, &st, &err) == IOP_OK);
-    iop_buf_free(&b);
     const char *q = "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\"}";
     json_t *r = search_as(in, "border_guard", q, NULL);
     REQUIRE(r);
@@ -597,13 +585,8 @@ TEST(concurrent_searches_give_the_replies_of_sequential_ones) {
     iop_instance *in = fresh_node("concurrent", &op);
     REQUIRE(in);
     load_fixture(in, &op);
-    iop_buf b;
-    iop_buf_init(&b);
-    for (size_t i = 0; i < sizeof namesakes / sizeof *namesakes; i++) { iop_buf_puts(&b, namesakes[i]); iop_buf_puts(&b, "\n"); }
+    load_lines(in, &op, namesakes, sizeof namesakes / sizeof *namesakes);
     iop_err err = {0};
-    iop_load_stats st = {0};
-    REQUIRE(iop_load_jsonl(in, &op, "namesakes", b.data, b.len, 0, &st, &err) == IOP_OK);
-    iop_buf_free(&b);
     static const char *const queries[] = {
         "{\"surnames\":[\"Testperson\"],\"given_names\":[\"Alpha\"],\"dob\":\"1980-01-02\"}",
         "{\"surnames\":[\"Testperson\"]}",

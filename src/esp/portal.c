@@ -207,15 +207,16 @@ static iop_code reader_sys(esp *e, reader_set *rs, iop_system s, sys_store **out
  * finds a record under other spellings and from other scripts. */
 static size_t sound_keys(void *ctx, const sys_candidate *identity, uint32_t *out, size_t max);
 
-static void *sound_ctx(esp *e, iop_system s);
+static void *sound_ctx(esp *e);
 struct sound_cache;
 static void sound_cache_free(struct sound_cache *c);
 
 static iop_code index_of(esp *e, iop_system s, sys_index **out, iop_err *err) {
     pthread_mutex_lock(&e->idx_mu[s]);
+    bool sounds = e->names && !e->exact_keys_only;
     iop_code rc = e->idx[s] ? IOP_OK
-                            : sys_index_open_sounds(s, e->dir, e->names && !e->exact_keys_only ? sound_keys : NULL,
-                                                    sound_ctx(e, s), &e->idx[s], err);
+                            : sys_index_open_sounds(s, e->dir, sounds ? sound_keys : NULL, sounds ? sound_ctx(e) : NULL,
+                                                    &e->idx[s], err);
     *out = e->idx[s];
     pthread_mutex_unlock(&e->idx_mu[s]);
     return rc;
@@ -517,9 +518,13 @@ typedef struct reading {
     bool open;
 } reading;
 
+static void reading_begin(reading *rd) {
+    if (!rd->open) rd->open = sys_read_begin(rd->ss, NULL) == IOP_OK;
+}
+
 static iop_code read_json(reading *rd, const char *id, char **body) {
     iop_err gerr;
-    if (!rd->open) rd->open = sys_read_begin(rd->ss, NULL) == IOP_OK;
+    reading_begin(rd);
     return sys_get_json(rd->ss, id, body, &gerr);
 }
 
@@ -539,6 +544,14 @@ static iop_code prepare_identity(const names_engine *eng, const sys_candidate *c
     return names_prepare_fields(eng, &f, out, NULL);
 }
 
+/* Appends h to out[0..n) unless it is there already; returns the new count. */
+static size_t append_key(uint32_t *out, size_t n, size_t max, uint32_t h) {
+    for (size_t k = 0; k < n; k++)
+        if (out[k] == h) return n;
+    if (n < max) out[n++] = h;
+    return n;
+}
+
 /* A key for two names that sound like two others, in either order. */
 static uint32_t sound_pair(uint32_t a, uint32_t b) {
     uint64_t x = a < b ? ((uint64_t)a << 32 | b) : ((uint64_t)b << 32 | a);
@@ -553,11 +566,7 @@ static size_t add_pairs(const uint32_t *a, size_t na, const uint32_t *b, size_t 
                         size_t max) {
     for (size_t i = 0; i < na; i++)
         for (size_t j = 0; j < nb; j++) {
-            if (a[i] == b[j]) continue;
-            uint32_t h = sound_pair(a[i], b[j]);
-            bool dup = false;
-            for (size_t k = 0; k < n && !dup; k++) dup = out[k] == h;
-            if (!dup && n < max) out[n++] = h;
+            if (a[i] != b[j]) n = append_key(out, n, max, sound_pair(a[i], b[j]));
         }
     return n;
 }
@@ -602,48 +611,48 @@ static size_t cached_name_sounds(sound_cache *c, const char *name, uint32_t *out
 
 /* cached_name_sounds with the table's mutex held (a first sight is prepared under it:
  * the same name met on another thread meanwhile waits instead of preparing it twice). */
-static size_t lookup_name_sounds(sound_cache *c, const char *name, uint32_t *out, size_t n, size_t max) {
-    if (!c->t && !(c->t = calloc(c->cap = 1024, sizeof *c->t))) return names_name_sound_keys(c->eng, name, out, n, max);
+static uint64_t name_hash(const char *name) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The free table position for a name not in the table. */
+static sound_entry *free_entry(sound_cache *c, uint64_t h) {
+    size_t j = h & (c->cap - 1);
+    while (c->t[j].name) j = (j + 1) & (c->cap - 1);
+    return &c->t[j];
+}
+
+static size_t lookup_name_sounds(sound_cache *c, const char *name, uint32_t *out, size_t n, size_t max) {
+    if (!c->t && !(c->t = calloc(c->cap = 1024, sizeof *c->t))) return names_name_sound_keys(c->eng, name, out, n, max);
+    uint64_t h = name_hash(name);
     size_t j = h & (c->cap - 1);
     while (c->t[j].name && strcmp(c->t[j].name, name)) j = (j + 1) & (c->cap - 1);
-    sound_entry *en = &c->t[j];
+    sound_entry *en = &c->t[j], fresh = {0};
     if (!en->name) {
-        uint32_t k[15];
-        size_t nk = names_name_sound_keys(c->eng, name, k, 0, 15);
-        if (c->used >= SOUND_CACHE_MAX) return names_name_sound_keys(c->eng, name, out, n, max); /* full: not kept */
-        if ((c->used + 1) * 10 > c->cap * 7) {
-            /* grow, then look again */
-            sound_entry *old = c->t;
-            size_t oc = c->cap;
-            sound_entry *t = calloc(oc * 2, sizeof *t);
-            if (!t) return names_name_sound_keys(c->eng, name, out, n, max);
-            c->t = t;
-            c->cap = oc * 2;
-            for (size_t i = 0; i < oc; i++) {
-                if (!old[i].name) continue;
-                uint64_t g = 0xcbf29ce484222325ULL;
-                for (const unsigned char *p = (const unsigned char *)old[i].name; *p; p++) g = (g ^ *p) * 0x100000001b3ULL;
-                size_t q = g & (c->cap - 1);
-                while (c->t[q].name) q = (q + 1) & (c->cap - 1);
-                c->t[q] = old[i];
+        fresh.n = (uint8_t)names_name_sound_keys(c->eng, name, fresh.keys, 0, 15);
+        en = &fresh; /* kept below when there is room */
+        if (c->used < SOUND_CACHE_MAX && (c->used + 1) * 10 > c->cap * 7) {
+            /* grow first */
+            sound_entry *t = calloc(c->cap * 2, sizeof *t);
+            if (t) {
+                sound_entry *old = c->t;
+                size_t oc = c->cap;
+                c->t = t;
+                c->cap = oc * 2;
+                for (size_t i = 0; i < oc; i++)
+                    if (old[i].name) *free_entry(c, name_hash(old[i].name)) = old[i];
+                free(old);
             }
-            free(old);
-            j = h & (c->cap - 1);
-            while (c->t[j].name) j = (j + 1) & (c->cap - 1);
-            en = &c->t[j];
         }
-        if (!(en->name = strdup(name))) return names_name_sound_keys(c->eng, name, out, n, max);
-        en->n = (uint8_t)nk;
-        memcpy(en->keys, k, nk * sizeof *k);
-        c->used++;
+        if (c->used < SOUND_CACHE_MAX && (c->used + 1) * 10 <= c->cap * 7 && (fresh.name = strdup(name))) {
+            en = free_entry(c, h);
+            *en = fresh;
+            c->used++;
+        }
     }
-    for (size_t i = 0; i < en->n; i++) {
-        bool dup = false;
-        for (size_t q = 0; q < n && !dup; q++) dup = out[q] == en->keys[i];
-        if (!dup && n < max) out[n++] = en->keys[i];
-    }
+    for (size_t i = 0; i < en->n; i++) n = append_key(out, n, max, en->keys[i]);
     return n;
 }
 
@@ -667,8 +676,7 @@ static size_t identity_sounds(sound_cache *c, const char *const *sur, size_t ns,
 }
 
 /* The cache the indexes share (created with the first), or NULL without memory. */
-static void *sound_ctx(esp *e, iop_system s) {
-    (void)s;
+static void *sound_ctx(esp *e) {
     pthread_mutex_lock(&e->sounds_mu);
     if (!e->sounds && (e->sounds = calloc(1, sizeof *e->sounds))) {
         e->sounds->eng = e->names;
@@ -708,6 +716,21 @@ static iop_code prepare_candidate(task *t, reading *rd, scored *it, names_ident 
     return rc;
 }
 
+/* The names engine's verdict and score for a candidate (its prepared form kept for the
+ * reasons); a matching travel document keeps its floor score.  Returns whether it is
+ * to be shown. */
+static bool judge(task *t, scored *it, names_ident *id) {
+    names_ident_free(it->ident);
+    it->ident = id;
+    /* verdict and score only; the reasons are written for the shown hits (explain) */
+    names_compare_quick(t->e->names, t->qid, id, &it->nr);
+    it->has_nr = true;
+    double s = it->nr.score;
+    if (!strcmp(it->match, "document") && s < it->score) s = it->score;
+    it->score = s;
+    return it->holds_doc || it->nr.verdict != NAMES_DIFFERENT;
+}
+
 /* Re-ranks the shortlist with the names engine: each kept candidate is compared with
  * the query in full (verdict, score and per-field evidence); a matching travel document
  * keeps its floor score.  A candidate the engine finds "different" is not shown: the
@@ -719,14 +742,7 @@ static void rerank(task *t, reading *rd, collect *c) {
         names_ident *id = NULL;
         scored *it = &c->items[i];
         if (prepare_candidate(t, rd, it, &id) != IOP_OK) continue;
-        /* verdict and score only; the reasons are written for the shown hits (explain) */
-        names_compare_quick(t->e->names, t->qid, id, &it->nr);
-        it->ident = id;
-        it->has_nr = true;
-        double s = it->nr.score;
-        if (!strcmp(it->match, "document") && s < it->score) s = it->score;
-        it->score = s;
-        it->shown = it->holds_doc || it->nr.verdict != NAMES_DIFFERENT;
+        it->shown = judge(t, it, id);
     }
 }
 
@@ -747,7 +763,7 @@ static bool read_shown(task *t, reading *rd, scored *it) {
     if (it->body) return true; /* read by the ranking, in this snapshot */
     char *sum = NULL;
     iop_err gerr;
-    if (!rd->open) rd->open = sys_read_begin(rd->ss, NULL) == IOP_OK;
+    reading_begin(rd);
     if (sys_get_json_summary(rd->ss, it->id, &it->body, &sum, &gerr) != IOP_OK) return false;
     if (!strcmp(sum, it->summary)) { free(sum); return true; }
     free(it->summary);
@@ -765,17 +781,7 @@ static bool read_shown(task *t, reading *rd, scored *it) {
     }
     if (ok && t->qid) {
         names_ident *id = NULL;
-        ok = names_prepare(t->e->names, &rp, &id, NULL) == IOP_OK;
-        if (ok) {
-            names_ident_free(it->ident);
-            it->ident = id;
-            names_compare_quick(t->e->names, t->qid, id, &it->nr);
-            it->has_nr = true;
-            double s = it->nr.score;
-            if (!strcmp(it->match, "document") && s < it->score) s = it->score;
-            it->score = s;
-            ok = it->holds_doc || it->nr.verdict != NAMES_DIFFERENT;
-        }
+        ok = names_prepare(t->e->names, &rp, &id, NULL) == IOP_OK && judge(t, it, id);
     }
     free(buf);
     free(cand);
@@ -833,7 +839,7 @@ static void run_task(task *t) {
         const sbms_hit *h = &t->bio[b];
         rec_person r;
         iop_err gerr;
-        if (!rd.open) rd.open = sys_read_begin(ss, NULL) == IOP_OK;
+        reading_begin(&rd);
         if (sys_get(ss, h->record_id, false, &r, &gerr) != IOP_OK) continue; /* deleted meanwhile */
         char cat[64];
         if (esp_profile_shows_kind(t->who->profile, t->sys, r.kind, esp_sis_category(&r, cat, sizeof cat))) {

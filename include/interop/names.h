@@ -32,6 +32,7 @@
 #ifndef INTEROP_NAMES_H
 #define INTEROP_NAMES_H
 
+#include <stdio.h>
 #include "interop/base.h"
 #include "interop/record.h"
 
@@ -290,6 +291,18 @@ iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_
  * folds == 0 uses eng as it is (with its own model, if any: then not cross-validated). */
 iop_code names_eval_xscript_cv(const names_engine *eng, const char *tsv_path, const char *extra_train, int folds,
                                size_t limit, names_xscript_result *out, iop_err *err);
+/* The same with options: only one fold searched (the others still train its model),
+ * and an account of every miss written to a file. */
+typedef struct names_xscript_opts {
+    int folds;        /* >= 2: cross-validation; 0: eng as it is */
+    int only_fold;    /* -1: every fold; else search only this fold (0 .. folds - 1) */
+    size_t limit;     /* 0: every line */
+    FILE *misses;     /* when not NULL: one line per pair whose native record is not in the top 10:
+                       * latin, native, where it stood (not-candidate / ranked R of N by the model /
+                       * scored below ten), the first hit and its score, the pair's own score */
+} names_xscript_opts;
+iop_code names_eval_xscript_opt(const names_engine *eng, const char *tsv_path, const char *extra_train,
+                                const names_xscript_opts *opts, names_xscript_result *out, iop_err *err);
 /* Reads training pairs: "latin<TAB>spaced native<TAB>n" (the Wikidata files) when
  * wikidata is true, else "native<TAB>latin" (the Google transliteration set).  The
  * strings live in *buf (caller frees it and *pairs). */

@@ -1,5 +1,6 @@
 /* cmd_names.c -- `interop names`: compare two identity records, show how a record is
  * read, and evaluate the names engine on the shared FEBRL and Wikidata sets. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ static void usage(FILE *f) {
             "       interop names train --out FILE [--data DIR]\n"
             "       interop names eval febrl [DIR] [--threshold T] [--data DIR] [--model FILE]\n"
             "       interop names eval xscript [FILE.tsv ...] [--limit N] [--folds K | --rules | --model FILE]\n"
-            "                                  [--data DIR]\n\n"
+            "                                  [--fold F] [--misses FILE] [--data DIR]\n\n"
             "compare  reads one person record (interchange format) per file and prints the\n"
             "         verdict (same / similar / different), the score in [0,1] and the\n"
             "         evidence per field; --json prints the same as one JSON object.\n"
@@ -37,6 +38,11 @@ static void usage(FILE *f) {
             "              Arabic, searches each held-out fold); --rules: rule-based\n"
             "              readings only; --model FILE: that model as it is (not\n"
             "              cross-validated: figures on its own training pairs are optimistic).\n"
+            "              --fold F searches only fold F (0 .. K-1; its model is still\n"
+            "              trained on the other folds); --misses FILE writes one line per\n"
+            "              pair not found in the top 10: Latin, native, where the native\n"
+            "              record stood (not-candidate (N candidates) / model-rank R of N /\n"
+            "              scored-below-ten), the first hit, its score, the pair's score.\n"
             "--model FILE  a model from 'names train' (default: $IOP_NAMES_MODEL if set).\n"
             "--data DIR    the shared data directory (default %s);\n"
             "              the nickname table is DIR/names/nicknames.csv.\n",
@@ -233,7 +239,8 @@ static int do_eval(int argc, char **argv) {
     if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) { usage(stdout); return 0; }
     const char *data = IOP_DEFAULT_SHARED_DATA, *model = env_model();
     const char *files[16];
-    int nf = 0, folds = 5;
+    int nf = 0, folds = 5, only_fold = -1;
+    const char *misses_path = NULL;
     bool rules = false, model_given = false;
     double threshold = 0;
     size_t limit = 0;
@@ -241,11 +248,19 @@ static int do_eval(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--rules")) { rules = true; continue; }
         if (!strcmp(argv[i], "--data") || !strcmp(argv[i], "--threshold") || !strcmp(argv[i], "--limit") ||
-            !strcmp(argv[i], "--model") || !strcmp(argv[i], "--folds")) {
+            !strcmp(argv[i], "--model") || !strcmp(argv[i], "--folds") || !strcmp(argv[i], "--fold") ||
+            !strcmp(argv[i], "--misses")) {
             if (i + 1 >= argc) return cli_usage_error("names", "%s needs a value", argv[i]);
             const char *v = argv[++i];
             if (!strcmp(argv[i - 1], "--data")) data = v;
             else if (!strcmp(argv[i - 1], "--model")) { model = v; model_given = true; }
+            else if (!strcmp(argv[i - 1], "--misses")) misses_path = v;
+            else if (!strcmp(argv[i - 1], "--fold")) {
+                char *end;
+                long f = strtol(v, &end, 10);
+                if (*end || !*v || f < 0 || f > 19) return cli_usage_error("names", "--fold must be 0..19, not '%s'", v);
+                only_fold = (int)f;
+            }
             else if (!strcmp(argv[i - 1], "--folds")) {
                 char *end;
                 long k = strtol(v, &end, 10);
@@ -264,6 +279,7 @@ static int do_eval(int argc, char **argv) {
     }
     bool xs = !strcmp(argv[2], "xscript");
     if (xs && rules && model_given) return cli_usage_error("names", "--rules and --model exclude each other");
+    if (only_fold >= folds) return cli_usage_error("names", "--fold %d needs --folds > %d", only_fold, only_fold);
     /* eval xscript: a model only with --model (the default is cross-validation) */
     if (xs && !model_given) model = NULL;
     names_engine *eng;
@@ -313,6 +329,12 @@ static int do_eval(int argc, char **argv) {
         if (mode) printf("cross-script search (%s)\n", mode);
         else printf("cross-script search (learned model, %d-fold cross-validation: each fold searched with a model "
                     "trained on the other folds%s)\n", folds, " + google_ar2en_train.txt for Arabic");
+        FILE *mf = NULL;
+        if (misses_path && !(mf = fopen(misses_path, "w"))) {
+            fprintf(stderr, "interop names: %s: %s\n", misses_path, strerror(errno));
+            names_engine_free(eng);
+            return 1;
+        }
         for (int s = 0; s < nf; s++) {
             names_xscript_result r;
             const char *base = strrchr(files[s], '/');
@@ -323,7 +345,9 @@ static int do_eval(int argc, char **argv) {
             if (ef) fclose(ef);
             double c0 = cpu_now();
             uint64_t w0 = iop_mono_ns();
-            iop_code e = names_eval_xscript_cv(eng, files[s], ef ? extra : NULL, mode ? 0 : folds, limit, &r, &err);
+            names_xscript_opts xo = {.folds = mode ? 0 : folds, .only_fold = mode ? -1 : only_fold, .limit = limit,
+                                     .misses = mf};
+            iop_code e = names_eval_xscript_opt(eng, files[s], ef ? extra : NULL, &xo, &r, &err);
             if (e) {
                 fprintf(stderr, "interop names: %s\n", err.msg);
                 rc = 1;
@@ -338,6 +362,10 @@ static int do_eval(int argc, char **argv) {
             printf("  search of a Latin form among %zu native-script records, one core, CPU time: p50 %.3f ms, "
                    "p99 %.3f ms, mean %.3f ms (target p99 <= 5 ms, ratio %.2f)\n",
                    r.records, r.search_p50_ms, r.search_p99_ms, r.search_mean_ms, r.search_p99_ms / 5.0);
+        }
+        if (mf && fclose(mf)) {
+            fprintf(stderr, "interop names: %s: %s\n", misses_path, strerror(errno));
+            rc = 1;
         }
     } else {
         rc = cli_usage_error("names", "unknown evaluation '%s' (febrl or xscript)", argv[2]);

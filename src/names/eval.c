@@ -341,7 +341,7 @@ static int cmp_double(const void *a, const void *b) {
 /* Indexes every native form with eng, searches the Latin forms i with i % folds ==
  * fold (timing each search), compares them with a shuffled native form; adds to out. */
 static iop_code xs_run(const names_engine *eng, const char *tsv_path, char **lat, char **nat, size_t n, int fold,
-                       int folds, names_xscript_result *out, xs_times *tm, iop_err *err) {
+                       int folds, names_xscript_result *out, xs_times *tm, FILE *misses, iop_err *err) {
     iop_code rc = IOP_OK;
     names_ident **qi = calloc(n ? n : 1, sizeof *qi), **ni = calloc(n ? n : 1, sizeof *ni);
     if (!qi || !ni) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
@@ -380,12 +380,24 @@ static iop_code xs_run(const names_engine *eng, const char *tsv_path, char **lat
             }
             tm->v[tm->n++] = dt;
             out->pairs++;
-            for (size_t h = 0; h < nh; h++)
+            bool found = false;
+            for (size_t h = 0; h < nh && !found; h++)
                 if (!strcmp(nat[hits[h].id], nat[i])) {
+                    found = true;
                     out->found_top10++;
                     if (h == 0 || hits[0].score == hits[h].score) out->found_top1++;
-                    break;
                 }
+            if (!found && misses) { /* the account of a miss: searched again, untimed */
+                nm_search_diag dg = {.want_id = i};
+                nm_index_search(ix, qi[i], 10, 0, hits, NM_CAND_BUDGET, &dg);
+                names_result own;
+                names_compare(eng, qi[i], ni[i], &own);
+                if (!dg.in_cands) fprintf(misses, "%s\t%s\tnot-candidate (%zu)", lat[i], nat[i], dg.n_cands);
+                else if (dg.prerank >= 0)
+                    fprintf(misses, "%s\t%s\tmodel-rank %ld of %zu", lat[i], nat[i], dg.prerank + 1, dg.n_prerank);
+                else fprintf(misses, "%s\t%s\tscored-below-ten", lat[i], nat[i]);
+                fprintf(misses, "\t%s\t%.3f\t%.3f\n", nh ? nat[hits[0].id] : "-", nh ? hits[0].score : 0.0, own.score);
+            }
         }
         /* shuffled pairs: Latin i against native j, a fixed derangement */
         for (size_t i = 0; n > 1 && i < n; i++) {
@@ -429,7 +441,7 @@ iop_code names_eval_xscript(const names_engine *eng, const char *tsv_path, size_
     iop_code rc = xs_read(tsv_path, limit, &data, &lat, &nat, &n, err);
     if (rc) return rc;
     xs_times tm = {0};
-    rc = xs_run(eng, tsv_path, lat, nat, n, 0, 1, out, &tm, err);
+    rc = xs_run(eng, tsv_path, lat, nat, n, 0, 1, out, &tm, NULL, err);
     xs_finish(out, &tm);
     free(lat);
     free(nat);
@@ -491,8 +503,18 @@ static double cpu_seconds(void) {
 
 iop_code names_eval_xscript_cv(const names_engine *eng, const char *tsv_path, const char *extra_train, int folds,
                                size_t limit, names_xscript_result *out, iop_err *err) {
-    if (folds <= 0) return names_eval_xscript(eng, tsv_path, limit, out, err);
-    if (folds < 2 || folds > 20) return iop_fail(err, IOP_EINVAL, "folds must be 2..20, not %d", folds);
+    names_xscript_opts o = {.folds = folds, .only_fold = -1, .limit = limit};
+    return names_eval_xscript_opt(eng, tsv_path, extra_train, &o, out, err);
+}
+
+iop_code names_eval_xscript_opt(const names_engine *eng, const char *tsv_path, const char *extra_train,
+                                const names_xscript_opts *opts, names_xscript_result *out, iop_err *err) {
+    int folds = opts->folds;
+    size_t limit = opts->limit;
+    if (folds <= 0 && !opts->misses) return names_eval_xscript(eng, tsv_path, limit, out, err);
+    if (folds <= 0) folds = 1; /* eng as it is, one "fold" searching every pair */
+    else if (folds < 2 || folds > 20) return iop_fail(err, IOP_EINVAL, "folds must be 2..20, not %d", folds);
+    if (opts->only_fold >= folds) return iop_fail(err, IOP_EINVAL, "fold %d of %d folds (0 .. %d)", opts->only_fold, folds, folds - 1);
     memset(out, 0, sizeof *out);
     char *data, **lat, **nat, *xbuf = NULL;
     size_t n, nx = 0;
@@ -504,6 +526,11 @@ iop_code names_eval_xscript_cv(const names_engine *eng, const char *tsv_path, co
     xs_times tm = {0};
     if (!rc && !tp) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
     for (int f = 0; !rc && f < folds; f++) {
+        if (opts->only_fold >= 0 && f != opts->only_fold) continue;
+        if (folds == 1) { /* eng as it is */
+            rc = xs_run(eng, tsv_path, lat, nat, n, 0, 1, out, &tm, opts->misses, err);
+            break;
+        }
         size_t nt = 0;
         for (size_t i = 0; i < n; i++)
             if ((int)(i % (size_t)folds) != f) tp[nt++] = (names_tl_pair){nat[i], lat[i]};
@@ -517,10 +544,10 @@ iop_code names_eval_xscript_cv(const names_engine *eng, const char *tsv_path, co
         rc = names_engine_new(NULL, &fe, err);
         if (rc) { names_tlm_free(m); break; }
         names_engine_set_model(fe, m);
-        rc = xs_run(fe, tsv_path, lat, nat, n, f, folds, out, &tm, err);
+        rc = xs_run(fe, tsv_path, lat, nat, n, f, folds, out, &tm, opts->misses, err);
         names_engine_free(fe);
     }
-    out->folds = folds;
+    out->folds = folds > 1 ? folds : 0;
     xs_finish(out, &tm);
     free(tp);
     free(xp);

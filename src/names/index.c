@@ -19,12 +19,13 @@
  * fully as well.
  */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include "names/names_int.h"
 
 #define PENDING_MAX 65536
 #define KEY_SCAN_CAP 4096    /* postings read per key: a very common key cannot flood a query */
-#define CAND_BUDGET 2048
+#define CAND_BUDGET NM_CAND_BUDGET
 #define FREQUENT_KEY 256
 #define MAX_KEYS 96
 
@@ -737,7 +738,8 @@ static int cmp_hit(const void *a, const void *b) {
  * native token, best variant), plus a little of its signature ranking; the best
  * NM_XSCRIPT_SCORED slots are written to out.  0 when the index holds no native-script
  * units, the engine no model, or the query no Latin token. */
-static size_t xscript_prerank(const names_index *ix, const names_ident *q, const cand *cs, size_t nc, uint32_t *out) {
+static size_t xscript_prerank(const names_index *ix, const names_ident *q, const cand *cs, size_t nc, uint32_t *out,
+                              nm_search_diag *dg) {
     if (!ix->upool || !ix->n_learned || !ix->eng || !ix->eng->tlm || !nc) return 0;
     enum { QV = 3, QT = 4 };
     nm_tl_query *sc[QV][QT];
@@ -755,6 +757,8 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
     }
     size_t nout = 0;
     double best[NM_XSCRIPT_SCORED];
+    double *all = dg ? malloc((nc ? nc : 1) * sizeof *all) : NULL, want = -INFINITY;
+    size_t n_all = 0;
     for (size_t c = 0; total && c < nc; c++) {
         uint32_t off = ix->uoff[cs[c].slot];
         if (!off) continue;
@@ -777,6 +781,10 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
             if (m > pre) pre = m;
         }
         pre += NM_XSCRIPT_LIGHT * cs[c].light;
+        if (all) {
+            all[n_all++] = pre;
+            if (ix->sigs[cs[c].slot].id == dg->want_id) want = pre;
+        }
         if (nout == NM_XSCRIPT_SCORED && pre <= best[nout - 1]) continue;
         size_t j = nout < NM_XSCRIPT_SCORED ? nout++ : nout - 1;
         while (j > 0 && pre > best[j - 1]) { best[j] = best[j - 1]; out[j] = out[j - 1]; j--; }
@@ -785,15 +793,24 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
     }
     for (size_t v = 0; v < nv; v++)
         for (size_t i = 0; i < nsc[v]; i++) nm_tl_query_free(sc[v][i]);
+    if (all) {
+        dg->n_prerank = n_all;
+        if (want > -INFINITY) {
+            dg->prerank = 0;
+            for (size_t i = 0; i < n_all; i++) dg->prerank += all[i] > want;
+        }
+        free(all);
+    }
     return nout;
 }
 
 size_t names_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits) {
-    return nm_index_search(ix, q, k, min_score, hits, CAND_BUDGET);
+    return nm_index_search(ix, q, k, min_score, hits, CAND_BUDGET, NULL);
 }
 
 size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits,
-                       size_t budget) {
+                       size_t budget, nm_search_diag *dg) {
+    if (dg) { dg->n_cands = 0; dg->in_cands = false; dg->prerank = -1; dg->n_prerank = 0; }
     if (!k || !ix->live) return 0;
     keyset ks;
     /* the query normaliser costs a few beam searches: only when native-script records
@@ -876,6 +893,7 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
         uint64_t inter = sg->bloom & qb, uni = sg->bloom | qb;
         double bl = uni ? (double)__builtin_popcountll(inter) / (double)__builtin_popcountll(uni) : 0;
         cs[nc].slot = m.slot1[i] - 1;
+        if (dg && sg->id == dg->want_id) dg->in_cands = true;
         cs[nc].hits = m.hits[i];
         cs[nc].light = (double)(m.hits[i] < 6 ? m.hits[i] : 6) * 0.25 + bl * 2.0 + dob_light(qd, sg->dob);
         nc++;
@@ -886,7 +904,8 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
     /* a Latin query among native-script records: the signature ranking knows nothing of
      * the learned model, so the candidates best by the model are scored fully too */
     uint32_t xs_slot[NM_XSCRIPT_SCORED];
-    size_t n_xs = xscript_prerank(ix, q, cs, nc, xs_slot);
+    if (dg) dg->n_cands = nc;
+    size_t n_xs = xscript_prerank(ix, q, cs, nc, xs_slot, dg);
     if (n_xs) { /* native-script candidates come from the model's picks; the signature
                  * ranking picks among the others (Latin records of a mixed index) */
         size_t w = 0;

@@ -150,6 +150,10 @@ size_t nm_tl_latin(const char *s, size_t len, char *out, size_t cap);
 /* the model's units of a native token: code points, Han characters as their pinyin
  * syllable (the model's table, else ICU through eng when not NULL) */
 size_t nm_tl_units(const names_engine *eng, const names_tlm *m, const char *s, size_t len, uint32_t *out, size_t cap);
+/* units of an Arabic definite article (ال) opening a native token of >= 4 units: 2, else 0 */
+size_t nm_tl_article(const uint32_t *cp, size_t n);
+/* the calibrated probability that lat renders the native units (the better of the
+ * readings with and without an Arabic article) */
 double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml);
 size_t nm_tl_romanise(const names_tlm *m, const uint32_t *cp, size_t n, size_t k, char (*out)[NM_MAX_TOK + 1],
                       double *lp_out);
@@ -161,9 +165,21 @@ nm_tl_query *nm_tl_query_new(const names_tlm *m, const char *lat, size_t lat_len
 void nm_tl_query_free(nm_tl_query *q);
 double nm_tl_query_prob(nm_tl_query *q, const uint32_t *cp, size_t n);
 
-/* index.c: names_index_search with a candidate budget (resolve uses a smaller one) */
+/* index.c: the candidate budget of names_index_search */
+#define NM_CAND_BUDGET 2048
+/* index.c: where one record stood in a search (the evaluation's account of a miss):
+ * want_id is the record looked for; the search fills the rest */
+typedef struct nm_search_diag {
+    uint64_t want_id;
+    size_t n_cands;   /* candidates the keys found */
+    bool in_cands;    /* want_id among them */
+    long prerank;     /* its place (0 = first) in the model's pre-ranking, -1 not ranked by the model */
+    size_t n_prerank; /* candidates the model ranked */
+} nm_search_diag;
+/* index.c: names_index_search with a candidate budget (resolve uses a smaller one) and,
+ * when diag is not NULL, an account of where diag->want_id stood */
 size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits,
-                       size_t budget);
+                       size_t budget, nm_search_diag *diag);
 /* compare.c: names_compare without the reason sentences when why is false (ranking) */
 void nm_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why);
 /* compare.c: the name part of a comparison (also used by the index's coarse scoring) */

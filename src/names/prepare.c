@@ -260,6 +260,8 @@ static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *o
                     p->nat_off = pool_add(b, (const char *)u, nu * sizeof *u);
                     p->nat_len = (uint8_t)nu;
                     learned_keys(b, u, nu);
+                    size_t art = nm_tl_article(u, nu); /* also romanised without the Arabic article */
+                    if (art) learned_keys(b, u + art, nu - art);
                 }
             }
             iop_buf icu;

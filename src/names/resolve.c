@@ -40,7 +40,7 @@ static void *work(void *arg) {
     if (from >= w->n) break;
     size_t to = from + RESOLVE_CHUNK < w->n ? from + RESOLVE_CHUNK : w->n;
     for (size_t i = from; i < to; i++) {
-        size_t nh = nm_index_search(w->ix, w->idents[i], RESOLVE_K, w->threshold, hits, RESOLVE_BUDGET);
+        size_t nh = nm_index_search(w->ix, w->idents[i], RESOLVE_K, w->threshold, hits, RESOLVE_BUDGET, NULL);
         for (size_t h = 0; h < nh; h++) {
             if (hits[h].id <= i) continue; /* each pair once, from its smaller end */
             if (w->nl == w->cap) {

@@ -398,7 +398,26 @@ static bool pair_features(const names_tlm *m, const uint32_t *cp, size_t n, cons
 
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+size_t nm_tl_article(const uint32_t *cp, size_t n) {
+    return n >= 4 && cp[0] == 0x627 && cp[1] == 0x644 ? 2 : 0;
+}
+
+static double tl_prob1(const names_tlm *m, const uint32_t *cp, size_t n, const char *lat, size_t lat_len);
+
+/* An Arabic name written with the definite article (النجار) is often romanised
+ * without it (Najjar, as in the library catalogues' filing rule that disregards al-),
+ * so both readings are scored and the likelier counts. */
 double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *lat, size_t lat_len) {
+    double p = tl_prob1(m, cp, n, lat, lat_len);
+    size_t a = nm_tl_article(cp, n);
+    if (a) {
+        double r = tl_prob1(m, cp + a, n - a, lat, lat_len);
+        if (r > p) p = r;
+    }
+    return p;
+}
+
+static double tl_prob1(const names_tlm *m, const uint32_t *cp, size_t n, const char *lat, size_t lat_len) {
     if (!m || !n) return -1;
     char l[TL_MAX_M + 2]; /* letters a-z only (tokens may hold digits) */
     size_t ml = 0;
@@ -538,7 +557,19 @@ static long tlq_row(nm_tl_query *q, uint32_t u) {
     return (long)ri;
 }
 
+static double tlq_prob1(nm_tl_query *q, const uint32_t *cp, size_t n);
+
 double nm_tl_query_prob(nm_tl_query *q, const uint32_t *cp, size_t n) {
+    double p = tlq_prob1(q, cp, n);
+    size_t a = nm_tl_article(cp, n);
+    if (a) {
+        double r = tlq_prob1(q, cp + a, n - a);
+        if (r > p) p = r;
+    }
+    return p;
+}
+
+static double tlq_prob1(nm_tl_query *q, const uint32_t *cp, size_t n) {
     if (!q || !n || n > TL_MAX_N) return -1;
     const double *rw[TL_MAX_N];
     bool known = false;

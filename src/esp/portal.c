@@ -451,7 +451,7 @@ typedef struct scored {
     char *id;
     char *summary;          /* the candidate's ranking summary, as the index holds it */
     char *body;             /* read for the shown hits only (and to rank old summaries) */
-    names_result nr;        /* filled when the names engine re-ranks (reasons: once shown) */
+    names_verdict verdict;  /* the names engine's, when it re-ranked (has_nr) */
     names_ident *ident;     /* the candidate as the names engine prepared it */
     bool holds_doc;         /* holds the queried travel document */
     bool has_nr;
@@ -723,12 +723,14 @@ static bool judge(task *t, scored *it, names_ident *id) {
     names_ident_free(it->ident);
     it->ident = id;
     /* verdict and score only; the reasons are written for the shown hits (explain) */
-    names_compare_quick(t->e->names, t->qid, id, &it->nr);
+    names_result nr;
+    names_compare_quick(t->e->names, t->qid, id, &nr);
     it->has_nr = true;
-    double s = it->nr.score;
+    it->verdict = nr.verdict;
+    double s = nr.score;
     if (!strcmp(it->match, "document") && s < it->score) s = it->score;
     it->score = s;
-    return it->holds_doc || it->nr.verdict != NAMES_DIFFERENT;
+    return it->holds_doc || it->verdict != NAMES_DIFFERENT;
 }
 
 /* Re-ranks the shortlist with the names engine: each kept candidate is compared with
@@ -789,10 +791,13 @@ static bool read_shown(task *t, reading *rd, scored *it) {
     return ok;
 }
 
-/* The names engine's verdict with its reasons, for a hit about to be shown. */
+/* The names engine's verdict with its reasons, for a hit about to be shown (judge()
+ * kept the prepared candidate: has_nr implies ident). */
 static int explain(task *t, scored *it, iop_buf *out) {
-    if (it->ident) names_compare(t->e->names, t->qid, it->ident, &it->nr);
-    return iop_buf_puts(out, "\"names\":") | names_result_json(&it->nr, out) | iop_buf_puts(out, ",");
+    if (!it->ident) return 0;
+    names_result nr;
+    names_compare(t->e->names, t->qid, it->ident, &nr);
+    return iop_buf_puts(out, "\"names\":") | names_result_json(&nr, out) | iop_buf_puts(out, ",");
 }
 
 static void run_task(task *t) {

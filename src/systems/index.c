@@ -523,13 +523,15 @@ void sys_index_stats_get(sys_index *x, sys_index_stats *st) {
 typedef struct counts {
     uint32_t *slot; /* slot + 1, 0 empty */
     uint32_t *n;
+    uint32_t *order; /* the table positions in use, in the order they were taken */
     size_t cap, used;
 } counts;
 
+/* (the table is at least twice as large as the postings counted into it: it never fills) */
 static uint32_t *counts_at(counts *c, uint32_t slot) {
     size_t j = mix64(slot) & (c->cap - 1);
     while (c->slot[j] && c->slot[j] != slot + 1) j = (j + 1) & (c->cap - 1);
-    if (!c->slot[j]) { c->slot[j] = slot + 1; c->n[j] = 0; c->used++; }
+    if (!c->slot[j]) { c->slot[j] = slot + 1; c->n[j] = 0; c->order[c->used++] = (uint32_t)j; }
     return &c->n[j];
 }
 
@@ -715,6 +717,10 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
     const kent *lists[256 + 1];
     uint32_t add[256 + 1]; /* what meeting the key adds to a record's count */
     size_t total = 0, nl = 0;
+    /* the keys' table entries lie anywhere in memory: all are fetched at once, then
+     * read, and the newest postings of each found key likewise */
+    if (x->keys_cap)
+        for (size_t i = 0; i < nk.n; i++) __builtin_prefetch(&x->keys[nk.h[i] & (x->keys_cap - 1)]);
     const kent *doc = dh ? keys_find(x, dh) : NULL;
     if (doc) total += doc->n < DOC_HOLDERS * 4 ? doc->n : DOC_HOLDERS * 4;
     for (size_t i = 0; i < nk.n; i++) {
@@ -725,14 +731,16 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
         add[nl] = i >= first_sound ? CNT_ONE_SOUND : 1;
         lists[nl++] = e;
         total += e->n < POSTINGS_PER_KEY ? e->n : POSTINGS_PER_KEY;
+        if (e->cap) __builtin_prefetch(e->u.list + e->n - 1);
     }
     counts c = {0};
     c.cap = 16;
     while (c.cap < total * 2 + 16) c.cap *= 2;
     c.slot = calloc(c.cap, sizeof *c.slot);
     c.n = malloc(c.cap * sizeof *c.n);
+    c.order = malloc((total + 1) * sizeof *c.order);
     int stop = 0;
-    if (!c.slot || !c.n) {
+    if (!c.slot || !c.n || !c.order) {
         rc = iop_fail(err, IOP_ENOMEM, "out of memory");
         goto done;
     }
@@ -767,8 +775,10 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
     }
     /* the threshold count: the records meeting the most keys, limit of them at most */
     size_t hist[257] = {0};
-    for (size_t j = 0; j < c.cap; j++)
-        if (c.slot[j] && !(c.n[j] & DEAD_FLAG)) hist[CNT_TOTAL(c.n[j]) > 256 ? 256 : CNT_TOTAL(c.n[j])]++;
+    for (size_t u = 0; u < c.used; u++) {
+        uint32_t v = c.n[c.order[u]];
+        if (!(v & DEAD_FLAG)) hist[CNT_TOTAL(v) > 256 ? 256 : CNT_TOTAL(v)]++;
+    }
     uint32_t thr = best > 256 ? 256 : best;
     size_t upto = 0;
     while (thr > 1 && upto + hist[thr] < limit) upto += hist[thr--];
@@ -784,8 +794,9 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
      * bounded heap so that only what is emitted gets sorted */
     size_t na = 0, nt = 0, need = limit - upto;
     cand_ref *ties = pick + upto;
-    for (size_t j = 0; j < c.cap; j++) {
-        if (!c.slot[j] || (c.n[j] & DEAD_FLAG)) continue;
+    for (size_t u = 0; u < c.used; u++) {
+        size_t j = c.order[u];
+        if (c.n[j] & DEAD_FLAG) continue;
         uint32_t n = CNT_TOTAL(c.n[j]) > 256 ? 256 : CNT_TOTAL(c.n[j]);
         cand_ref r = {.count = n, .slot = c.slot[j] - 1, .sounds = CNT_SOUND(c.n[j])};
         if (n > thr) pick[na++] = r;
@@ -812,10 +823,12 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
     }
     size_t np = upto + nt;
     qsort(pick, np, sizeof *pick, cmp_ref);
-    /* the slots lie anywhere in memory: their lines are fetched a few candidates ahead */
+    /* the slots lie anywhere in memory: the pointers of all those emitted are fetched
+     * at once, then their records' first lines, a few candidates ahead */
     size_t upto_emit = np < limit ? np : limit;
+    for (size_t i = 0; i < upto_emit; i++) __builtin_prefetch(&x->slots[pick[i].slot]);
+    for (size_t i = 0; i < upto_emit && i < 4; i++) __builtin_prefetch(x->slots[pick[i].slot]);
     for (size_t i = 0; i < upto_emit && !stop; i++) {
-        if (i + 8 < upto_emit) __builtin_prefetch(&x->slots[pick[i + 8].slot]);
         if (i + 4 < upto_emit) {
             const char *ahead = x->slots[pick[i + 4].slot];
             for (int l = 0; l < 4; l++) __builtin_prefetch(ahead + 64 * l);
@@ -827,5 +840,6 @@ done:
     pthread_rwlock_unlock(&x->rw);
     free(c.slot);
     free(c.n);
+    free(c.order);
     return rc;
 }

@@ -92,6 +92,22 @@ size_t names_tlm_romanise(const names_tlm *m, const char *native, size_t k, char
  * removes the model).  Set it before preparing identities: identities prepared under
  * another model keep that model's blocking keys. */
 void names_engine_set_model(names_engine *eng, names_tlm *m);
+
+/* Japanese readings of names written in kanji (荒木 = Araki, 村上志保美 = Murakami
+ * Shihomi), from the person names of MeCab's IPA dictionary (Debian mecab-ipadic:
+ * /usr/share/mecab/dic/ipadic/Noun.name.csv, EUC-JP), romanised by ICU's Katakana-Latin
+ * (Hepburn).  A prepared kanji name then also has a variant read in Japanese.  Every
+ * malformed line is refused with file:line.  names_engine_set_ja borrows ja: free it
+ * after the engine.  Set it before preparing identities. */
+typedef struct names_ja names_ja;
+#define NAMES_JA_DEFAULT_PATH "/usr/share/mecab/dic/ipadic/Noun.name.csv"
+iop_code names_ja_load(const char *path, names_ja **out, iop_err *err);
+void names_ja_free(names_ja *ja);
+size_t names_ja_count(const names_ja *ja);
+void names_engine_set_ja(names_engine *eng, const names_ja *ja);
+/* the same, the engine owning the dictionary (freed by names_engine_free) */
+iop_code names_engine_load_ja(names_engine *eng, const char *path, iop_err *err);
+const names_ja *names_engine_ja(const names_engine *eng);
 const names_tlm *names_engine_model(const names_engine *eng);
 
 /* ---- identities ---- */

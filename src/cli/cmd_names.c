@@ -44,6 +44,9 @@ static void usage(FILE *f) {
             "              record stood (not-candidate (N candidates) / model-rank R of N /\n"
             "              scored-below-ten), the first hit, its score, the pair's score.\n"
             "--model FILE  a model from 'names train' (default: $IOP_NAMES_MODEL if set).\n"
+            "IOP_NAMES_JA=FILE  Japanese readings of kanji names (MeCab IPA dictionary\n"
+            "              Noun.name.csv; default " NAMES_JA_DEFAULT_PATH "\n"
+            "              when present, Debian package mecab-ipadic; empty: none).\n"
             "--data DIR    the shared data directory (default %s);\n"
             "              the nickname table is DIR/names/nicknames.csv.\n",
             IOP_DEFAULT_SHARED_DATA);
@@ -66,6 +69,19 @@ static int open_engine(const char *data, const char *model, names_engine **eng) 
             return 1;
         }
         names_engine_set_model(*eng, m);
+    }
+    /* Japanese readings of kanji names: $IOP_NAMES_JA (empty: none), else MeCab's IPA
+     * dictionary where Debian's mecab-ipadic installs it, when it is there */
+    const char *ja = getenv("IOP_NAMES_JA");
+    bool given = ja != NULL;
+    if (!ja) ja = NAMES_JA_DEFAULT_PATH;
+    FILE *f = *ja ? fopen(ja, "r") : NULL;
+    if (f) fclose(f);
+    if (*ja && (f || given) && names_engine_load_ja(*eng, ja, &err)) {
+        fprintf(stderr, "interop names: %s\n", err.msg);
+        names_engine_free(*eng);
+        *eng = NULL;
+        return 1;
     }
     return 0;
 }

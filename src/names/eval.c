@@ -544,6 +544,7 @@ iop_code names_eval_xscript_opt(const names_engine *eng, const char *tsv_path, c
         rc = names_engine_new(NULL, &fe, err);
         if (rc) { names_tlm_free(m); break; }
         names_engine_set_model(fe, m);
+        names_engine_set_ja(fe, eng->ja); /* the caller's Japanese readings, borrowed */
         rc = xs_run(fe, tsv_path, lat, nat, n, f, folds, out, &tm, opts->misses, err);
         names_engine_free(fe);
     }

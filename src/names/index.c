@@ -400,6 +400,20 @@ static int units_put(names_index *ix, uint32_t slot, const names_ident *ident) {
         offs[nt++] = t->nat_off;
         total += 1 + t->nat_len;
     }
+    /* the Japanese readings of a kanji name, as letters marked NM_JA_UNIT: the
+     * pre-ranking compares them with the query as spelled */
+    const nm_tok *ja[UNIT_TOKS];
+    size_t nj = 0;
+    for (size_t v = 0; nt && v < ident->n_vars; v++) {
+        const nm_variant *var = &ident->vars[v];
+        if (!(var->schemes & NM_SCH_JA)) continue;
+        for (size_t i = 0; i < var->n && nt + nj < UNIT_TOKS; i++) {
+            const nm_tok *t = &ident->toks[var->first + i];
+            if (t->nat_len || t->len < 2) continue;
+            ja[nj++] = t;
+            total += 1 + (t->len < 32 ? t->len : 32u);
+        }
+    }
     if (!nt) {
         if (ix->uoff) ix->uoff[slot] = 0;
         return 0;
@@ -420,7 +434,7 @@ static int units_put(names_index *ix, uint32_t slot, const names_ident *ident) {
     if (!ix->n_upool) ix->upool[ix->n_upool++] = 0; /* offset 0 means none */
     ix->uoff[slot] = (uint32_t)ix->n_upool;
     uint32_t *w = ix->upool + ix->n_upool;
-    *w++ = (uint32_t)nt;
+    *w++ = (uint32_t)(nt + nj);
     for (size_t j = 0; j < nt; j++) {
         const nm_tok *t = NULL;
         for (size_t i = 0; i < ident->n_toks && !t; i++)
@@ -429,6 +443,12 @@ static int units_put(names_index *ix, uint32_t slot, const names_ident *ident) {
         memcpy(w, nm_str(ident, t->nat_off), t->nat_len * sizeof *w); /* the pool holds them unaligned */
         ix->cls_mask |= 1u << nm_tl_class(w[0]);
         w += t->nat_len;
+    }
+    for (size_t j = 0; j < nj; j++) {
+        size_t l = ja[j]->len < 32 ? ja[j]->len : 32;
+        *w++ = (uint32_t)l;
+        const char *c = nm_str(ident, ja[j]->off);
+        for (size_t i = 0; i < l; i++) *w++ = NM_JA_UNIT | (uint8_t)c[i];
     }
     ix->n_upool += total;
     return 0;
@@ -533,7 +553,7 @@ size_t names_index_count(const names_index *ix) { return ix->live; }
 /* ---- persistence ---- */
 
 #define IX_MAGIC "IOPNAMIX"
-#define IX_VERSION 5u /* bump when the blocking keys or the signature change */
+#define IX_VERSION 6u /* bump when the blocking keys or the signature change */
 #define IX_LEARNED 1u /* header flags (pad): learned-romanisation keys present */
 #define IX_UNITS 2u   /* the native-script units follow the postings */
 
@@ -743,6 +763,8 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
     if (!ix->upool || !ix->n_learned || !ix->eng || !ix->eng->tlm || !nc) return 0;
     enum { QV = 3, QT = 4 };
     nm_tl_query *sc[QV][QT];
+    const char *qstr[QV][QT];
+    size_t qlen[QV][QT];
     size_t nsc[QV] = {0}, nv = 0, total = 0;
     for (size_t v = 0; v < q->n_vars && nv < QV; v++) {
         const nm_variant *var = &q->vars[v];
@@ -751,7 +773,11 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
             const nm_tok *t = &q->toks[var->first + i];
             if (t->flags & (NM_TF_NONLATIN | NM_TF_PARTICLE | NM_TF_INITIAL) || t->len < 2) continue;
             nm_tl_query *s = nm_tl_query_new(ix->eng->tlm, nm_str(q, t->off), t->len);
-            if (s) sc[nv][n++] = s;
+            if (s) {
+                qstr[nv][n] = nm_str(q, t->off);
+                qlen[nv][n] = t->len;
+                sc[nv][n++] = s;
+            }
         }
         if (n) { nsc[nv++] = n; total += n; }
     }
@@ -771,7 +797,20 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
                 double bp = 0;
                 const uint32_t *w = u + 1;
                 for (size_t t = 0; t < nt; t++) {
-                    double pr = nm_tl_query_prob(sc[v][i], w + 1, w[0]);
+                    double pr;
+                    if (w[0] && (w[1] & NM_JA_MASK) == NM_JA_UNIT) {
+                        /* a Japanese reading: its spelling against the query token,
+                         * on the scale on which the comparison weighs a probability
+                         * (similarity 0.70 + 0.26 p) */
+                        char rd[NM_MAX_TOK];
+                        size_t rl = w[0] < NM_MAX_TOK ? w[0] : NM_MAX_TOK;
+                        for (size_t x = 0; x < rl; x++) rd[x] = (char)(w[1 + x] & 0xFF);
+                        double jw = nm_jaro_winkler(qstr[v][i], qlen[v][i], rd, rl);
+                        pr = (jw - 0.70) / 0.26;
+                        if (pr > 1) pr = 1;
+                    } else {
+                        pr = nm_tl_query_prob(sc[v][i], w + 1, w[0]);
+                    }
                     if (pr > bp) bp = pr;
                     w += 1 + w[0];
                 }

@@ -17,7 +17,7 @@
 #define NM_MAX_TOK 48 /* bytes of one normalised token */
 
 /* transliteration schemes (bit mask of the schemes that produced a variant) */
-enum { NM_SCH_ICAO = 1, NM_SCH_BGN = 2, NM_SCH_ICU = 4 };
+enum { NM_SCH_ICAO = 1, NM_SCH_BGN = 2, NM_SCH_ICU = 4, NM_SCH_JA = 8 /* Japanese reading of kanji */ };
 /* token roles */
 enum { NM_ROLE_GIVEN = 0, NM_ROLE_SURNAME = 1, NM_ROLE_ANY = 2 };
 /* token flags */
@@ -97,6 +97,8 @@ typedef struct nm_nick {
 struct names_engine {
     nm_nick nick;
     names_tlm *tlm; /* learned transliteration model, NULL = rule-based readings only */
+    const names_ja *ja; /* Japanese readings of kanji names, NULL none */
+    bool ja_owned;      /* freed with the engine (names_engine_load_ja) */
     UTransliterator *icu;
     pthread_mutex_t icu_lock;
 };
@@ -131,6 +133,15 @@ int nm_damerau(const char *a, size_t la, const char *b, size_t lb, int max);
 uint64_t nm_hash(const void *p, size_t n, uint64_t seed);
 uint32_t nm_hash32(const char *s, size_t n);
 bool nm_is_particle(const char *s, size_t len);
+
+/* japanese.c: the Japanese readings (at most 2, lower-case ASCII; a surname and a given
+ * name found in one piece are written with a space between them) of a folded piece of
+ * kanji; 0 when the piece is not all kanji or not in the dictionary */
+#define NM_JA_READ 96
+/* index.c: a letter of a Japanese reading among a native identity's model units */
+#define NM_JA_UNIT 0xF0000000u
+#define NM_JA_MASK 0xFF000000u
+size_t nm_ja_readings(const names_ja *ja, const char *s, size_t len, char (*out)[NM_JA_READ]);
 
 /* translit.c */
 #define NM_TL_CLASSES 5

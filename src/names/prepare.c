@@ -40,6 +40,7 @@ const names_tlm *names_engine_model(const names_engine *eng) { return eng->tlm; 
 void names_engine_free(names_engine *eng) {
     if (!eng) return;
     names_tlm_free(eng->tlm);
+    if (eng->ja_owned) names_ja_free((names_ja *)eng->ja);
     nm_nick_free(&eng->nick);
     utrans_close(eng->icu);
     pthread_mutex_destroy(&eng->icu_lock);
@@ -80,9 +81,11 @@ static uint32_t pool_add(builder *b, const char *s, size_t n) {
     return off;
 }
 
-/* one piece of a name in the three schemes */
+/* one piece of a name in the three schemes and up to two Japanese readings */
+#define NM_SLOTS 5
 typedef struct piece {
-    char *t[3]; /* ICAO, BGN, ICU: lower-case ASCII (may be empty) */
+    char *t[NM_SLOTS]; /* ICAO, BGN, ICU, Japanese readings: lower-case ASCII (may be empty; a
+                        * Japanese reading may hold a space between surname and given name) */
     unsigned flags;
     uint8_t role;
     uint32_t nat_off; /* the native piece in the pool (non-Latin pieces), 0 none */
@@ -96,7 +99,7 @@ typedef struct pieces {
 
 static void pieces_free(pieces *p) {
     for (size_t i = 0; i < p->n; i++)
-        for (int s = 0; s < 3; s++) free(p->v[i].t[s]);
+        for (int s = 0; s < NM_SLOTS; s++) free(p->v[i].t[s]);
     free(p->v);
     memset(p, 0, sizeof *p);
 }
@@ -278,9 +281,17 @@ static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *o
                 else { iop_buf_free(&t); p->t[k] = iop_strdup(p->t[2] ? p->t[2] : ""); }
             }
         }
-        for (int k = 0; k < 3; k++)
+        if ((p->flags & NM_TF_NONLATIN) && b->eng->ja) { /* kanji read in Japanese */
+            char rd[2][NM_JA_READ];
+            size_t nr = nm_ja_readings(b->eng->ja, ps, pl, rd);
+            for (size_t k = 0; k < nr; k++) p->t[3 + k] = iop_strdup(rd[k]);
+        }
+        bool oom = false;
+        for (int k = 0; k < NM_SLOTS; k++) {
             if (!p->t[k]) p->t[k] = iop_strdup("");
-        if (!p->t[0] || !p->t[1] || !p->t[2]) {
+            oom |= !p->t[k];
+        }
+        if (oom) {
             out->n++;
             rc = iop_fail(b->err, IOP_ENOMEM, "out of memory");
             break;
@@ -321,9 +332,9 @@ static bool same_tokens(builder *b, const nm_variant *v, const pieces *ps, int s
 }
 
 static void add_variants(builder *b, const pieces *ps, uint8_t kind) {
-    static const uint8_t bits[3] = {NM_SCH_ICAO, NM_SCH_BGN, NM_SCH_ICU};
+    static const uint8_t bits[NM_SLOTS] = {NM_SCH_ICAO, NM_SCH_BGN, NM_SCH_ICU, NM_SCH_JA, NM_SCH_JA};
     size_t first_of_kind = b->n_vars;
-    for (int sch = 0; sch < 3; sch++) {
+    for (int sch = 0; sch < NM_SLOTS; sch++) {
         bool dup = false;
         for (size_t v = first_of_kind; v < b->n_vars; v++)
             if (same_tokens(b, &b->vars[v], ps, sch)) { b->vars[v].schemes |= bits[sch]; dup = true; break; }
@@ -346,9 +357,12 @@ static void add_variants(builder *b, const pieces *ps, uint8_t kind) {
             const char *t = ps->v[i].t[sch];
             if (*t && !nm_is_particle(t, strlen(t))) content[ps->v[i].role]++;
         }
-        for (size_t i = 0; i < ps->n; i++) {
-            const char *t = ps->v[i].t[sch];
-            size_t tl = strlen(t);
+        for (size_t i = 0, part = 0; i < ps->n; i += part ? 0 : 1) {
+            /* a Japanese reading "surname given" gives two tokens */
+            const char *t = ps->v[i].t[sch] + part;
+            const char *sp = sch >= 3 ? strchr(t, ' ') : NULL;
+            size_t tl = sp ? (size_t)(sp - t) : strlen(t);
+            part = sp ? (size_t)(sp - ps->v[i].t[sch]) + 1 : 0;
             if (!tl) continue;
             if (tl >= NM_MAX_TOK) tl = NM_MAX_TOK - 1;
             nm_tok *tk = new_tok(b);
@@ -369,8 +383,10 @@ static void add_variants(builder *b, const pieces *ps, uint8_t kind) {
             size_t nyl = nm_nysiis(t, tl, ny);
             tk->phon = nyl ? nm_hash32(ny, nyl) : 0;
             tk->flags = (uint8_t)(ps->v[i].flags & (NM_TF_ABJAD | NM_TF_NONLATIN));
-            tk->nat_off = ps->v[i].nat_off;
-            tk->nat_len = ps->v[i].nat_len;
+            if (sch < 3) { /* a Japanese reading is compared as spelled, not by the learned model */
+                tk->nat_off = ps->v[i].nat_off;
+                tk->nat_len = ps->v[i].nat_len;
+            }
             if (tl == 1 && t[0] >= 'a' && t[0] <= 'z') tk->flags |= NM_TF_INITIAL;
             if (content[tk->role] > 0 && nm_is_particle(t, tl)) tk->flags |= NM_TF_PARTICLE;
             tk->nick = tk->role != NM_ROLE_SURNAME ? nm_nick_lookup(&b->eng->nick, t, tl) : -1;
@@ -483,7 +499,7 @@ iop_code names_prepare_fields(const names_engine *eng, const names_fields *f, na
         size_t keep = 0;
         for (size_t i = 0; i < ps.n; i++) {
             if (ps.v[i].role == NM_ROLE_GIVEN) ps.v[keep++] = ps.v[i];
-            else for (int s = 0; s < 3; s++) free(ps.v[i].t[s]);
+            else for (int s = 0; s < NM_SLOTS; s++) free(ps.v[i].t[s]);
         }
         ps.n = keep;
         const char *sb = f->surname_at_birth;
@@ -635,6 +651,7 @@ int names_ident_json(const names_engine *eng, const names_ident *id, iop_buf *ou
         if (vr->schemes & NM_SCH_ICAO) r |= iop_buf_printf(out, "%s\"icao\"", c++ ? "," : "");
         if (vr->schemes & NM_SCH_BGN) r |= iop_buf_printf(out, "%s\"bgn\"", c++ ? "," : "");
         if (vr->schemes & NM_SCH_ICU) r |= iop_buf_printf(out, "%s\"icu\"", c++ ? "," : "");
+        if (vr->schemes & NM_SCH_JA) r |= iop_buf_printf(out, "%s\"japanese-reading\"", c++ ? "," : "");
         r |= iop_buf_puts(out, "],\"tokens\":[");
         for (size_t k = 0; k < vr->n; k++) {
             const nm_tok *t = &id->toks[vr->first + k];

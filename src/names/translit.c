@@ -382,8 +382,20 @@ static double forward_logp(const names_tlm *m, const uint32_t *cp, size_t n, con
     return a[n][ml];
 }
 
-/* features of a pair: per-letter and per-unit log-likelihood ratios */
+static bool pair_features1(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml, double f[2]);
+
+/* features of a pair: per-letter and per-unit log-likelihood ratios; an Arabic name
+ * opening with the definite article is read with and without it (النجار is Najjar as
+ * well as al-Najjar: library filing rules disregard al-), the likelier reading counts */
 static bool pair_features(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml, double f[2]) {
+    if (!pair_features1(m, cp, n, l, ml, f)) return false;
+    size_t a = nm_tl_article(cp, n);
+    double g[2];
+    if (a && pair_features1(m, cp + a, n - a, l, ml, g) && g[0] > f[0]) { f[0] = g[0]; f[1] = g[1]; }
+    return true;
+}
+
+static bool pair_features1(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml, double f[2]) {
     if (!n || !ml || n > TL_MAX_N || ml > TL_MAX_M) return false;
     double lp = forward_logp(m, cp, n, l, ml);
     if (lp == -INFINITY) { f[0] = -8; f[1] = -8; return true; }
@@ -402,22 +414,7 @@ size_t nm_tl_article(const uint32_t *cp, size_t n) {
     return n >= 4 && cp[0] == 0x627 && cp[1] == 0x644 ? 2 : 0;
 }
 
-static double tl_prob1(const names_tlm *m, const uint32_t *cp, size_t n, const char *lat, size_t lat_len);
-
-/* An Arabic name written with the definite article (النجار) is often romanised
- * without it (Najjar, as in the library catalogues' filing rule that disregards al-),
- * so both readings are scored and the likelier counts. */
 double nm_tl_prob(const names_tlm *m, const uint32_t *cp, size_t n, const char *lat, size_t lat_len) {
-    double p = tl_prob1(m, cp, n, lat, lat_len);
-    size_t a = nm_tl_article(cp, n);
-    if (a) {
-        double r = tl_prob1(m, cp + a, n - a, lat, lat_len);
-        if (r > p) p = r;
-    }
-    return p;
-}
-
-static double tl_prob1(const names_tlm *m, const uint32_t *cp, size_t n, const char *lat, size_t lat_len) {
     if (!m || !n) return -1;
     char l[TL_MAX_M + 2]; /* letters a-z only (tokens may hold digits) */
     size_t ml = 0;
@@ -559,6 +556,7 @@ static long tlq_row(nm_tl_query *q, uint32_t u) {
 
 static double tlq_prob1(nm_tl_query *q, const uint32_t *cp, size_t n);
 
+/* both readings of a name with the Arabic article, as pair_features */
 double nm_tl_query_prob(nm_tl_query *q, const uint32_t *cp, size_t n) {
     double p = tlq_prob1(q, cp, n);
     size_t a = nm_tl_article(cp, n);
@@ -964,6 +962,13 @@ static bool prep_pair(const names_engine *eng, names_tlm *syl, const names_tl_pa
     iop_buf_free(&lb);
     free(lf);
     if (!n || n > TL_MAX_N || !ml || ml > TL_MAX_M) return false;
+    /* a romanisation that starts with a consonant did not render the Arabic article
+     * (Najjar for النجار): the model learns the letters from the rest of the name */
+    size_t art = nm_tl_article(cp, n);
+    if (art && !strchr("aeiou", l[0])) {
+        memmove(cp, cp + art, (n - art) * sizeof *cp);
+        n -= art;
+    }
     memcpy(out->cp, cp, n * sizeof *cp);
     memcpy(out->l, l, ml + 1);
     out->n = (uint8_t)n;

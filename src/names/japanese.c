@@ -206,6 +206,7 @@ iop_code names_ja_load(const char *path, names_ja **out, iop_err *err) {
         const char *src[2] = {rd, pron};
         size_t srl[2] = {rl, ql};
         for (int s = 0; s < 2 && !rc; s++) {
+            if (s == 1 && ql == rl && !memcmp(pron, rd, rl)) break; /* pronounced as written */
             char lat[JA_READ_CAP];
             if (srl[s] && romanise(tr, src[s], srl[s], lat, sizeof lat) && ja_add(ja, f, strlen(f), lat, (int)c, k))
                 rc = iop_fail(err, IOP_ENOMEM, "out of memory");

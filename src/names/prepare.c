@@ -284,10 +284,12 @@ static iop_code split_name(builder *b, const char *name, uint8_t role, pieces *o
         if ((p->flags & NM_TF_NONLATIN) && b->eng->ja) { /* kanji read in Japanese */
             char rd[2][NM_JA_READ];
             size_t nr = nm_ja_readings(b->eng->ja, ps, pl, rd);
-            for (size_t k = 0; k < nr; k++) p->t[3 + k] = iop_strdup(rd[k]);
+            for (size_t k = 0; k < nr; k++)
+                if (!(p->t[3 + k] = iop_strdup(rd[k]))) { out->n++; rc = iop_fail(b->err, IOP_ENOMEM, "out of memory"); break; }
+            if (rc) break;
         }
         bool oom = false;
-        for (int k = 0; k < NM_SLOTS; k++) {
+        for (int k = 0; k < 3; k++) { /* the Japanese slots stay NULL when there is no reading */
             if (!p->t[k]) p->t[k] = iop_strdup("");
             oom |= !p->t[k];
         }
@@ -318,7 +320,7 @@ static nm_tok *new_tok(builder *b) {
 static bool same_tokens(builder *b, const nm_variant *v, const pieces *ps, int sch) {
     size_t k = 0;
     for (size_t i = 0; i < ps->n; i++) {
-        const char *t = ps->v[i].t[sch];
+        const char *t = ps->v[i].t[sch] ? ps->v[i].t[sch] : "";
         if (!*t) continue;
         if (k >= v->n) return false;
         const nm_tok *tk = &b->toks[v->first + k];
@@ -335,6 +337,9 @@ static void add_variants(builder *b, const pieces *ps, uint8_t kind) {
     static const uint8_t bits[NM_SLOTS] = {NM_SCH_ICAO, NM_SCH_BGN, NM_SCH_ICU, NM_SCH_JA, NM_SCH_JA};
     size_t first_of_kind = b->n_vars;
     for (int sch = 0; sch < NM_SLOTS; sch++) {
+        bool any = sch < 3;
+        for (size_t i = 0; i < ps->n && !any; i++) any = ps->v[i].t[sch] != NULL;
+        if (!any) continue; /* no Japanese reading */
         bool dup = false;
         for (size_t v = first_of_kind; v < b->n_vars; v++)
             if (same_tokens(b, &b->vars[v], ps, sch)) { b->vars[v].schemes |= bits[sch]; dup = true; break; }
@@ -354,15 +359,15 @@ static void add_variants(builder *b, const pieces *ps, uint8_t kind) {
         /* count the non-particle tokens per role to decide what a particle is */
         size_t content[3] = {0, 0, 0};
         for (size_t i = 0; i < ps->n; i++) {
-            const char *t = ps->v[i].t[sch];
+            const char *t = ps->v[i].t[sch] ? ps->v[i].t[sch] : "";
             if (*t && !nm_is_particle(t, strlen(t))) content[ps->v[i].role]++;
         }
         for (size_t i = 0, part = 0; i < ps->n; i += part ? 0 : 1) {
             /* a Japanese reading "surname given" gives two tokens */
-            const char *t = ps->v[i].t[sch] + part;
+            const char *base = ps->v[i].t[sch] ? ps->v[i].t[sch] : "", *t = base + part;
             const char *sp = sch >= 3 ? strchr(t, ' ') : NULL;
             size_t tl = sp ? (size_t)(sp - t) : strlen(t);
-            part = sp ? (size_t)(sp - ps->v[i].t[sch]) + 1 : 0;
+            part = sp ? (size_t)(sp - base) + 1 : 0;
             if (!tl) continue;
             if (tl >= NM_MAX_TOK) tl = NM_MAX_TOK - 1;
             nm_tok *tk = new_tok(b);

@@ -39,6 +39,9 @@ typedef struct audit_item {
     int64_t seq;          /* assigned in the transaction */
 } audit_item;
 
+#define AUDIT_DETAIL_CACHE 64      /* details kept in canonical form */
+#define AUDIT_DETAIL_CACHE_MAX 512 /* longer details are not kept */
+
 struct audit_log {
     char *path;
     audit_options opt;
@@ -63,6 +66,12 @@ struct audit_log {
     pthread_cond_t cv_room; /* the queue has room again */
     iop_code async_rc; /* first failure of an entry nobody waited for */
     char async_msg[IOP_ERR_MSG];
+    /* the canonical form of recent details (callers log a few shapes over and over),
+     * under detail_mu: raw text -> canonical text */
+    struct {
+        char *raw, *canon;
+    } detail_cache[AUDIT_DETAIL_CACHE];
+    pthread_mutex_t detail_mu;
 };
 
 /* The fields of one entry in stored form (as the database holds them). */

@@ -447,6 +447,7 @@ static audit_log *log_new(const char *path, const char *key_path, char keypath[4
     log->opt.retention_days = AUDIT_DEFAULT_RETENTION_DAYS;
     pthread_mutex_init(&log->rmu, NULL);
     pthread_mutex_init(&log->mu, NULL);
+    pthread_mutex_init(&log->detail_mu, NULL);
     pthread_cond_init(&log->cv_work, NULL);
     pthread_cond_init(&log->cv_done, NULL);
     pthread_cond_init(&log->cv_room, NULL);
@@ -527,6 +528,11 @@ iop_code audit_close(audit_log *log, iop_err *err) {
     if (log->wdb) sqlite3_close(log->wdb);
     pthread_mutex_destroy(&log->rmu);
     pthread_mutex_destroy(&log->mu);
+    pthread_mutex_destroy(&log->detail_mu);
+    for (size_t i = 0; i < AUDIT_DETAIL_CACHE; i++) {
+        free(log->detail_cache[i].raw);
+        free(log->detail_cache[i].canon);
+    }
     pthread_cond_destroy(&log->cv_work);
     pthread_cond_destroy(&log->cv_done);
     pthread_cond_destroy(&log->cv_room);
@@ -545,7 +551,43 @@ static bool valid_text(const char *s) {
 }
 
 /* Builds a queue item from e (copies, canonical JSON), without a ticket. */
-static iop_code item_from_entry(const audit_entry *e, audit_item **out, iop_err *err) {
+/* The detail cache: a detail seen recently is not parsed and serialised again (a
+ * search logs one of a few shapes of detail each time). */
+static size_t detail_slot(const char *raw) {
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)raw; *p; p++) h = (h ^ *p) * 1099511628211ull;
+    return (size_t)(h % AUDIT_DETAIL_CACHE);
+}
+
+/* A copy of raw's canonical form when it is cached, else NULL. */
+static char *cached_detail(audit_log *log, const char *raw) {
+    if (strlen(raw) > AUDIT_DETAIL_CACHE_MAX) return NULL;
+    size_t k = detail_slot(raw);
+    char *r = NULL;
+    pthread_mutex_lock(&log->detail_mu);
+    if (log->detail_cache[k].raw && !strcmp(log->detail_cache[k].raw, raw)) r = strdup(log->detail_cache[k].canon);
+    pthread_mutex_unlock(&log->detail_mu);
+    return r;
+}
+
+static void keep_detail(audit_log *log, const char *raw, const char *canon) {
+    if (strlen(raw) > AUDIT_DETAIL_CACHE_MAX) return;
+    char *r = strdup(raw), *c = strdup(canon);
+    if (!r || !c) {
+        free(r);
+        free(c);
+        return;
+    }
+    size_t k = detail_slot(raw);
+    pthread_mutex_lock(&log->detail_mu);
+    free(log->detail_cache[k].raw);
+    free(log->detail_cache[k].canon);
+    log->detail_cache[k].raw = r;
+    log->detail_cache[k].canon = c;
+    pthread_mutex_unlock(&log->detail_mu);
+}
+
+static iop_code item_from_entry(audit_log *log, const audit_entry *e, audit_item **out, iop_err *err) {
     if (!e->component || !*e->component) return iop_fail(err, IOP_EINVAL, "audit entry: field 'component' is required");
     if (!e->operation || !*e->operation) return iop_fail(err, IOP_EINVAL, "audit entry: field 'operation' is required");
     const char *names[] = {"actor", "authority", "profile", "purpose", "component", "operation"};
@@ -590,7 +632,7 @@ static iop_code item_from_entry(const audit_entry *e, audit_item **out, iop_err 
     }
     iop_buf_puts(&b, "}");
     it->counts = iop_buf_steal(&b);
-    if (e->detail) {
+    if (e->detail && !(it->detail = cached_detail(log, e->detail))) {
         json_error_t je;
         json_t *j = json_loads(e->detail, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
         if (!j) {
@@ -600,6 +642,7 @@ static iop_code item_from_entry(const audit_entry *e, audit_item **out, iop_err 
         }
         it->detail = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
         json_decref(j);
+        if (it->detail) keep_detail(log, e->detail, it->detail);
     }
     if (!it->actor && e->actor) goto oom;
     if (!it->authority && e->authority) goto oom;
@@ -655,7 +698,7 @@ iop_code audit_append_ex(audit_log *log, const audit_entry *e, bool wait_durable
     if (seq) *seq = 0;
     if (log->read_only) return iop_fail(err, IOP_EDENIED, "audit log %s is open read-only", log->path);
     audit_item *it;
-    iop_code c = item_from_entry(e, &it, err);
+    iop_code c = item_from_entry(log, e, &it, err);
     if (c) return c;
     if (!wait_durable) return enqueue(log, it, NULL, err);
     audit_waiter w = {0};
@@ -668,7 +711,7 @@ iop_code audit_append_cb(audit_log *log, const audit_entry *e, audit_done_fn don
     if (log->read_only) return iop_fail(err, IOP_EDENIED, "audit log %s is open read-only", log->path);
     if (!done) return iop_fail(err, IOP_EINVAL, "audit_append_cb: no callback");
     audit_item *it;
-    iop_code c = item_from_entry(e, &it, err);
+    iop_code c = item_from_entry(log, e, &it, err);
     if (c) return c;
     it->done = done;
     it->done_ctx = ctx;
@@ -711,7 +754,7 @@ iop_code audit_purge(audit_log *log, int64_t now_ms, const char *actor, int64_t 
     if (now_ms <= 0) now_ms = iop_now_ms();
     audit_entry e = {.time_ms = now_ms, .actor = actor, .component = "audit", .operation = "purge"};
     audit_item *it;
-    iop_code c = item_from_entry(&e, &it, err);
+    iop_code c = item_from_entry(log, &e, &it, err);
     if (c) return c;
     it->purge = true;
     it->purge_cutoff = now_ms - (int64_t)log->opt.retention_days * 86400000LL;

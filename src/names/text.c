@@ -470,7 +470,8 @@ bool nm_is_particle(const char *s, size_t len) {
     static const char *const parts[] = {"van", "von", "de", "der", "den", "del", "della", "da", "das", "dos", "do",
                                         "du", "di", "la", "le", "al", "el", "bin", "ben", "ibn", "bint", "abu",
                                         "ter", "ten", "ap", "y", "zu", "dei", "degli", NULL};
+    if (len == 0 || len > 5) return false; /* the longest is five letters */
     for (size_t i = 0; parts[i]; i++)
-        if (strlen(parts[i]) == len && !memcmp(parts[i], s, len)) return true;
+        if (parts[i][0] == s[0] && !strncmp(parts[i], s, len) && !parts[i][len]) return true;
     return false;
 }

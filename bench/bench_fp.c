@@ -4,10 +4,14 @@
  * matching service, issue 4), printed with their anchors:
  *   - full matcher 1:1 comparisons per second on the FVC2002 templates (one core);
  *     anchor: NIST bozorth3 231 us per comparison (4,300/s per core);
- *   - first-stage fingers scored per second per core (target >= 1,000,000/s): CPU time of
- *     the pair voting divided by the fingers it scanned, per search, the median over the
- *     searches (with the 10th-90th percentile range), and the code path the processor
- *     runs (portable C, SSE2, AVX2); the earlier fixed-length pair code as a baseline;
+ *   - first-stage fingers compared per second per core (target >= 1,000,000/s): the
+ *     gallery fingers of the search divided by the CPU time of the first stage (the
+ *     screen of every finger plus the pair voting of those it passes), per search, the
+ *     median over the searches (with the 10th-90th percentile range); the two parts
+ *     separately, the share of the gallery the screen passes, and the code paths the
+ *     processor runs; the earlier fixed-length pair code as a baseline;
+ *   - the screen alone on the real FVC2002 templates: for each template, the rank of its
+ *     best mate among the other fingers' templates of its database;
  *   - 1:N identification over a generated gallery (default 1,000,000 fingers; with
  *     IOP_BENCH_SCALE=small 20,000), built by bulk adds on 2 threads: median / p90 time
  *     per probe, wall and CPU (target < 1 s), rank-1 of the staged search against
@@ -17,7 +21,8 @@
  *     against the staged search on the same probes;
  *   - bytes per stored finger (target <= 1 KiB).
  * Environment: IOP_BENCH_SCALE=small, IOP_FP_BENCH_N (gallery size), IOP_FP_BENCH_Q
- * (probes), IOP_FP_BENCH_THREADS (threads per search, default 2), IOP_FP_BENCH_SHORTLIST, IOP_FP_BENCH_PRESCREEN.
+ * (probes), IOP_FP_BENCH_THREADS (threads per search, default 2), IOP_FP_BENCH_SHORTLIST,
+ * IOP_FP_BENCH_PRESCREEN, IOP_FP_BENCH_KEEP (the screen's share, e.g. 0.3; 1 = no screen).
  */
 #include <dirent.h>
 #include <math.h>
@@ -27,6 +32,7 @@
 #include <time.h>
 #include "interop/sbms_fp.h"
 #include "sbms/fingerprint/fp_index.h"
+#include "sbms/fingerprint/fp_screen.h"
 
 /* CPU time of the calling thread, ns: the figures stay meaningful on a loaded machine */
 static uint64_t cpu_ns(void) {
@@ -106,6 +112,87 @@ static void bench_1to1(void) {
     (void)sink;
 }
 
+/* The screen alone on the FVC2002 templates (10 fingers x 8 impressions per database):
+ * each template is a probe against the 79 others of its database, with the bit
+ * statistics of those 80; the rank of its best mate = the templates of other fingers
+ * scoring strictly above it, as a share of the 72 other-finger templates. */
+static void bench_screen_fvc(void) {
+    const char *dbs[] = {"DB1_B", "DB2_B", "DB3_B", "DB4_B"};
+    size_t probes = 0, in10 = 0, in30 = 0, in50 = 0, pairs = 0, pairs30 = 0;
+    double worst = 0;
+    for (int d = 0; d < 4; d++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/fingerprints/fvc2002/%s", IOP_SHARED_DATA, dbs[d]);
+        DIR *dh = opendir(dir);
+        if (!dh) continue;
+        static fps_code code[MAXT];
+        static uint16_t pop[MAXT];
+        int fid[MAXT];
+        size_t n = 0;
+        struct dirent *de;
+        static iop_fp_finger f;
+        fp_point pt[IOP_FP_MAX_MINUTIAE];
+        while ((de = readdir(dh)) && n < MAXT) {
+            if (de->d_name[0] == '.') continue;
+            char path[8192];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            char *data;
+            size_t len;
+            if (iop_read_file(path, &data, &len, NULL)) continue;
+            iop_fp_template t;
+            if (iop_fp_parse((const uint8_t *)data, len, IOP_FP_AUTO, &t, NULL) == IOP_OK) {
+                f = t.fingers[0];
+                fps_code_make(pt, fp_normalise(&f, pt), &code[n]);
+                pop[n] = (uint16_t)fps_code_pop(&code[n]);
+                fid[n] = atoi(de->d_name);
+                n++;
+                iop_fp_template_free(&t);
+            }
+            free(data);
+        }
+        closedir(dh);
+        uint32_t count[FPS_BITS] = {0};
+        for (size_t i = 0; i < n; i++)
+            for (int b = 0; b < FPS_BITS; b++) count[b] += (uint32_t)(code[i].w[b >> 6] >> (b & 63) & 1);
+        int16_t sc[MAXT];
+        for (size_t i = 0; i < n; i++) {
+            fps_query q;
+            fps_query_init(&q, &code[i], count, n);
+            fps_score_batch(&q, code, pop, n, -1, sc);
+            int best = INT16_MIN;
+            size_t others = 0;
+            for (size_t j = 0; j < n; j++)
+                if (j != i && fid[j] == fid[i] && sc[j] > best) best = sc[j];
+            size_t above = 0;
+            for (size_t j = 0; j < n; j++) {
+                if (fid[j] == fid[i]) continue;
+                others++;
+                above += sc[j] > best;
+            }
+            /* every genuine pair: the share of other-finger templates above it */
+            for (size_t j = 0; j < n; j++) {
+                if (j == i || fid[j] != fid[i]) continue;
+                size_t ab = 0;
+                for (size_t k = 0; k < n; k++) ab += fid[k] != fid[i] && sc[k] > sc[j];
+                pairs++;
+                pairs30 += (double)ab < 0.3 * (double)others;
+            }
+            double r = others ? (double)above / (double)others : 0;
+            if (r > worst) worst = r;
+            probes++;
+            in10 += r < 0.1;
+            in30 += r < 0.3;
+            in50 += r < 0.5;
+        }
+    }
+    if (!probes) { printf("screen on FVC2002: templates not found under %s\n", IOP_SHARED_DATA); return; }
+    printf("screen alone on the FVC2002 templates (%zu probes, each against the other 79 of its database): best mate "
+           "within the best 10 %% of the other fingers %.1f %%, 30 %% %.1f %%, 50 %% %.1f %% (worst %.0f %%); genuine "
+           "pairs within the best 30 %% %.1f %% of %zu\n",
+           probes, 100.0 * in10 / probes, 100.0 * in30 / probes, 100.0 * in50 / probes, 100.0 * worst,
+           100.0 * pairs30 / pairs, pairs);
+}
+
 static void bench_codes(size_t n) {
     iop_fp_code *codes = malloc(n * sizeof *codes);
     iop_fp_finger *f = malloc(sizeof *f);
@@ -165,8 +252,10 @@ static size_t build(iop_fp_gallery *g, size_t n, int threads, double *wall_s, do
 }
 
 static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
+    const char *keep = getenv("IOP_FP_BENCH_KEEP");
     iop_fp_gallery_opts o = {.shortlist = env_size("IOP_FP_BENCH_SHORTLIST", 0), .threads = threads,
-                             .prescreen = env_size("IOP_FP_BENCH_PRESCREEN", 0)};
+                             .prescreen = env_size("IOP_FP_BENCH_PRESCREEN", 0),
+                             .screen_keep = keep && *keep ? strtod(keep, NULL) : 0};
     iop_fp_gallery *g, *gs;
     if (iop_fp_gallery_new(&o, &g, NULL) || iop_fp_gallery_new(&o, &gs, NULL)) return;
     double bw, bc, sw, sc;
@@ -178,13 +267,16 @@ static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
            (double)iop_fp_gallery_bytes(g) / 1024.0);
     double *lat = malloc(q * sizeof *lat), *cpu = malloc(q * sizeof *cpu), *fs = malloc(q * sizeof *fs);
     double *c1 = malloc(q * sizeof *c1), *c2 = malloc(q * sizeof *c2), *c3 = malloc(q * sizeof *c3);
+    double *cs = malloc(q * sizeof *cs), *sp = malloc(q * sizeof *sp), *vp = malloc(q * sizeof *vp);
+    double *share = malloc(q * sizeof *share);
     size_t *frank = malloc(q * sizeof *frank);
     size_t top1 = 0, inlist = 0, bound = 0, losses = 0, sub_top1_two = 0, sub_top1_full = 0, nq = 0;
     size_t scanned = 0, pres = 0, shortl = 0;
     iop_fp_candidate cand[10], mc[1];
     iop_fp_template t = {.format = IOP_FP_ISO2005, .n_fingers = 1, .fingers = malloc(sizeof(iop_fp_finger))};
     iop_fp_finger *mf = malloc(sizeof *mf);
-    if (!lat || !cpu || !fs || !c1 || !c2 || !c3 || !frank || !t.fingers || !mf) goto done;
+    if (!lat || !cpu || !fs || !c1 || !c2 || !c3 || !cs || !sp || !vp || !share || !frank || !t.fingers || !mf)
+        goto done;
     for (size_t k = 0; k < q; k++) {
         uint64_t id = (k * 7919 + 13) % (sub < n ? sub : n); /* mates inside the sub-gallery */
         iop_fp_ref mref = {(uint8_t)(1 + id % 5), id};
@@ -196,7 +288,12 @@ static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
         if (iop_fp_gallery_search_ex(g, &t, 10, 0, cand, &nc, &st, NULL)) continue;
         cpu[nq] = (double)(proc_cpu_ns() - c0) / 1e6;
         lat[nq] = (double)(iop_mono_ns() - s) / 1e6;
-        fs[nq] = st.scanned ? (double)st.first_cpu_ns / (double)st.scanned : 0; /* ns per finger */
+        /* first stage: screen + voting of the fingers it passed, per gallery finger */
+        fs[nq] = st.scanned ? (double)(st.screen_cpu_ns + st.first_cpu_ns) / (double)st.scanned : 0;
+        sp[nq] = st.scanned ? (double)st.screen_cpu_ns / (double)st.scanned : 0;  /* per gallery finger */
+        vp[nq] = st.screened ? (double)st.first_cpu_ns / (double)st.screened : 0; /* per voted finger */
+        share[nq] = st.scanned ? (double)st.screened / (double)st.scanned : 0;
+        cs[nq] = (double)st.screen_cpu_ns / 1e6;
         c1[nq] = (double)st.first_cpu_ns / 1e6;
         c2[nq] = (double)st.second_cpu_ns / 1e6;
         c3[nq] = (double)st.full_cpu_ns / 1e6;
@@ -239,6 +336,10 @@ static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
         qsort(cpu, nq, sizeof *cpu, cmp_dbl);
         qsort(fs, nq, sizeof *fs, cmp_dbl);
         qsort(c1, nq, sizeof *c1, cmp_dbl);
+        qsort(cs, nq, sizeof *cs, cmp_dbl);
+        qsort(sp, nq, sizeof *sp, cmp_dbl);
+        qsort(vp, nq, sizeof *vp, cmp_dbl);
+        qsort(share, nq, sizeof *share, cmp_dbl);
         qsort(c2, nq, sizeof *c2, cmp_dbl);
         qsort(c3, nq, sizeof *c3, cmp_dbl);
         size_t in200 = 0, in1000 = 0, in10000 = 0;
@@ -248,19 +349,24 @@ static void bench_1toN(size_t n, size_t q, size_t sub, int threads) {
             in10000 += frank[i] < 10000;
         }
         static const char *const paths[] = {"portable C", "SSE2", "AVX2"};
+        static const char *const spaths[] = {"portable C", "POPCNT", "AVX2"};
         fpx_scratch *scr = fpx_scratch_new();
         int path = scr ? fpx_scratch_path(scr, -1) : 0;
         fpx_scratch_free(scr);
-        printf("first stage (pair voting, %s): %.0f fingers/s per core, median of %zu searches over %zu fingers "
-               "(p10-p90 %.0f-%.0f/s; %.0f ns CPU per finger; target >= 1,000,000/s, ratio %.2f)\n",
-               paths[path], 1e9 / fs[nq / 2], nq, scanned, 1e9 / fs[(size_t)((double)nq * 0.9)],
+        printf("first stage (screen %s + pair voting %s): %.0f fingers/s per core, median of %zu searches over %zu "
+               "fingers (p10-p90 %.0f-%.0f/s; %.0f ns CPU per gallery finger; target >= 1,000,000/s, ratio %.2f)\n",
+               spaths[fps_path(-1)], paths[path], 1e9 / fs[nq / 2], nq, scanned, 1e9 / fs[(size_t)((double)nq * 0.9)],
                1e9 / fs[(size_t)((double)nq * 0.1)], fs[nq / 2], 1e9 / fs[nq / 2] / 1e6);
+        printf("  its parts (medians): screen %.1f ns CPU per gallery finger (%.1f ms per search); pair voting %.0f ns "
+               "CPU per finger voted (%.1f ms per search); share of the gallery voted %.1f %% (p10-p90 %.1f-%.1f %%)\n",
+               sp[nq / 2], cs[nq / 2], vp[nq / 2], c1[nq / 2], 100.0 * share[nq / 2],
+               100.0 * share[(size_t)((double)nq * 0.1)], 100.0 * share[(size_t)((double)nq * 0.9)]);
         printf("1:N search over %zu fingers, %d threads: median %.1f ms wall (p90 %.1f ms), median %.1f ms CPU "
                "= %.1f ms on %d idle cores (target < 1000 ms, ratio %.3f)\n",
                scanned, threads, lat[nq / 2], lat[(size_t)((double)nq * 0.9)], cpu[nq / 2], cpu[nq / 2] / threads,
                threads, cpu[nq / 2] / threads / 1000.0);
-        printf("  CPU per stage (medians): pair voting %.1f ms, minutia pairing of the %zu best %.1f ms, full matcher "
-               "on %zu fingers %.1f ms\n", c1[nq / 2], pres, c2[nq / 2], shortl, c3[nq / 2]);
+        printf("  CPU per stage (medians): screen %.1f ms, pair voting %.1f ms, minutia pairing of the %zu best %.1f ms, full matcher "
+               "on %zu fingers %.1f ms\n", cs[nq / 2], c1[nq / 2], pres, c2[nq / 2], shortl, c3[nq / 2]);
         printf("1:N rank-1 over %zu fingers: staged search %.1f %%, mate in top 10 %.1f %%; exhaustive full matcher at most "
                "%.1f %% (mate's full score above every impostor found); losses to the first stages %zu of %zu probes\n",
                scanned, 100.0 * top1 / nq, 100.0 * inlist / nq, 100.0 * bound / nq, losses, nq);
@@ -276,6 +382,10 @@ done:
     free(c1);
     free(c2);
     free(c3);
+    free(cs);
+    free(sp);
+    free(vp);
+    free(share);
     free(frank);
     free(mf);
     iop_fp_template_free(&t);
@@ -296,6 +406,7 @@ int main(void) {
            la[2]);
     bench_1to1();
     bench_codes(small ? 100000 : 200000);
+    bench_screen_fvc();
     bench_1toN(n, q, sub, threads);
     getloadavg(la, 3);
     printf("load average at the end: %.2f %.2f %.2f\n", la[0], la[1], la[2]);

@@ -169,6 +169,8 @@ typedef struct iop_fp_gallery_opts {
     size_t shortlist;   /* [100] fingers passed from the second stage to the full matcher */
     int threads;        /* [1] threads used by one search (every stage) */
     size_t prescreen;   /* [10000] fingers passed from the first stage to the second */
+    double screen_keep; /* [0.4] share of the selected fingers the first stage's screen passes to
+                           the pair voting (never fewer than 5 x prescreen); >= 1: no screen */
 } iop_fp_gallery_opts;
 
 /* opts may be NULL (defaults). */
@@ -209,8 +211,10 @@ typedef struct iop_fp_candidate {
  * *n the number filled.  Safe to call from several threads at once.
  *
  * Three stages: (1) every stored finger of a selected system with a compatible position
- * is scored by minutia-pair voting: its stored pairs look up the probe's pairs with the
- * same rotation-invariant feature (length, both directions relative to the segment),
+ * is screened by a fixed-length code of its minutia-pair features (AND + population
+ * count against the probe's, weighed by how common the features are in the gallery),
+ * and the `screen_keep` best share is scored by minutia-pair voting: its stored pairs
+ * look up the probe's pairs with the same rotation-invariant feature (length, both directions relative to the segment),
  * each correspondence votes for one rotation and translation, and the score is the
  * largest number of agreeing correspondences; (2) the `prescreen` best fingers are
  * rescored by the minutiae that pair up once the probe is moved by the motion of the
@@ -227,6 +231,8 @@ typedef struct iop_fp_search_stats {
     uint64_t first_cpu_ns;   /* CPU time of each stage, summed over its threads */
     uint64_t second_cpu_ns;
     uint64_t full_cpu_ns;
+    size_t screened;         /* fingers the screen passed to the pair voting (of `scanned`) */
+    uint64_t screen_cpu_ns;  /* CPU time of the screen; first_cpu_ns is the pair voting's */
 } iop_fp_search_stats;
 /* iop_fp_gallery_search filling *stats (may be NULL). */
 iop_code iop_fp_gallery_search_ex(iop_fp_gallery *g, const iop_fp_template *probe, size_t k, uint64_t systems,
@@ -235,10 +241,11 @@ iop_code iop_fp_gallery_search_ex(iop_fp_gallery *g, const iop_fp_template *prob
 iop_code iop_fp_gallery_search_exhaustive(iop_fp_gallery *g, const iop_fp_template *probe, size_t k,
                                           uint64_t systems, iop_fp_candidate *out, size_t *n,
                                           iop_err *err);
-/* Rank of record ref in the first stage alone: *rank = the number of stored fingers of
- * other records (in the selected systems) scoring strictly above the best finger of
- * ref.  Scans the whole gallery on the calling thread.  IOP_ENOTFOUND when ref is not
- * stored. */
+/* Rank of record ref in the first stage alone (screen and pair voting, as a search
+ * runs them): *rank = the number of stored fingers of other records (in the selected
+ * systems) that pass the screen and score strictly above the best finger of ref that
+ * passes it; SIZE_MAX when no finger of ref passes the screen.  Scans the whole
+ * gallery on the calling thread.  IOP_ENOTFOUND when ref is not stored. */
 iop_code iop_fp_gallery_first_stage_rank(iop_fp_gallery *g, const iop_fp_template *probe, uint64_t systems,
                                          iop_fp_ref ref, size_t *rank, iop_err *err);
 

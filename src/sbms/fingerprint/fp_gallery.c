@@ -37,6 +37,7 @@
 #include "interop/sbms_fp.h"
 #include "fp_internal.h"
 #include "fp_index.h"
+#include "fp_screen.h"
 
 #define PI_D 3.14159265358979323846
 #define FP_CODE_K 8
@@ -48,6 +49,8 @@
 #define FP_STORED_MINUTIAE 72  /* with FPX_MAX_PAIRS pairs, keeps a stored finger within about 1 KiB */
 #define FP_DEFAULT_SHORTLIST 100
 #define FP_DEFAULT_PRESCREEN 10000
+#define FP_DEFAULT_SCREEN_KEEP 0.4        /* share of the gallery the screen passes to the voting */
+#define FP_SCREEN_MIN_FACTOR 5            /* ... and never fewer than this many times `prescreen` */
 #define FP_PAIR_PX 15.0                   /* second stage: paired minutiae tolerance */
 #define FP_PAIR_RAD (26.0 * PI_D / 180.0)
 #define FP_NO_SLOT UINT32_MAX
@@ -145,17 +148,22 @@ typedef struct fp_record {
 typedef struct fp_prepared {
     uint8_t *blob;
     uint8_t n, np, pos;
+    uint16_t pop;      /* bits set in code */
+    fps_code code;     /* the screen's code */
 } fp_prepared;
 
 struct iop_fp_gallery {
     pthread_rwlock_t lock;
     size_t shortlist, prescreen;
+    double screen_keep;
     int threads;
     /* slots (one stored finger each), structure of arrays */
     size_t nslot, capslot, live_slots;
     uint8_t **slot_blob;
     uint32_t *slot_rec, *slot_next;
     uint8_t *slot_sys, *slot_pos, *slot_n, *slot_np;
+    fps_code *slot_code;    /* the screen's codes, contiguous: the screen streams them */
+    uint16_t *slot_pop;
     uint32_t *free_slots;
     size_t nfree_slots;
     /* records */
@@ -167,6 +175,7 @@ struct iop_fp_gallery {
     uint32_t *table;
     size_t tcap, tused;
     size_t blob_bytes; /* bytes held by the stored blocks */
+    uint32_t bitcount[FPS_BITS]; /* stored codes holding each bit: the screen's statistics */
 };
 
 #define T_EMPTY UINT32_MAX
@@ -225,6 +234,7 @@ iop_code iop_fp_gallery_new(const iop_fp_gallery_opts *opts, iop_fp_gallery **ou
     if (!g) return iop_fail(err, IOP_ENOMEM, "out of memory");
     g->shortlist = opts && opts->shortlist ? opts->shortlist : FP_DEFAULT_SHORTLIST;
     g->prescreen = opts && opts->prescreen ? opts->prescreen : FP_DEFAULT_PRESCREEN;
+    g->screen_keep = opts && opts->screen_keep > 0 ? opts->screen_keep : FP_DEFAULT_SCREEN_KEEP;
     if (g->prescreen < g->shortlist) g->prescreen = g->shortlist;
     g->threads = opts && opts->threads > 0 ? opts->threads : 1;
     if (g->threads > 64) g->threads = 64;
@@ -241,13 +251,23 @@ static void wipe_free(uint8_t *p, size_t sz) {
     free(p);
 }
 
+/* adds d (1 or -1 as uint32_t) to the gallery's count of every bit of c */
+static void bitcount_add(iop_fp_gallery *g, const fps_code *c, uint32_t d) {
+    for (int w = 0; w < FPS_WORDS; w++)
+        for (uint64_t v = c->w[w]; v; v &= v - 1) g->bitcount[w * 64 + __builtin_ctzll(v)] += d;
+}
+
 static void slot_wipe(iop_fp_gallery *g, uint32_t s) {
     if (g->slot_blob[s]) {
         size_t sz = blob_size(g->slot_n[s], g->slot_np[s]);
         wipe_free(g->slot_blob[s], sz);
         g->blob_bytes -= sz;
         g->slot_blob[s] = NULL;
+        bitcount_add(g, &g->slot_code[s], (uint32_t)-1);
     }
+    memset(&g->slot_code[s], 0, sizeof g->slot_code[s]);
+    __asm__ __volatile__("" : : "r"(&g->slot_code[s]) : "memory");
+    g->slot_pop[s] = 0;
     g->slot_n[s] = 0;
     g->slot_np[s] = 0;
     g->slot_sys[s] = 0;
@@ -262,7 +282,7 @@ void iop_fp_gallery_free(iop_fp_gallery *g) {
         if (g->slot_blob[s]) slot_wipe(g, (uint32_t)s);
     free(g->slot_blob);
     free(g->slot_rec); free(g->slot_next); free(g->slot_sys); free(g->slot_pos);
-    free(g->slot_n); free(g->slot_np); free(g->free_slots);
+    free(g->slot_n); free(g->slot_np); free(g->slot_code); free(g->slot_pop); free(g->free_slots);
     free(g->rec); free(g->free_recs); free(g->table);
     pthread_rwlock_destroy(&g->lock);
     free(g);
@@ -273,7 +293,7 @@ static int grow_slots(iop_fp_gallery *g, size_t need) {
     if (nc < need) nc = need;
 #define GROW(field) do { void *p_ = realloc(g->field, nc * sizeof *g->field); if (!p_) return -1; g->field = p_; } while (0)
     GROW(slot_blob); GROW(slot_rec); GROW(slot_next); GROW(slot_sys); GROW(slot_pos);
-    GROW(slot_n); GROW(slot_np); GROW(free_slots);
+    GROW(slot_n); GROW(slot_np); GROW(slot_code); GROW(slot_pop); GROW(free_slots);
 #undef GROW
     g->capslot = nc;
     return 0;
@@ -321,6 +341,8 @@ static int prepare_finger(const iop_fp_finger *f, fp_prepared *out) {
     if (!blob) return -1;
     memcpy(blob, m, (size_t)n * sizeof *m);
     memcpy(blob + (size_t)n * sizeof *m, pairs, (size_t)np * FPX_PAIR_BYTES);
+    fps_code_make(pt, n, &out->code);
+    out->pop = (uint16_t)fps_code_pop(&out->code);
     out->blob = blob;
     out->n = (uint8_t)n;
     out->np = (uint8_t)np;
@@ -344,6 +366,9 @@ static uint32_t store_prepared(iop_fp_gallery *g, fp_prepared *p, uint8_t system
     g->slot_pos[s] = p->pos;
     g->slot_rec[s] = rec;
     g->slot_next[s] = FP_NO_SLOT;
+    g->slot_code[s] = p->code;
+    g->slot_pop[s] = p->pop;
+    bitcount_add(g, &p->code, 1);
     g->blob_bytes += blob_size(p->n, p->np);
     g->live_slots++;
     return s;
@@ -541,9 +566,9 @@ size_t iop_fp_gallery_fingers(const iop_fp_gallery *g) { return g->live_slots; }
 
 size_t iop_fp_gallery_bytes(const iop_fp_gallery *g) {
     if (!g->live_slots) return 0;
-    size_t per_slot = sizeof(uint8_t *) + 4 + 4 + 1 + 1 + 1 + 1 + 4;
+    size_t per_slot = sizeof(uint8_t *) + 4 + 4 + 1 + 1 + 1 + 1 + sizeof(fps_code) + 2 + 4;
     size_t total = g->capslot * per_slot + g->blob_bytes + g->live_slots * 16 /* allocator */ +
-                   g->caprec * (sizeof(fp_record) + 4) + g->tcap * 4;
+                   g->caprec * (sizeof(fp_record) + 4) + g->tcap * 4 + sizeof g->bitcount;
     return total / g->live_slots;
 }
 
@@ -598,6 +623,8 @@ static int slot_score(const iop_fp_gallery *g, size_t s, fpx_probe *const *probe
 typedef struct scan_job {
     const iop_fp_gallery *g;
     size_t from, to;
+    const int16_t *screen;   /* screen score per slot (NULL: no screen); below thr: not voted */
+    int thr;
     fpx_probe *const *probe;
     const uint8_t *ppos;
     size_t np;
@@ -614,14 +641,25 @@ static void *scan_run(void *arg) {
     uint64_t c0 = thread_cpu_ns();
     const iop_fp_gallery *g = j->g;
     fpx_scratch *sc = fpx_scratch_new();
-    if (!sc) { j->failed = 1; return NULL; }
+    /* the slots to vote: those the screen passed (selected systems, compatible position) */
+    uint32_t *list = malloc((j->to > j->from ? j->to - j->from : 1) * sizeof *list);
+    if (!sc || !list) { fpx_scratch_free(sc); free(list); j->failed = 1; return NULL; }
+    size_t nl = 0;
     for (size_t s = j->from; s < j->to; s++) {
-        if (!g->slot_blob[s]) continue;
-        if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) continue;
-        /* the pairs of a finger a few slots ahead, every cache line of them: the scan
-           streams the gallery from memory */
-        if (s + FP_PREFETCH < j->to && g->slot_blob[s + FP_PREFETCH]) {
-            size_t a = s + FP_PREFETCH;
+        if (j->screen) {
+            if (j->screen[s] < j->thr) continue;
+        } else {
+            if (!g->slot_blob[s]) continue;
+            if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) continue;
+        }
+        list[nl++] = (uint32_t)s;
+    }
+    for (size_t i = 0; i < nl; i++) {
+        size_t s = list[i];
+        /* the pairs of a finger a few ahead, every cache line of them: the scan streams
+           the gallery from memory */
+        if (i + FP_PREFETCH < nl) {
+            size_t a = list[i + FP_PREFETCH];
             const char *b = (const char *)blob_pairs(g->slot_blob[a], g->slot_n[a]);
             for (size_t o = 0; o < (size_t)g->slot_np[a] * FPX_PAIR_BYTES; o += 64) __builtin_prefetch(b + o);
         }
@@ -630,6 +668,7 @@ static void *scan_run(void *arg) {
         j->scanned++;
         if (v >= 0) heap_push(j->heap, &j->nheap, j->cap, (hit){v, (uint32_t)s, 0});
     }
+    free(list);
     fpx_scratch_free(sc);
     j->cpu_ns = thread_cpu_ns() - c0;
     return NULL;
@@ -792,6 +831,114 @@ static void *match_run(void *arg) {
 }
 
 /* the probe's first-stage tables, one per finger (at most IOP_FP_MAX_FINGERS) */
+/* ---------------------------------------------------------------- screen */
+
+#define FP_SCREEN_BLOCK 256
+
+typedef struct screen_job {
+    const iop_fp_gallery *g;
+    size_t from, to;
+    const fps_query *q;     /* one per probe finger */
+    const uint8_t *ppos;
+    size_t np;
+    uint64_t systems;
+    int path;
+    int16_t *score;         /* per slot: best over the compatible probe fingers; INT16_MIN: not selected */
+    uint32_t *hist;         /* FPS_HIST counts of the scores */
+    size_t eligible;
+    uint64_t cpu_ns;
+} screen_job;
+
+static void *screen_run(void *arg) {
+    screen_job *j = arg;
+    uint64_t c0 = thread_cpu_ns();
+    const iop_fp_gallery *g = j->g;
+    int16_t tmp[FP_SCREEN_BLOCK];
+    for (size_t s0 = j->from; s0 < j->to; s0 += FP_SCREEN_BLOCK) {
+        size_t m = j->to - s0 < FP_SCREEN_BLOCK ? j->to - s0 : FP_SCREEN_BLOCK;
+        int16_t *out = j->score + s0;
+        for (size_t k = 0; k < m; k++) out[k] = INT16_MIN;
+        for (size_t p = 0; p < j->np; p++) {
+            fps_score_batch(&j->q[p], g->slot_code + s0, g->slot_pop + s0, m, j->path, tmp);
+            for (size_t k = 0; k < m; k++) {
+                size_t s = s0 + k;
+                if (!g->slot_blob[s]) continue;
+                if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) continue;
+                uint8_t pos = g->slot_pos[s];
+                if (pos && j->ppos[p] && pos != j->ppos[p]) continue;
+                if (tmp[k] > out[k]) out[k] = tmp[k];
+            }
+        }
+        for (size_t k = 0; k < m; k++)
+            if (out[k] != INT16_MIN) {
+                j->hist[out[k] - FPS_QMIN]++;
+                j->eligible++;
+            }
+    }
+    j->cpu_ns = thread_cpu_ns() - c0;
+    return NULL;
+}
+
+/* The screen over the whole gallery on nt threads: score[s] for every slot, and the
+ * threshold of the scores passed to the voting (the best screen_keep share of the
+ * selected fingers, at least FP_SCREEN_MIN_FACTOR * prescreen of them; ties at the
+ * threshold all pass).  *eligible: the fingers selected.  -1 on ENOMEM. */
+static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t *ppos, size_t np,
+                      uint64_t systems, int nt, int16_t *score, int *thr, size_t *eligible, uint64_t *cpu_ns) {
+    uint32_t *hist = calloc((size_t)nt * FPS_HIST, sizeof *hist);
+    if (!hist) return -1;
+    screen_job jobs[64];
+    pthread_t th[64];
+    bool started[64] = {false};
+    size_t per = (g->nslot + (size_t)nt - 1) / (size_t)nt;
+    int path = fps_path(-1);
+    for (int t = 0; t < nt; t++) {
+        size_t from = (size_t)t * per, to = from + per;
+        if (from > g->nslot) from = g->nslot;
+        if (to > g->nslot) to = g->nslot;
+        jobs[t] = (screen_job){.g = g, .from = from, .to = to, .q = q, .ppos = ppos, .np = np, .systems = systems,
+                               .path = path, .score = score, .hist = hist + (size_t)t * FPS_HIST};
+        if (t < nt - 1 && from < to && !pthread_create(&th[t], NULL, screen_run, &jobs[t])) started[t] = true;
+        else screen_run(&jobs[t]);
+    }
+    for (int t = 0; t < nt; t++)
+        if (started[t]) pthread_join(th[t], NULL);
+    *eligible = 0;
+    *cpu_ns = 0;
+    for (int t = 0; t < nt; t++) {
+        *eligible += jobs[t].eligible;
+        *cpu_ns += jobs[t].cpu_ns;
+        if (t)
+            for (int b = 0; b < FPS_HIST; b++) hist[b] += hist[(size_t)t * FPS_HIST + b];
+    }
+    size_t min_keep = FP_SCREEN_MIN_FACTOR * g->prescreen;
+    *thr = FPS_QMIN;
+    if (g->screen_keep < 1 && *eligible > min_keep) {
+        size_t keep = (size_t)ceil(g->screen_keep * (double)*eligible), cum = 0;
+        if (keep < min_keep) keep = min_keep;
+        for (int b = FPS_HIST - 1; b >= 0; b--) {
+            cum += hist[b];
+            if (cum >= keep) { *thr = b + FPS_QMIN; break; }
+        }
+    }
+    free(hist);
+    return 0;
+}
+
+/* the screen's queries of the probe fingers (NULL on ENOMEM) */
+static fps_query *screen_queries(const iop_fp_gallery *g, const iop_fp_template *probe, size_t np) {
+    fps_query *q = malloc((np ? np : 1) * sizeof *q);
+    fp_point *pt = malloc(IOP_FP_MAX_MINUTIAE * sizeof *pt);
+    if (!q || !pt) { free(q); free(pt); return NULL; }
+    for (size_t p = 0; p < np; p++) {
+        fps_code c;
+        fps_code_make(pt, fp_normalise(&probe->fingers[p], pt), &c);
+        fps_query_init(&q[p], &c, g->bitcount, g->live_slots);
+    }
+    free(pt);
+    return q;
+}
+
 static iop_code probe_tables(const iop_fp_template *probe, fpx_probe **pt, uint8_t *ppos, size_t *np, iop_err *err) {
     *np = probe->n_fingers < IOP_FP_MAX_FINGERS ? probe->n_fingers : IOP_FP_MAX_FINGERS;
     for (size_t p = 0; p < *np; p++) {
@@ -825,6 +972,7 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
     uint32_t *recs = NULL;
     size_t nrecs = 0;
     iop_fp_candidate *cand = NULL;
+    int16_t *score = NULL;
     int nt = g->threads;
     if (exhaustive) {
         recs = malloc((g->live_recs ? g->live_recs : 1) * sizeof *recs);
@@ -836,6 +984,20 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         }
     } else {
         size_t cap = g->prescreen;
+        bool screen_on = g->screen_keep < 1;
+        int thr = FPS_QMIN;
+        size_t eligible = 0;
+        uint64_t screen_ns = 0;
+        if (screen_on) {
+            fps_query *q = screen_queries(g, probe, np);
+            score = malloc((g->nslot ? g->nslot : 1) * sizeof *score);
+            if (!q || !score || run_screen(g, q, ppos, np, systems, nt, score, &thr, &eligible, &screen_ns)) {
+                free(q);
+                rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+                goto out;
+            }
+            free(q);
+        }
         scan_job jobs[64];
         pthread_t th[64];
         size_t per = (g->nslot + (size_t)nt - 1) / (size_t)nt;
@@ -844,6 +1006,7 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         bool started[64] = {false};
         for (int t = 0; t < nt; t++) {
             jobs[t] = (scan_job){.g = g, .from = (size_t)t * per, .to = (size_t)(t + 1) * per, .probe = pt,
+                                 .screen = screen_on ? score : NULL, .thr = thr,
                                  .ppos = ppos, .np = np, .systems = systems, .heap = heaps + (size_t)t * cap,
                                  .cap = cap};
             if (jobs[t].from > g->nslot) jobs[t].from = g->nslot;
@@ -861,7 +1024,11 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         for (int t = 0; t < nt; t++) {
             for (size_t i = 0; i < jobs[t].nheap; i++) all[na++] = jobs[t].heap[i];
             failed |= jobs[t].failed;
-            if (st) { st->scanned += jobs[t].scanned; st->first_cpu_ns += jobs[t].cpu_ns; }
+            if (st) { st->screened += jobs[t].scanned; st->first_cpu_ns += jobs[t].cpu_ns; }
+        }
+        if (st) {
+            st->scanned = screen_on ? eligible : st->screened;
+            st->screen_cpu_ns = screen_ns;
         }
         free(heaps);
         if (failed) { free(all); rc = iop_fail(err, IOP_ENOMEM, "out of memory"); goto out; }
@@ -918,6 +1085,7 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
     memcpy(out, cand, *n * sizeof *cand);
 out:
     pthread_rwlock_unlock(&g->lock);
+    free(score);
     free(cand);
     free(recs);
     for (size_t p = 0; p < np; p++) fpx_probe_free(pt[p]);
@@ -962,19 +1130,42 @@ iop_code iop_fp_gallery_first_stage_rank(iop_fp_gallery *g, const iop_fp_templat
                       (unsigned long long)ref.key);
     } else {
         uint32_t r = g->table[at];
+        /* the screen as a search runs it */
+        bool screen_on = g->screen_keep < 1;
+        int thr = FPS_QMIN;
+        size_t eligible;
+        uint64_t ns;
+        int16_t *score = NULL;
+        if (screen_on) {
+            fps_query *q = screen_queries(g, probe, np);
+            score = malloc((g->nslot ? g->nslot : 1) * sizeof *score);
+            if (!q || !score || run_screen(g, q, ppos, np, systems, 1, score, &thr, &eligible, &ns)) {
+                free(q);
+                free(score);
+                rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+                goto rank_out;
+            }
+            free(q);
+        }
         int mate = -1;
+        bool passed = !screen_on;
         for (uint32_t s = g->rec[r].first; s != FP_NO_SLOT; s = g->slot_next[s]) {
+            if (screen_on && score[s] < thr) continue;
+            passed = true;
             int v = slot_score(g, s, pt, ppos, np, sc, -1);
             if (v > mate) mate = v;
         }
         size_t above = 0;
-        for (size_t s = 0; s < g->nslot; s++) {
+        for (size_t s = 0; s < g->nslot && passed; s++) {
             if (!g->slot_blob[s] || g->slot_rec[s] == r) continue;
             if (systems && !(systems >> (g->slot_sys[s] & 63) & 1)) continue;
+            if (screen_on && score[s] < thr) continue;
             if (slot_score(g, s, pt, ppos, np, sc, mate) > mate) above++;
         }
-        *rank = above;
+        *rank = passed ? above : SIZE_MAX;
+        free(score);
     }
+rank_out:
     pthread_rwlock_unlock(&g->lock);
     fpx_scratch_free(sc);
     for (size_t p = 0; p < np; p++) fpx_probe_free(pt[p]);

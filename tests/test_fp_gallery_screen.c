@@ -1,0 +1,223 @@
+/* test-links: sbms_fp */
+/*
+ * test_fp_gallery_screen.c -- the screen in front of the pair voting in the 1:N first
+ * stage of the sBMS fingerprint gallery (Reg. (EU) 2019/817 Arts 13-14: a search checks
+ * a new record against every stored one, so the first stage must be cheap per finger
+ * and must not lose the mate): it passes the mate, drops most strangers, scores the
+ * same on every code path, and the gallery's search and first-stage rank apply it.
+ */
+#include <math.h>
+#include "interop/sbms_fp.h"
+#include "sbms/fingerprint/fp_screen.h"
+#include "test.h"
+
+#define NSTORED 400
+
+/* the screen code of impression imp of finger `person` (generated, position 0) */
+static void code_of(uint64_t person, uint32_t imp, iop_fp_finger *f, fp_point *pt, fps_code *c) {
+    iop_fp_gen_finger(2024, person, imp, 0, NULL, f);
+    fps_code_make(pt, fp_normalise(f, pt), c);
+}
+
+TEST(screen_passes_the_mate_of_a_probe_and_drops_most_strangers) {
+    iop_fp_finger *f = malloc(sizeof *f);
+    fp_point *pt = malloc(IOP_FP_MAX_MINUTIAE * sizeof *pt);
+    fps_code *g = malloc(NSTORED * sizeof *g);
+    uint16_t *pop = malloc(NSTORED * sizeof *pop);
+    int16_t *sc = malloc(NSTORED * sizeof *sc);
+    REQUIRE(f && pt && g && pop && sc);
+    uint32_t count[FPS_BITS] = {0};
+    for (int i = 0; i < NSTORED; i++) {
+        code_of((uint64_t)i, 0, f, pt, &g[i]);
+        pop[i] = (uint16_t)fps_code_pop(&g[i]);
+        for (int b = 0; b < FPS_BITS; b++) count[b] += (uint32_t)(g[i].w[b >> 6] >> (b & 63) & 1);
+    }
+    int probes = 0, within40 = 0, above_median = 0, same_first = 0;
+    for (int id = 0; id < NSTORED; id += 20) {
+        fps_code pc;
+        fps_query q;
+        /* another impression: rotation, translation, distortion, missing and spurious minutiae */
+        code_of((uint64_t)id, 3, f, pt, &pc);
+        if (f->n < 12) continue;
+        probes++;
+        fps_query_init(&q, &pc, count, NSTORED);
+        fps_score_batch(&q, g, pop, NSTORED, -1, sc);
+        int above = 0;
+        for (int i = 0; i < NSTORED; i++) above += i != id && sc[i] > sc[id];
+        within40 += above < (NSTORED - 1) * 2 / 5;
+        above_median += above < (NSTORED - 1) / 2;
+        /* the stored impression itself: its mate is first, far from every stranger */
+        fps_query_init(&q, &g[id], count, NSTORED);
+        fps_score_batch(&q, g, pop, NSTORED, -1, sc);
+        int best_other = INT16_MIN;
+        for (int i = 0; i < NSTORED; i++)
+            if (i != id && sc[i] > best_other) best_other = sc[i];
+        same_first += sc[id] > best_other + 4 * FPS_QSCALE;
+    }
+    REQUIRE(probes >= 18);
+    CHECK_INT(same_first, probes);
+    /* the screen is a cheap test, not a matcher: on these generated captures (15 % poor,
+       partial overlap) it places 19 of the 20 mates in the best 40 % of the gallery */
+    CHECK(above_median >= probes - 1);  /* mates above the median stranger */
+    CHECK(within40 >= probes - 2);      /* the default share passes the mate */
+    free(f);
+    free(pt);
+    free(g);
+    free(pop);
+    free(sc);
+}
+
+TEST(screen_scores_are_identical_on_the_portable_popcnt_and_avx2_paths) {
+    enum { N = 300 };
+    fps_code *g = malloc(N * sizeof *g);
+    uint16_t *pop = malloc(N * sizeof *pop);
+    int16_t *ref = malloc(N * sizeof *ref), *sc = malloc(N * sizeof *sc);
+    iop_fp_finger *f = malloc(sizeof *f);
+    fp_point *pt = malloc(IOP_FP_MAX_MINUTIAE * sizeof *pt);
+    REQUIRE(g && pop && ref && sc && f && pt);
+    /* real codes, and random ones of every density (all bits, none, every word boundary) */
+    iop_rng rng;
+    iop_rng_seed(&rng, 77);
+    uint32_t count[FPS_BITS] = {0};
+    for (int i = 0; i < N; i++) {
+        if (i < 150) code_of((uint64_t)i, 0, f, pt, &g[i]);
+        else
+            for (int w = 0; w < FPS_WORDS; w++) {
+                uint64_t v = iop_rng_next(&rng);
+                int dens = i % 5;
+                g[i].w[w] = dens == 0 ? 0 : dens == 1 ? ~0ull : dens == 2 ? v & iop_rng_next(&rng) : v;
+            }
+        pop[i] = (uint16_t)fps_code_pop(&g[i]);
+        for (int b = 0; b < FPS_BITS; b++) count[b] += (uint32_t)(g[i].w[b >> 6] >> (b & 63) & 1);
+    }
+    int best = fps_path(-1), checked = 0;
+    for (int k = 0; k < 6; k++) {
+        fps_query q;
+        fps_query_init(&q, &g[k * 37 % N], count, N);
+        fps_score_batch(&q, g, pop, N, 0, ref);
+        for (int path = 1; path <= best; path++) {
+            CHECK_INT(fps_path(path), path);
+            fps_score_batch(&q, g, pop, N, path, sc);
+            for (int i = 0; i < N; i++) {
+                int a[3], b[3];
+                fps_counts(&q, &g[i], 0, a);
+                fps_counts(&q, &g[i], path, b);
+                CHECK(a[0] == b[0] && a[1] == b[1] && a[2] == b[2]);
+                CHECK_INT(sc[i], ref[i]);
+                checked++;
+            }
+        }
+        /* the portable counts against a plain bit-by-bit count */
+        for (int i = 0; i < N; i += 7) {
+            int a[3], h = 0;
+            fps_counts(&q, &g[i], 0, a);
+            for (int bit = 0; bit < FPS_BITS; bit++) h += (int)(g[i].w[bit >> 6] >> (bit & 63) & q.probe.w[bit >> 6] >> (bit & 63) & 1);
+            CHECK_INT(a[0], h);
+        }
+    }
+    /* on x86-64 at least the POPCNT or AVX2 path is compared with the portable one */
+#if defined(__x86_64__)
+    CHECK(best == 0 || checked > 0);
+#endif
+    free(g);
+    free(pop);
+    free(ref);
+    free(sc);
+    free(f);
+    free(pt);
+}
+
+/* a gallery of n generated fingers (impression 0) on system 1 */
+static iop_fp_gallery *gallery_n(size_t n, const iop_fp_gallery_opts *o) {
+    iop_fp_gallery *g;
+    if (iop_fp_gallery_new(o, &g, NULL)) return NULL;
+    iop_fp_finger *f = malloc(n * sizeof *f);
+    iop_fp_template *t = malloc(n * sizeof *t);
+    iop_fp_ref *refs = malloc(n * sizeof *refs);
+    size_t added = 0;
+    if (f && t && refs) {
+        for (size_t i = 0; i < n; i++) {
+            iop_fp_gen_finger(2024, i, 0, 0, NULL, &f[i]);
+            t[i] = (iop_fp_template){IOP_FP_ISO2005, 1, &f[i]};
+            refs[i] = (iop_fp_ref){1, i};
+        }
+        iop_fp_gallery_add_bulk(g, n, refs, t, 2, NULL, &added, NULL);
+    }
+    free(f);
+    free(t);
+    free(refs);
+    if (!added) { iop_fp_gallery_free(g); return NULL; }
+    return g;
+}
+
+TEST(search_votes_only_the_share_the_screen_passes_and_still_finds_the_mate) {
+    /* 600 fingers, prescreen 20: the screen passes max(40 %, 5 x 20) of them */
+    iop_fp_gallery_opts o = {.shortlist = 5, .threads = 2, .prescreen = 20, .screen_keep = 0.4};
+    iop_fp_gallery *g = gallery_n(600, &o);
+    REQUIRE(g);
+    iop_fp_finger *f = malloc(sizeof *f);
+    REQUIRE(f);
+    int probes = 0, found = 0, ranked = 0;
+    for (uint64_t id = 7; id < 600; id += 60) {
+        iop_fp_gen_finger(2024, id, 2, 0, NULL, f);
+        if (iop_fp_quality_check(f, NULL, NULL)) continue;
+        iop_fp_template p = {IOP_FP_ISO2005, 1, f};
+        iop_fp_candidate c[3];
+        size_t n;
+        iop_fp_search_stats st;
+        REQUIRE(iop_fp_gallery_search_ex(g, &p, 3, 0, c, &n, &st, NULL) == IOP_OK);
+        probes++;
+        CHECK_INT(st.scanned, iop_fp_gallery_fingers(g));
+        /* 40 % pass, and a few more when scores tie at the threshold */
+        CHECK(st.screened * 100 >= st.scanned * 40 && st.screened * 100 <= st.scanned * 50);
+        CHECK(st.screen_cpu_ns > 0);
+        found += n && c[0].ref.key == id;
+        size_t rank;
+        REQUIRE(iop_fp_gallery_first_stage_rank(g, &p, 0, (iop_fp_ref){1, id}, &rank, NULL) == IOP_OK);
+        ranked += rank < 20;
+    }
+    REQUIRE(probes >= 8);
+    CHECK(found >= probes - 1);
+    CHECK(ranked >= probes - 1);
+    /* without the screen every finger is voted */
+    iop_fp_gallery_opts o2 = o;
+    o2.screen_keep = 1;
+    iop_fp_gallery *g2 = gallery_n(600, &o2);
+    REQUIRE(g2);
+    iop_fp_gen_finger(2024, 7, 2, 0, NULL, f);
+    iop_fp_template p = {IOP_FP_ISO2005, 1, f};
+    iop_fp_candidate c[3];
+    size_t n;
+    iop_fp_search_stats st;
+    REQUIRE(iop_fp_gallery_search_ex(g2, &p, 3, 0, c, &n, &st, NULL) == IOP_OK);
+    CHECK_INT(st.screened, st.scanned);
+    CHECK_INT(st.screen_cpu_ns, 0);
+    free(f);
+    iop_fp_gallery_free(g);
+    iop_fp_gallery_free(g2);
+}
+
+TEST(first_stage_rank_reports_a_mate_the_screen_drops_as_not_ranked) {
+    /* a probe with nothing in common with its "mate": the record of another finger */
+    iop_fp_gallery_opts o = {.shortlist = 5, .threads = 1, .prescreen = 10, .screen_keep = 0.1};
+    iop_fp_gallery *g = gallery_n(500, &o);
+    REQUIRE(g);
+    iop_fp_finger *f = malloc(sizeof *f);
+    REQUIRE(f);
+    /* the stranger's rank under the screen: of the fingers the screen drops, at least one
+       record must be reported as not ranked (SIZE_MAX), never as ranked 0 */
+    int dropped = 0, tried = 0;
+    iop_fp_gen_finger(2024, 3, 1, 0, NULL, f);
+    iop_fp_template p = {IOP_FP_ISO2005, 1, f};
+    for (uint64_t id = 100; id < 500 && tried < 40; id += 10, tried++) {
+        size_t rank = 0;
+        REQUIRE(iop_fp_gallery_first_stage_rank(g, &p, 0, (iop_fp_ref){1, id}, &rank, NULL) == IOP_OK);
+        dropped += rank == SIZE_MAX;
+    }
+    CHECK(dropped >= tried / 2); /* 10 % pass: most strangers are dropped */
+    size_t rank = SIZE_MAX;
+    REQUIRE(iop_fp_gallery_first_stage_rank(g, &p, 0, (iop_fp_ref){1, 3}, &rank, NULL) == IOP_OK);
+    CHECK(rank < 5);
+    free(f);
+    iop_fp_gallery_free(g);
+}

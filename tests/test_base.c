@@ -25,6 +25,35 @@ TEST(date_rejects_impossible_days_and_trailing_text) {
     CHECK(iop_date_parse("", &d, NULL) == IOP_EINVAL);
 }
 
+TEST(date_format_writes_what_it_parses_at_every_precision) {
+    /* every day of 1890..2030, and each year and month alone: formatted as parsed */
+    char buf[11], want[16];
+    size_t n = 0;
+    for (int y = 1890; y <= 2030; y++) {
+        snprintf(want, sizeof want, "%04d", y);
+        iop_date_format((iop_date){(int16_t)y, 0, 0}, buf);
+        CHECK_STR(buf, want);
+        for (int m = 1; m <= 12; m++) {
+            snprintf(want, sizeof want, "%04d-%02d", y, m);
+            iop_date_format((iop_date){(int16_t)y, (int8_t)m, 0}, buf);
+            CHECK_STR(buf, want);
+            for (int d = 1; d <= 31; d++) {
+                snprintf(want, sizeof want, "%04d-%02d-%02d", y, m, d);
+                iop_date p;
+                if (iop_date_parse(want, &p, NULL) != IOP_OK) continue; /* no such day */
+                iop_date_format(p, buf);
+                if (strcmp(buf, want)) CHECK_STR(buf, want);
+                n++;
+            }
+        }
+    }
+    CHECK_INT((long long)n, 51499); /* the days of 141 years: 141 * 365 + 34 leap days (not 1900) */
+    iop_date_format((iop_date){0, 0, 0}, buf);
+    CHECK_STR(buf, "");
+    iop_date_format((iop_date){7, 1, 2}, buf);
+    CHECK_STR(buf, "0007-01-02");
+}
+
 TEST(civil_days_round_trip) {
     for (int64_t z = -100000; z < 100000; z += 37) {
         int y, m, d;

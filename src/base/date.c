@@ -57,10 +57,24 @@ iop_code iop_date_parse(const char *s, iop_date *out, iop_err *err) {
 void iop_date_format(iop_date d, char *buf) {
     if (d.year == 0) buf[0] = 0;
     else {
+        /* written digit by digit: every record's dates pass here when it is stored */
         unsigned y = (unsigned)d.year % 10000u, m = (unsigned)d.month % 100u, dd = (unsigned)d.day % 100u;
-        if (d.month == 0) snprintf(buf, 11, "%04u", y);
-        else if (d.day == 0) snprintf(buf, 11, "%04u-%02u", y, m);
-        else snprintf(buf, 11, "%04u-%02u-%02u", y, m, dd);
+        char *o = buf;
+        *o++ = (char)('0' + y / 1000);
+        *o++ = (char)('0' + y / 100 % 10);
+        *o++ = (char)('0' + y / 10 % 10);
+        *o++ = (char)('0' + y % 10);
+        if (d.month) {
+            *o++ = '-';
+            *o++ = (char)('0' + m / 10);
+            *o++ = (char)('0' + m % 10);
+            if (d.day) {
+                *o++ = '-';
+                *o++ = (char)('0' + dd / 10);
+                *o++ = (char)('0' + dd % 10);
+            }
+        }
+        *o = 0;
     }
 }
 

@@ -35,21 +35,32 @@
 #define FPS_DB 12.0
 #define FPS_NA 20
 
-static double wrap2pi(double a) {
-    a = fmod(a, 2 * PI_D);
-    return a < 0 ? a + 2 * PI_D : a;
+/* atan2 within about 1e-5 rad (a minimax polynomial of atan on [-1, 1] and the octant):
+ * the bins are 18 degrees wide, and enrolment computes some 600 of these per finger */
+static float atan2_fast(float y, float x) {
+    float ax = fabsf(x), ay = fabsf(y), mx = ax > ay ? ax : ay, mn = ax > ay ? ay : ax;
+    if (mx == 0) return 0;
+    float t = mn / mx, t2 = t * t;
+    float r = t * (0.99997726f + t2 * (-0.33262347f + t2 * (0.19354346f + t2 * (-0.11643287f +
+              t2 * (0.05265332f + t2 * -0.01172120f)))));
+    if (ay > ax) r = 1.57079633f - r;
+    if (x < 0) r = 3.14159265f - r;
+    return y < 0 ? -r : r;
 }
 
 void fps_code_make(const fp_point *p, int n, fps_code *out) {
     memset(out, 0, sizeof *out);
+    const float na = (float)(FPS_NA / (2 * PI_D)), dmax2 = (float)(FPS_DMAX * FPS_DMAX);
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++) {
-            double dx = (double)p[j].x - p[i].x, dy = (double)p[j].y - p[i].y, d2 = dx * dx + dy * dy;
-            if (d2 < 4.0 || d2 >= FPS_DMAX * FPS_DMAX) continue;
-            double phi = atan2(dy, dx);
-            int a = (int)(sqrt(d2) / FPS_DB);
-            int b = (int)(wrap2pi(p[i].t - phi) * FPS_NA / (2 * PI_D)) % FPS_NA;
-            int c = (int)(wrap2pi(p[j].t - phi) * FPS_NA / (2 * PI_D)) % FPS_NA;
+            float dx = p[j].x - p[i].x, dy = p[j].y - p[i].y, d2 = dx * dx + dy * dy;
+            if (d2 < 4.0f || d2 >= dmax2) continue;
+            float phi = atan2_fast(dy, dx);
+            int a = (int)(sqrtf(d2) * (float)(1.0 / FPS_DB));
+            /* directions relative to the segment, in [0, 2 pi) up to rounding: the bins wrap */
+            float ri = p[i].t - phi, rj = p[j].t - phi;
+            int b = ((int)floorf(ri * na) % FPS_NA + FPS_NA) % FPS_NA;
+            int c = ((int)floorf(rj * na) % FPS_NA + FPS_NA) % FPS_NA;
             /* the other order (j, i): the segment turns by pi, the two directions swap */
             int b2 = (c + FPS_NA / 2) % FPS_NA, c2 = (b + FPS_NA / 2) % FPS_NA;
             if (b2 < b || (b2 == b && c2 < c)) { b = b2; c = c2; }

@@ -16,7 +16,8 @@
  * With a learned transliteration model, the index also keeps the model's units of each
  * native-script identity: a Latin query then ranks every candidate by the model (one
  * look-up table per query, a forward pass per candidate) and scores the best of those
- * fully as well.
+ * fully as well; the Japanese readings of a kanji identity are kept beside its units and
+ * meet the query as spelled (Jaro-Winkler on the model's scale).
  */
 #include <errno.h>
 #include <math.h>

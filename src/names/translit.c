@@ -14,7 +14,10 @@
  * A Han character is read as its pinyin syllable and modelled as one unit per pinyin
  * letter, marked syllable-initial/-final; each letter gets itself as a prior
  * (pseudo-counts).  A unigram prior of the native units (alphabetic scripts) enters a
- * pair's likelihood with a small weight (noisy channel).  nm_tl_query scores one Latin
+ * pair's likelihood with a small weight (noisy channel).  An Arabic token opening with
+ * the definite article is scored with and without it (the romanisation often leaves it
+ * out), and trained without it when its romanisation starts with a consonant.
+ * nm_tl_query scores one Latin
  * token against many native tokens with the model's look-ups done once per query (the
  * index's pre-ranking).  The model file is line-based text, documented in
  * docs/names.md; every load error names the file and line.

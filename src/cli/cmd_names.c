@@ -341,16 +341,16 @@ static int do_eval(int argc, char **argv) {
             }
             nf = 4;
         }
-        const char *mode = model ? "given model, not cross-validated" : rules ? "rule-based readings, no model" : NULL;
-        if (mode) printf("cross-script search (%s)\n", mode);
-        else printf("cross-script search (learned model, %d-fold cross-validation: each fold searched with a model "
-                    "trained on the other folds%s)\n", folds, " + google_ar2en_train.txt for Arabic");
         FILE *mf = NULL;
         if (misses_path && !(mf = fopen(misses_path, "w"))) {
             fprintf(stderr, "interop names: %s: %s\n", misses_path, strerror(errno));
             names_engine_free(eng);
             return 1;
         }
+        const char *mode = model ? "given model, not cross-validated" : rules ? "rule-based readings, no model" : NULL;
+        if (mode) printf("cross-script search (%s)\n", mode);
+        else printf("cross-script search (learned model, %d-fold cross-validation: each fold searched with a model "
+                    "trained on the other folds%s)\n", folds, " + google_ar2en_train.txt for Arabic");
         for (int s = 0; s < nf; s++) {
             names_xscript_result r;
             const char *base = strrchr(files[s], '/');

@@ -169,7 +169,7 @@ typedef struct iop_fp_gallery_opts {
     size_t shortlist;   /* [100] fingers passed from the second stage to the full matcher */
     int threads;        /* [1] threads used by one search (every stage) */
     size_t prescreen;   /* [10000] fingers passed from the first stage to the second */
-    double screen_keep; /* [0.4] share of the selected fingers the first stage's screen passes to
+    double screen_keep; /* [0.5] share of the selected fingers the first stage's screen passes to
                            the pair voting (never fewer than 5 x prescreen); >= 1: no screen */
 } iop_fp_gallery_opts;
 

@@ -49,7 +49,7 @@
 #define FP_STORED_MINUTIAE 72  /* with FPX_MAX_PAIRS pairs, keeps a stored finger within about 1 KiB */
 #define FP_DEFAULT_SHORTLIST 100
 #define FP_DEFAULT_PRESCREEN 10000
-#define FP_DEFAULT_SCREEN_KEEP 0.4        /* share of the gallery the screen passes to the voting */
+#define FP_DEFAULT_SCREEN_KEEP 0.5        /* share of the gallery the screen passes to the voting */
 #define FP_SCREEN_MIN_FACTOR 5            /* ... and never fewer than this many times `prescreen` */
 #define FP_PAIR_PX 15.0                   /* second stage: paired minutiae tolerance */
 #define FP_PAIR_RAD (26.0 * PI_D / 180.0)

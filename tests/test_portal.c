@@ -341,6 +341,54 @@ static int count_entry(void *ctx, const audit_entry *e) {
     return 0;
 }
 
+typedef struct write_log {
+    char seen[64][40]; /* "component operation system", in log order */
+    int n;
+} write_log;
+
+static int note_write(void *ctx, const audit_entry *e) {
+    write_log *w = ctx;
+    if (w->n < 64 && strstr(e->operation, "write") && e->n_systems == 1)
+        snprintf(w->seen[w->n++], sizeof w->seen[0], "%s %s %s", e->component, e->operation, e->systems[0]);
+    return 0;
+}
+
+static int seen_at(const write_log *w, const char *what) {
+    for (int i = 0; i < w->n; i++)
+        if (!strcmp(w->seen[i], what)) return i;
+    return -1;
+}
+
+TEST(art19_art10_one_batch_over_all_systems_logs_each_cir_follow_after_its_source_write) {
+    iop_actor op;
+    iop_instance *in = fresh_node("cirlog", &op);
+    REQUIRE(in);
+    load_fixture(in, &op); /* one batch: VIS, Eurodac, EES, ETIAS, ECRIS-TCN between SIS, Europol, Interpol */
+    iop_err err = {0};
+    audit_flush(iop_audit_log(in), &err);
+    write_log w = {.n = 0};
+    audit_filter f = {.limit = 1000};
+    REQUIRE(audit_query(iop_audit_log(in), &f, note_write, &w, &err) == IOP_OK);
+    static const char *const cir_sys[] = {"vis", "eurodac", "ees", "etias", "ecris-tcn"};
+    int follows = 0;
+    for (int i = 0; i < w.n; i++) follows += !strncmp(w.seen[i], "cir follow-write ", 17);
+    CHECK_INT(follows, 5);
+    for (size_t k = 0; k < 5; k++) {
+        char src[40], fol[40];
+        snprintf(src, sizeof src, "%s write %s", cir_sys[k], cir_sys[k]);
+        snprintf(fol, sizeof fol, "cir follow-write %s", cir_sys[k]);
+        int a = seen_at(&w, src), b = seen_at(&w, fol);
+        CHECK(a >= 0);
+        CHECK(b > a);
+    }
+    CHECK(seen_at(&w, "cir follow-write sis") < 0);
+    iop_counts c;
+    REQUIRE(iop_count(in, &c, &err) == IOP_OK);
+    CHECK_INT(c.cir_files, 5);
+    iop_actor_clear(&op);
+    iop_close(in);
+}
+
 TEST(art10_every_query_is_logged_with_profile_and_systems) {
     iop_actor op;
     iop_instance *in = fresh_node("log", &op);

@@ -293,12 +293,45 @@ typedef struct cir_job {
     pthread_t th;
     iop_code rc;
     iop_err err;
+    /* the previous group's CIR transaction, committed by this worker before it prepares
+     * (its source system committed already): the commit's disk flush runs beside the
+     * next system's writes instead of between them */
+    bool commit_first;
+    iop_code commit_rc;
+    iop_err commit_err;
 } cir_job;
 
 static void *cir_worker(void *arg) {
     cir_job *j = arg;
+    if (j->commit_first && (j->commit_rc = cir_follow_finish(j->c, true, &j->commit_err))) {
+        j->rc = IOP_EINTERNAL; /* nothing prepared: the caller reports commit_err */
+        j->err = j->commit_err;
+        return NULL;
+    }
     j->rc = cir_follow_put_prepare(j->c, j->recs, j->n, j->now, &j->err);
     return NULL;
+}
+
+/* A group whose source system committed and whose CIR transaction waits for its commit. */
+typedef struct cir_pending {
+    bool has;
+    iop_system sys;
+    size_t m;
+    const char *first, *last;
+} cir_pending;
+
+/* The pending group's CIR commit came back: logged when it succeeded, else the error. */
+static iop_code cir_pending_done(iop_instance *in, const iop_actor *a, cir_pending *pd, iop_code frc,
+                                 const iop_err *ferr, iop_load_stats *stats, iop_err *err) {
+    pd->has = false;
+    if (frc) {
+        *err = *ferr;
+        iop_err_prefix(err, "%s batch written, common identity repository not updated", iop_system_name(pd->sys));
+        return frc;
+    }
+    log_write(in, a, "cir", "follow-write", pd->sys, pd->m, pd->first, pd->last);
+    if (stats) stats->cir_files += pd->m;
+    return IOP_OK;
 }
 
 iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person *recs, size_t n, iop_load_stats *stats,
@@ -308,7 +341,8 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
         if (!a->profile || !esp_profile_writes(a->profile, recs[i].system))
             return iop_fail(err, IOP_EDENIED, "record '%s': profile '%s' may not write to %s", recs[i].id,
                             a->profile ? esp_profile_name(a->profile) : "(none)", iop_system_name(recs[i].system));
-    /* group by system, keeping the order within each */
+    /* group by system, keeping the order within each (one buffer per system: a group's
+     * ids are logged after the next group is formed) */
     rec_person *group = malloc((n ? n : 1) * sizeof *group);
     if (!group) return iop_fail(err, IOP_ENOMEM, "out of memory");
     /* Art 13(3), Art 37: biometric data enter only after the quality check, and a batch
@@ -319,21 +353,39 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
     if (!rc && bms) rc = sbms_check(bms, recs, n, err);
     if (rc) { free(group); return rc; }
     int64_t now = iop_now_ms();
+    cir_pending pend = {0};
+    size_t used = 0; /* of group: each system's records follow the previous system's */
     pthread_mutex_lock(&in->write_mu);
     for (int s = 0; !rc && s < IOP_SYS_COUNT; s++) {
+        rec_person *g = group + used;
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
-            if (recs[i].system == (iop_system)s) group[m++] = recs[i];
+            if (recs[i].system == (iop_system)s) g[m++] = recs[i];
         if (!m) continue;
+        used += m;
         /* Art 19(1): the CIR follows the source system.  Its writes run on a second
-         * thread beside the system's, and commit only after the system committed. */
-        cir_job cj = {.c = in->cir, .recs = group, .n = m, .now = now};
+         * thread beside the system's, and commit only after the system committed (the
+         * previous group's CIR commit runs on that thread too, before it prepares). */
         bool in_cir = iop_system_in_cir((iop_system)s), threaded = false;
+        if (!in_cir && pend.has) {
+            iop_err ferr;
+            iop_code frc = cir_follow_finish(in->cir, true, &ferr);
+            if ((rc = cir_pending_done(in, a, &pend, frc, &ferr, stats, err))) break;
+        }
+        cir_job cj = {.c = in->cir, .recs = g, .n = m, .now = now, .commit_first = in_cir && pend.has};
         if (in_cir) threaded = pthread_create(&cj.th, NULL, cir_worker, &cj) == 0;
-        rc = sys_put_batch_prepare(in->sys[s], group, m, now, err);
+        rc = sys_put_batch_prepare(in->sys[s], g, m, now, err);
         if (in_cir) {
             if (threaded) pthread_join(cj.th, NULL);
             else cir_worker(&cj);
+            if (cj.commit_first) {
+                iop_code prc = cir_pending_done(in, a, &pend, cj.commit_rc, &cj.commit_err, stats, err);
+                if (prc) {
+                    if (!rc) sys_put_finish(in->sys[s], false, NULL);
+                    rc = prc;
+                    break;
+                }
+            }
             if (!rc && cj.rc) {
                 rc = cj.rc;
                 *err = cj.err;
@@ -346,26 +398,26 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
         /* both prepared: the source system commits first, then the CIR follows */
         if (!rc) rc = sys_put_finish(in->sys[s], true, err);
         if (in_cir && !cj.rc) {
-            iop_code frc = cir_follow_finish(in->cir, rc == IOP_OK, &cj.err);
-            if (!rc && frc) {
-                rc = frc;
-                *err = cj.err;
-                iop_err_prefix(err, "%s batch written, common identity repository not updated", iop_system_name((iop_system)s));
-            }
+            if (rc) cir_follow_finish(in->cir, false, NULL);
+            else pend = (cir_pending){.has = true, .sys = (iop_system)s, .m = m, .first = g[0].id, .last = g[m - 1].id};
         }
         if (rc) break;
-        log_write(in, a, iop_system_name((iop_system)s), "write", (iop_system)s, m, group[0].id, group[m - 1].id);
+        log_write(in, a, iop_system_name((iop_system)s), "write", (iop_system)s, m, g[0].id, g[m - 1].id);
         if (stats) { stats->records += m; stats->per_system[s] += m; }
-        if (in_cir) {
-            log_write(in, a, "cir", "follow-write", (iop_system)s, m, group[0].id, group[m - 1].id);
-            if (stats) stats->cir_files += m;
-        }
         if (bms && sbms_system_stored((iop_system)s)) {
             /* Art 13: the templates of the new records go to the sBMS, per source system */
-            rc = sbms_enrol(bms, group, m, err);
+            rc = sbms_enrol(bms, g, m, err);
             if (rc) { iop_err_prefix(err, "%s batch written, biometric matching service not updated", iop_system_name((iop_system)s)); break; }
-            log_write(in, a, "sbms", "enrol", (iop_system)s, m, group[0].id, group[m - 1].id);
+            log_write(in, a, "sbms", "enrol", (iop_system)s, m, g[0].id, g[m - 1].id);
         }
+    }
+    if (pend.has) {
+        /* the last group's CIR commit (or, after a later group failed, still this one's:
+         * its source system is written) */
+        iop_err ferr;
+        iop_code frc = cir_follow_finish(in->cir, true, &ferr);
+        iop_code prc = cir_pending_done(in, a, &pend, frc, &ferr, stats, rc ? &ferr : err);
+        if (!rc) rc = prc;
     }
     pthread_mutex_unlock(&in->write_mu);
     free(group);

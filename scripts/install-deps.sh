@@ -9,6 +9,7 @@
 #   libsodium-dev      argon2id for token hashes, BLAKE2b for the hash-chained logs, constant-time compares
 #   libicu-dev         Unicode normalisation, case folding and script transliterators for the names engine
 #   libutf8proc-dev    fast NFKC / case folding on the hot path of the names engine
+#   mecab-ipadic       Japanese readings of kanji names (the IPA dictionary's person names, Noun.name.csv)
 #   libgnutls28-dev    TLS for the HTTP server (libmicrohttpd's TLS backend)
 #   openssl            test certificates for the TLS tests
 #   wrk                HTTP load generator for `make bench`
@@ -16,7 +17,7 @@
 #   clang, libclang-rt-14-dev  the clang warnings build and sanitizer runtimes
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev libsodium-dev
-      libicu-dev libutf8proc-dev libgnutls28-dev openssl wrk clang libclang-rt-14-dev curl)
+      libicu-dev libutf8proc-dev mecab-ipadic libgnutls28-dev openssl wrk clang libclang-rt-14-dev curl)
 if [ "${IOP_BENCH_DEPS:-0}" = 1 ]; then pkgs+=(libfaiss-dev libopenblas-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do

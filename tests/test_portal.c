@@ -316,6 +316,18 @@ TEST(a_bad_line_fails_its_batch_with_file_line_field_and_writes_nothing) {
     iop_close(in);
 }
 
+TEST(a_node_asked_for_japanese_readings_it_cannot_read_does_not_open) {
+    const char *dir = test_tmpdir("ja-missing");
+    iop_err err = {0};
+    REQUIRE(iop_init_dir(dir, NULL, &err) == IOP_OK);
+    iop_open_opts o = {.names_ja = "/nonexistent/Noun.name.csv"};
+    iop_instance *in = NULL;
+    CHECK(iop_open(dir, &o, &in, &err) != IOP_OK);
+    CHECK(in == NULL);
+    CHECK(strstr(err.msg, "Japanese name readings") != NULL);
+    CHECK(strstr(err.msg, "/nonexistent/Noun.name.csv") != NULL);
+}
+
 TEST(art19_art23_cir_follows_its_sources_and_not_sis) {
     iop_actor op;
     iop_instance *in = fresh_node("cir", &op);

@@ -32,6 +32,8 @@ typedef struct iop_open_opts {
     const char *nicknames_path;/* the names engine's nickname table (CSV); NULL = the shared data's, if present */
     const char *names_model;   /* the names engine's learned transliteration model (`interop names train`);
                                   NULL = $IOP_NAMES_MODEL when set, else none (rule-based readings only) */
+    const char *names_ja;      /* Japanese readings of kanji names: mecab-ipadic's Noun.name.csv
+                                  (NAMES_JA_DEFAULT_PATH); NULL = $IOP_NAMES_JA when set, else none */
 } iop_open_opts;
 
 /* Creates DIR and every store in it, and writes DIR/profiles.json from

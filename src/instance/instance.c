@@ -171,6 +171,10 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
             if (rc) iop_err_prefix(err, "names model");
             else names_engine_set_model(in->names, m);
         }
+        /* opt-in like the model (loading takes ~0.4 s CPU): Japanese readings matter
+         * for Latin queries among native-script records */
+        const char *ja = o.names_ja ? o.names_ja : getenv("IOP_NAMES_JA");
+        if (!rc && ja && *ja && (rc = names_engine_load_ja(in->names, ja, err))) iop_err_prefix(err, "Japanese name readings");
     }
     if (!rc) {
         esp_config cfg = {.names = in->names, .biometrics = bio_get, .biometrics_ctx = in, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,

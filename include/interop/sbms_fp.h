@@ -179,8 +179,8 @@ void iop_fp_gallery_free(iop_fp_gallery *g);
 
 /* Adds (or replaces) the fingers of one record.  Each finger is stored compactly: at
  * most 72 minutiae quantised to 500 ppi pixels and 1/256 turn (the ones nearest the
- * centre) and at most 144 first-stage minutia pairs (5 bytes each), about 0.8 KiB on
- * average.  Fingers that fail the quality check are skipped; IOP_EINVAL (with the
+ * centre), at most 144 first-stage minutia pairs (5 bytes each) and a 160-byte screen
+ * code, about 0.95 KiB on average.  Fingers that fail the quality check are skipped; IOP_EINVAL (with the
  * reason) when none is usable. */
 iop_code iop_fp_gallery_add(iop_fp_gallery *g, iop_fp_ref ref, const iop_fp_template *t, iop_err *err);
 /* Bulk enrolment (gallery build or rebuild): the n records t[i] under refs[i].  The

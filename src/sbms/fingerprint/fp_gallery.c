@@ -4,16 +4,22 @@
  * each with a reference to its record in that system; Art 14: searches by biometric
  * data; SIS checks every new fingerprint record against all existing ones).
  *
- * Storage per finger (about 0.8 KiB): one block holding the minutiae quantised to 500 ppi
+ * Storage per finger (about 0.95 KiB): one block holding the minutiae quantised to 500 ppi
  * pixels and 1.40625-degree angles (at most FP_STORED_MINUTIAE, the ones nearest the
- * centre) and the finger's minutia pairs for the first stage (fp_index_pairs.c), plus
- * the system id, position and a link to the record.  Records are found by (system, key)
+ * centre) and the finger's minutia pairs for the first stage (fp_index_pairs.c), the
+ * screen's code (fp_screen.c, in one contiguous array the screen streams), plus the
+ * system id, position and a link to the record; per bit of the screen's code, the number
+ * of stored codes holding it (the screen's statistics).  Records are found by (system, key)
  * through an open-addressing hash table.  Removal overwrites the finger's data before
  * releasing it.  Bulk enrolment prepares the blocks on several threads outside the
  * lock and inserts them under one write lock per chunk.
  *
- * Search, each stage on the gallery's threads: (1) pair voting: every stored finger of a
- * selected system whose position is compatible with a probe finger is scored by the
+ * Search, each stage on the gallery's threads: (0) screen: every stored finger of a
+ * selected system whose position is compatible with a probe finger is scored by its
+ * fixed-length pair code against the probe's (fp_screen.c, a few AND + population counts),
+ * and the best `screen_keep` share passes (at least FP_SCREEN_MIN_FACTOR * prescreen
+ * fingers; one threshold over all threads from a histogram of the scores); (1) pair
+ * voting: each finger passed is scored by the
  * largest set of its pairs that agree on one placement of the probe, and the best
  * `prescreen` fingers kept (a min-heap per thread; once it is full, a finger that cannot
  * score above its minimum stops at an upper bound, see fp_index_pairs.c); (2) minutia pairing: those are rescored by the minutiae that

@@ -12,9 +12,9 @@
 
 #define FPS_BITS 1280                 /* 160 bytes per stored finger */
 #define FPS_WORDS (FPS_BITS / 64)
-#define FPS_QSCALE 8                  /* quantised score = round(score * FPS_QSCALE) */
-#define FPS_QMIN (-2048)              /* quantised scores lie in [FPS_QMIN, FPS_QMAX] */
-#define FPS_QMAX 2047
+#define FPS_QSCALE 32                 /* quantised score = round(score * FPS_QSCALE) */
+#define FPS_QMIN (-8192)              /* quantised scores lie in [FPS_QMIN, FPS_QMAX] */
+#define FPS_QMAX 8191
 #define FPS_HIST (FPS_QMAX - FPS_QMIN + 1)
 
 /* A finger's code: one bit per quantised minutia-pair feature present. */

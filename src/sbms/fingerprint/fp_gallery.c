@@ -931,6 +931,12 @@ static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t
     return 0;
 }
 
+/* whether searches run the screen: not when it is turned off, nor when it would pass
+ * every finger anyway (a gallery of at most FP_SCREEN_MIN_FACTOR * prescreen fingers) */
+static bool screen_used(const iop_fp_gallery *g) {
+    return g->screen_keep < 1 && g->live_slots > FP_SCREEN_MIN_FACTOR * g->prescreen;
+}
+
 /* the screen's queries of the probe fingers (NULL on ENOMEM) */
 static fps_query *screen_queries(const iop_fp_gallery *g, const iop_fp_template *probe, size_t np) {
     fps_query *q = malloc((np ? np : 1) * sizeof *q);
@@ -990,7 +996,7 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         }
     } else {
         size_t cap = g->prescreen;
-        bool screen_on = g->screen_keep < 1;
+        bool screen_on = screen_used(g);
         int thr = FPS_QMIN;
         size_t eligible = 0;
         uint64_t screen_ns = 0;
@@ -1137,7 +1143,7 @@ iop_code iop_fp_gallery_first_stage_rank(iop_fp_gallery *g, const iop_fp_templat
     } else {
         uint32_t r = g->table[at];
         /* the screen as a search runs it */
-        bool screen_on = g->screen_keep < 1;
+        bool screen_on = screen_used(g);
         int thr = FPS_QMIN;
         size_t eligible;
         uint64_t ns;

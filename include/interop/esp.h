@@ -95,6 +95,8 @@ typedef struct esp_config {
     int threads;              /* fan-out threads per query (0: one per core, 1: sequential) */
     int readers;              /* concurrent queries with open reader handles (default 8) */
     bool exact_keys_only;     /* no sound keys in the search indexes (iop_open_opts.exact_keys_only) */
+    bool full_candidate_reads;/* every name candidate's summary is read and scored (no bound from the
+                                 index's own fields first): the same replies, slower; for verification */
     bool durable_query_logs;  /* a reply waits until its log entry is on disk (default: the entry is
                                  committed by the log's next group commit, within milliseconds) */
 } esp_config;
@@ -111,6 +113,9 @@ iop_code esp_warm(esp *e, iop_err *err);
 /* The search indexes built so far, summed (records, keys, postings, bytes; seq unused). */
 typedef struct sys_index_stats sys_index_stats;
 void esp_index_stats(esp *e, sys_index_stats *sum);
+/* With esp_config.full_candidate_reads: the name candidates scored so far, and how many
+ * of them scored above the bound the index's own fields give (0 unless the bound is wrong). */
+void esp_bound_check(esp *e, uint64_t *checked, uint64_t *violations);
 
 /* Runs the query on every system the actor's profile permits, in parallel, and writes
  * the reply JSON: {"profile":..,"results":[{"system":..,"hits":[{"score":..,"verdict":..,

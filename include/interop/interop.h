@@ -32,6 +32,8 @@ typedef struct iop_open_opts {
     const char *nicknames_path;/* the names engine's nickname table (CSV); NULL = the shared data's, if present */
     const char *names_model;   /* the names engine's learned transliteration model (`interop names train`);
                                   NULL = $IOP_NAMES_MODEL when set, else none (rule-based readings only) */
+    bool full_candidate_reads; /* verification: searches read every name candidate's summary instead of
+                                  first bounding its score from the index (esp_config) */
     const char *names_ja;      /* Japanese readings of kanji names: mecab-ipadic's Noun.name.csv
                                   (NAMES_JA_DEFAULT_PATH); NULL = $IOP_NAMES_JA when set, else none */
 } iop_open_opts;

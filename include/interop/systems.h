@@ -61,6 +61,18 @@ iop_code sys_scan(sys_store *s, bool with_biometrics, sys_rec_fn fn, void *ctx, 
 
 /* An alphanumeric query: names, date of birth, nationality, sex, travel document.
  * Strings may be in any script; matching uses normalised keys (sys_name_key). */
+/* What a search index holds of each record beside its summary: the ranking fields a
+ * caller can bound a score with.  tokens is a 64-bit filter of the record's name tokens
+ * (sys_candidate.tokens): every token's sys_token_mask bits are set (a token whose mask
+ * is not all set is not among them; one whose mask is may be). */
+typedef struct sys_cand_meta {
+    uint64_t tokens;
+    iop_date dob;            /* as sys_candidate.dob */
+    char sex;                /* as sys_candidate.sex ('U' unknown) */
+    unsigned sound_hits;     /* as sys_candidate.sound_hits */
+} sys_cand_meta;
+uint64_t sys_token_mask(const char *token, size_t len);
+
 typedef struct sys_query {
     const char *const *surnames; size_t n_surnames;
     const char *const *given_names; size_t n_given_names;
@@ -73,7 +85,13 @@ typedef struct sys_query {
     bool normalised;          /* the names are sys_name_key output already (not normalised again) */
     const uint32_t *sounds;   /* sound keys of the query's names (sys_sound_fn), looked up with */
     size_t n_sounds;          /* the date of birth as given and coarser; none without a year */
+    /* optional: a test of what the index holds of a name candidate in its own tables
+     * (sys_cand_meta), made before the candidate's summary is read; false: not passed to
+     * the callback.  For callers that can tell from these fields alone that they would
+     * drop the candidate (its summary lies elsewhere in memory: reading it costs). */
+    bool (*pre)(void *ctx, const sys_cand_meta *m);
 } sys_query;
+
 
 /* A search candidate: what ranking needs, decoded from the record's stored summary,
  * plus the record's JSON (without biometrics) to parse only when it is kept.  All
@@ -108,6 +126,7 @@ typedef struct sys_candidate {
     const char *doc_types[SYS_CAND_MAX];     /* per doc_keys entry; NULL: unknown */
     const char *summary;                     /* the stored summary, valid during the callback */
     unsigned sound_hits;                     /* query sound keys the record met (sys_index_search) */
+    sys_cand_meta meta;                      /* what the index holds beside the summary (sys_index_search) */
 } sys_candidate;
 /* Splits a stored ranking summary (sys_candidate.summary) into *out, whose strings point
  * into buf (at least strlen(summary) + 1 bytes).  false when the summary is not one this

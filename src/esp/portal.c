@@ -54,6 +54,8 @@ struct esp {
     audit_log *log;
     bool durable_logs;
     bool exact_keys_only;   /* no sound keys (esp_config) */
+    bool full_candidate_reads; /* (esp_config); then each candidate's bound is checked: */
+    atomic_uint_fast64_t bound_checked, bound_violations;
     /* each system's search index (systems.h), built at first use or by esp_warm */
     sys_index *idx[IOP_SYS_COUNT];
     pthread_mutex_t idx_mu[IOP_SYS_COUNT];
@@ -245,6 +247,11 @@ static void *warm_worker(void *arg) {
     return NULL;
 }
 
+void esp_bound_check(esp *e, uint64_t *checked, uint64_t *violations) {
+    *checked = atomic_load(&e->bound_checked);
+    *violations = atomic_load(&e->bound_violations);
+}
+
 void esp_index_stats(esp *e, sys_index_stats *sum) {
     memset(sum, 0, sizeof *sum);
     for (int s = 0; s < IOP_SYS_COUNT; s++) {
@@ -293,6 +300,7 @@ iop_code esp_open(const esp_config *cfg, const esp_profiles *profiles, audit_log
     e->log = log;
     e->durable_logs = cfg->durable_query_logs;
     e->exact_keys_only = cfg->exact_keys_only;
+    e->full_candidate_reads = cfg->full_candidate_reads;
     e->readers_max = cfg->readers > 0 ? cfg->readers : 8;
     pthread_mutex_init(&e->mu, NULL);
     for (int s = 0; s < IOP_SYS_COUNT; s++) pthread_mutex_init(&e->idx_mu[s], NULL);
@@ -353,6 +361,14 @@ static void add_tokens(tokens *tk, const char *norm) {
         snprintf(tk->t[tk->n++], 64, "%s", t);
 }
 
+/* The score of esp_score from its parts (one expression for the score and its bound). */
+static double combine(int name_tokens, double name, double dob, double nat, double sex, bool doc) {
+    double s = name_tokens ? 0.55 * name + 0.30 * dob + 0.10 * nat + 0.05 * sex : 0;
+    if (doc) s = name_tokens ? 0.6 + 0.4 * s : 0.9;
+    if (name_tokens && name < 0.5 && !doc) s *= 0.5;
+    return s;
+}
+
 /* Date of birth similarity: 1 same; partial dates compare on what both know; a
  * day/month swap or a one-year difference counts as close. */
 static double dob_score(iop_date q, iop_date r) {
@@ -371,6 +387,7 @@ static double dob_score(iop_date q, iop_date r) {
 typedef struct prepared {
     const esp_query *q;
     tokens qt;
+    uint64_t qmask[24];     /* sys_token_mask of each of qt's tokens */
     char doc[128];
     /* the names normalised for the index (sys_name_key), when there are few enough */
     bool normalised;
@@ -399,6 +416,7 @@ static void prepare_query(prepared *pq, const esp_query *q) {
         add_tokens(&pq->qt, n);
         if (pq->normalised) pq->giv[i] = n;
     }
+    for (int i = 0; i < pq->qt.n; i++) pq->qmask[i] = sys_token_mask(pq->qt.t[i], strlen(pq->qt.t[i]));
 }
 
 /* Scores a candidate against the query in [0,1]; 0 = not a candidate.  Weights: names
@@ -427,9 +445,7 @@ static double esp_score(const prepared *pq, const sys_candidate *c, const char *
         for (size_t i = 0; i < c->n_nationalities; i++) nat = !strcmp(q->nationality, c->nationalities[i]) ? 1 : nat;
     }
     double sex = (q->sex && c->sex != 'U') ? (q->sex == c->sex ? 1 : 0) : 0.5;
-    double s = pq->qt.n ? 0.55 * name + 0.30 * dob + 0.10 * nat + 0.05 * sex : 0;
-    if (doc) s = pq->qt.n ? 0.6 + 0.4 * s : 0.9;
-    if (pq->qt.n && name < 0.5 && !doc) s *= 0.5;
+    double s = combine(pq->qt.n, name, dob, nat, sex, doc);
     /* exact: every surname as given, every name token, the full date */
     bool exact = false;
     if (pq->qt.n && name == 1.0 && (!(q->fields & ESP_F_DOB) || dob == 1.0)) {
@@ -443,6 +459,25 @@ static double esp_score(const prepared *pq, const sys_candidate *c, const char *
     *match = doc && name < 1.0 ? "document" : exact ? "exact" : name == 1.0 ? "normalised" : "partial";
     *holds_doc = doc;
     return s;
+}
+
+/* An upper bound of esp_score from what the index holds beside a candidate's summary:
+ * a query token whose filter bits the record lacks is not among its tokens (the others
+ * count as met), its nationality counts as the query's.  Every part of the score only
+ * grows from the true one to this, so a candidate under the bound's threshold is under
+ * the score's: not read at all.  A document number in the query: no bound. */
+static double esp_score_bound(const prepared *pq, const sys_cand_meta *m) {
+    const esp_query *q = pq->q;
+    if (q->doc_number || !pq->qt.n) return 1.0;
+    int hit = 0;
+    for (int i = 0; i < pq->qt.n; i++) hit += (m->tokens & pq->qmask[i]) == pq->qmask[i];
+    double name = (double)hit / pq->qt.n;
+    if (name < 0.5 && m->sound_hits) name = 0.5;
+    if (name == 0) return 0;
+    double dob = (q->fields & ESP_F_DOB) ? dob_score(q->dob, m->dob) : 0.5;
+    double nat = q->nationality ? 1 : 0.5;
+    double sex = (q->sex && m->sex != 'U') ? (q->sex == m->sex ? 1 : 0) : 0.5;
+    return combine(pq->qt.n, name, dob, nat, sex, false);
 }
 
 typedef struct scored {
@@ -474,6 +509,8 @@ typedef struct collect {
     scored *items;
     size_t n, keep;
     bool nomem;
+    bool check_bound;             /* verification: compare the bound with the score */
+    uint64_t checked, violations;
 } collect;
 
 static int cmp_scored(const void *a, const void *b) {
@@ -488,6 +525,10 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
     const char *match = NULL;
     bool holds_doc = false;
     double s = esp_score(c->pq, cand, &match, &holds_doc);
+    if (c->check_bound) {
+        c->checked++;
+        c->violations += s > esp_score_bound(c->pq, &cand->meta);
+    }
     if (s < 0.50) return 0; /* below: not the same person on any field that counts */
     if (c->n == c->keep) {
         size_t w = 0;
@@ -509,6 +550,12 @@ static int collect_cb(void *ctx, const sys_candidate *cand) {
     it->shown = true;
     c->n++;
     return 0;
+}
+
+/* The index's early test: candidates whose bound is under collect_cb's threshold. */
+static bool collect_pre(void *ctx, const sys_cand_meta *m) {
+    collect *c = ctx;
+    return esp_score_bound(c->pq, m) >= 0.50;
 }
 
 /* A system's records are read in one read transaction, begun at the first read (a
@@ -818,17 +865,22 @@ static void run_task(task *t) {
     }
     sq.sounds = pqp->sounds;
     sq.n_sounds = pqp->n_sounds;
+    if (!t->e->full_candidate_reads) sq.pre = collect_pre;
     /* the best by token matching, then re-ranked by the names engine */
     /* every candidate taken from the index is ranked (the names engine may find some of
      * the best by the cheap score different); the reply stops at q->limit */
     size_t keep = sq.limit;
-    collect c = {.pq = pqp, .p = t->who->profile, .sys = t->sys, .keep = keep};
+    collect c = {.pq = pqp, .p = t->who->profile, .sys = t->sys, .keep = keep, .check_bound = t->e->full_candidate_reads};
     c.items = calloc(keep + 1, sizeof *c.items);
     if (!c.items) { t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory"); return; }
     if (q->n_surnames || q->n_given_names || q->doc_number) {
         sys_index *x;
         t->rc = index_of(t->e, t->sys, &x, &t->err);
         if (!t->rc) t->rc = sys_index_search(x, &sq, collect_cb, &c, &t->err);
+    }
+    if (c.check_bound) {
+        atomic_fetch_add(&t->e->bound_checked, c.checked);
+        atomic_fetch_add(&t->e->bound_violations, c.violations);
     }
     if (!t->rc && c.nomem) t->rc = iop_fail(&t->err, IOP_ENOMEM, "out of memory");
     /* the shown records are read now (the ranking needed only their summaries), with the

@@ -42,12 +42,19 @@ typedef struct kent {
     } u;
 } kent;
 
+typedef struct slot_meta {
+    uint64_t tokens; /* sys_token_mask of each name token */
+    iop_date dob;
+    char sex;
+} slot_meta;
+
 struct sys_index {
     iop_system sys;
     store *st;
     pthread_mutex_t st_mu;  /* the store handle */
     pthread_rwlock_t rw;    /* the tables */
     char **slots;           /* NULL: dead */
+    slot_meta *meta;        /* per slot: the ranking fields a caller bounds its score with */
     uint64_t *dead;         /* a bit per slot, set when dead: searches test it in cache */
     uint32_t n_slots, cap_slots;
     size_t n_dead;
@@ -88,6 +95,13 @@ static uint64_t key_hash(char tag, const char *tok, size_t len, int year) {
 }
 
 static uint64_t id_hash(const char *id) { return mix64(hash_bytes(0xcbf29ce484222325ULL, id, strlen(id))); }
+
+/* Two bits of 64 per token (a filter: at ~6 tokens a record, a token it does not hold
+ * passes for one in ~30). */
+uint64_t sys_token_mask(const char *token, size_t len) {
+    uint64_t h = mix64(hash_bytes(0x84222325cbf29ce4ULL, token, len));
+    return (1ull << (h & 63)) | (1ull << ((h >> 6) & 63));
+}
 
 /* ---- summary fields (systems.c: record_summary) ---- */
 
@@ -140,12 +154,24 @@ static int year_of(span d) {
 static int date_code(iop_date d) { return d.year * 10000 + d.month * 100 + d.day; }
 #define SOUND_MAX_POSTINGS 1000 /* a query's sound key holding more records is not looked at */
 
-/* The keys of a record, from its summary, without duplicates. */
-static size_t summary_keys(const sys_index *x, const char *summary, uint64_t *out, size_t max) {
+/* The keys of a record, from its summary, without duplicates; *meta its ranking fields
+ * as sys_candidate_parse reads them. */
+static size_t summary_keys(const sys_index *x, const char *summary, uint64_t *out, size_t max, slot_meta *meta) {
     span f[F_COUNT];
     int k = sum_fields(summary, f);
     if (k < F_DOCS + 1) return 0; /* not a summary this index understands: never a candidate */
     size_t n = 0;
+    {
+        span r = f[F_TOKENS], t;
+        while (next_item(&r, &t)) meta->tokens |= sys_token_mask(t.p, t.n);
+        char d[32];
+        if (f[F_DOB].n && f[F_DOB].n < sizeof d) {
+            memcpy(d, f[F_DOB].p, f[F_DOB].n);
+            d[f[F_DOB].n] = 0;
+            iop_date_parse(d, &meta->dob, NULL);
+        }
+        meta->sex = f[F_SEX].n ? f[F_SEX].p[0] : 'U';
+    }
     int year = year_of(f[F_DOB]);
     span rest, it;
     uint64_t h;
@@ -314,6 +340,9 @@ static int record_add(sys_index *x, const char *id, const char *kind, const char
         char **s = realloc(x->slots, (size_t)cap * sizeof *s);
         if (!s) return -1;
         x->slots = s;
+        slot_meta *m = realloc(x->meta, (size_t)cap * sizeof *m);
+        if (!m) return -1;
+        x->meta = m;
         uint64_t *dead = realloc(x->dead, ((size_t)cap / 64 + 1) * sizeof *dead);
         if (!dead) return -1;
         memset(dead + (x->cap_slots ? x->cap_slots / 64 + 1 : 0), 0,
@@ -336,7 +365,9 @@ static int record_add(sys_index *x, const char *id, const char *kind, const char
     x->ids_n++;
     x->live++;
     uint64_t keys[MAX_RECORD_KEYS];
-    size_t nk = summary ? summary_keys(x, summary, keys, MAX_RECORD_KEYS) : 0;
+    slot_meta *meta = &x->meta[slot];
+    *meta = (slot_meta){.sex = 'U'};
+    size_t nk = summary ? summary_keys(x, summary, keys, MAX_RECORD_KEYS, meta) : 0;
     for (size_t i = 0; i < nk; i++)
         if (posting_add(x, keys[i], slot)) {
             record_remove(x, id); /* not half in the index */
@@ -405,6 +436,8 @@ static int change_cb(void *ctx, const store_change *c) {
 static void tables_free(sys_index *x) {
     for (uint32_t i = 0; i < x->n_slots; i++) free(x->slots[i]);
     free(x->slots);
+    free(x->meta);
+    x->meta = NULL;
     free(x->dead);
     x->dead = NULL;
     x->n_dead = 0;
@@ -511,7 +544,7 @@ void sys_index_stats_get(sys_index *x, sys_index_stats *st) {
     st->records = x->live;
     st->keys = x->keys_n;
     st->postings = x->postings;
-    st->bytes = sizeof *x + x->cap_slots * sizeof(char *) + x->ids_cap * sizeof(uint32_t) + x->keys_cap * sizeof(kent) +
+    st->bytes = sizeof *x + x->cap_slots * (sizeof(char *) + sizeof(slot_meta)) + x->ids_cap * sizeof(uint32_t) + x->keys_cap * sizeof(kent) +
                 x->bytes_lists + x->bytes_slots + x->live * 16 /* allocator overhead per slot */;
     st->seq = x->seq;
     pthread_rwlock_unlock(&x->rw);
@@ -602,6 +635,7 @@ static void fill_ranking(const char *id, const char *kind, const char *summary, 
     out->dob = (iop_date){0};
     out->has_identity = false;
     out->sound_hits = 0;
+    out->meta = (sys_cand_meta){.sex = 'U'};
     out->n_given_names = out->n_aliases = 0;
     out->surname_at_birth = out->place_of_birth = NULL;
     out->id = id;
@@ -643,6 +677,7 @@ bool sys_candidate_parse(const char *id, const char *kind, const char *summary, 
 }
 
 static int emit(const sys_index *x, uint32_t slot, uint32_t sounds, sys_cand_fn fn, void *ctx) {
+    const slot_meta *sm = &x->meta[slot];
     const char *d = x->slots[slot];
     const char *kind = d + strlen(d) + 1;
     const char *sum = kind + strlen(kind) + 1;
@@ -657,6 +692,7 @@ static int emit(const sys_index *x, uint32_t slot, uint32_t sounds, sys_cand_fn 
     if (split_fields(sum, ls, F_DOCS + 1, buf, f) >= F_DOCS + 1) {
         fill_ranking(d, kind, sum, f, &cand);
         cand.sound_hits = sounds;
+        cand.meta = (sys_cand_meta){.tokens = sm->tokens, .dob = sm->dob, .sex = sm->sex, .sound_hits = sounds};
         r = fn(ctx, &cand);
     }
     if (buf != stack) free(buf);
@@ -823,9 +859,21 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
     }
     size_t np = upto + nt;
     qsort(pick, np, sizeof *pick, cmp_ref);
+    size_t upto_emit = np < limit ? np : limit;
+    if (q->pre) {
+        /* the caller's test on the fields held beside the slots (one line each, fetched
+         * at once): only the candidates it keeps have their summaries read */
+        for (size_t i = 0; i < upto_emit; i++) __builtin_prefetch(&x->meta[pick[i].slot]);
+        size_t kept = 0;
+        for (size_t i = 0; i < upto_emit; i++) {
+            const slot_meta *sm = &x->meta[pick[i].slot];
+            sys_cand_meta m = {.tokens = sm->tokens, .dob = sm->dob, .sex = sm->sex, .sound_hits = pick[i].sounds};
+            if (q->pre(ctx, &m)) pick[kept++] = pick[i];
+        }
+        upto_emit = kept;
+    }
     /* the slots lie anywhere in memory: the pointers of all those emitted are fetched
      * at once, then their records' first lines, a few candidates ahead */
-    size_t upto_emit = np < limit ? np : limit;
     for (size_t i = 0; i < upto_emit; i++) __builtin_prefetch(&x->slots[pick[i].slot]);
     for (size_t i = 0; i < upto_emit && i < 4; i++) __builtin_prefetch(x->slots[pick[i].slot]);
     for (size_t i = 0; i < upto_emit && !stop; i++) {

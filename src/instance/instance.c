@@ -178,7 +178,8 @@ iop_code iop_open(const char *dir, const iop_open_opts *opts, iop_instance **out
     }
     if (!rc) {
         esp_config cfg = {.names = in->names, .biometrics = bio_get, .biometrics_ctx = in, .dir = dir, .threads = o.search_threads, .readers = o.readers ? o.readers : 16,
-                          .durable_query_logs = o.durable_query_logs, .exact_keys_only = o.exact_keys_only};
+                          .durable_query_logs = o.durable_query_logs, .exact_keys_only = o.exact_keys_only,
+                          .full_candidate_reads = o.full_candidate_reads};
         rc = esp_open(&cfg, in->profiles, in->log, &in->portal, err);
     }
     if (rc) { iop_close(in); return rc; }
@@ -418,10 +419,15 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
     if (pend.has) {
         /* the last group's CIR commit (or, after a later group failed, still this one's:
          * its source system is written) */
-        iop_err ferr;
+        iop_err ferr, perr;
         iop_code frc = cir_follow_finish(in->cir, true, &ferr);
-        iop_code prc = cir_pending_done(in, a, &pend, frc, &ferr, stats, rc ? &ferr : err);
+        iop_code prc = cir_pending_done(in, a, &pend, frc, &ferr, stats, rc ? &perr : err);
         if (!rc) rc = prc;
+        else if (prc) {
+            /* both failed: the caller learns of both */
+            size_t l = strlen(err->msg);
+            snprintf(err->msg + l, sizeof err->msg - l, "; %s", perr.msg);
+        }
     }
     pthread_mutex_unlock(&in->write_mu);
     free(group);

@@ -416,15 +416,18 @@ iop_code srv_http_start(const srv_http_cfg *cfg, srv_http **out, iop_err *err) {
 
     uint16_t want_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                                   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    /* published before the workers start: a request arriving at once reaches the
+     * server's handle through *out (the metrics of authentication read it) */
+    *out = h;
     h->d = MHD_start_daemon(flags, want_port, NULL, NULL, on_access, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!h->d) {
+        *out = NULL;
         rc = iop_fail(err, IOP_EIO, "cannot start the HTTP server on %s%s%s", cfg->listen ? cfg->listen : "127.0.0.1:8080",
                       h->last_log[0] ? ": " : "", h->last_log);
         goto fail;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : want_port;
-    *out = h;
     return IOP_OK;
 fail:
     free(h->cert_pem);

@@ -221,3 +221,129 @@ TEST(first_stage_rank_reports_a_mate_the_screen_drops_as_not_ranked) {
     free(f);
     iop_fp_gallery_free(g);
 }
+
+/* ---- the screen's statistics under change: concurrent writers, and a rebuild */
+
+#include <pthread.h>
+
+typedef struct conc_job {
+    iop_fp_gallery *g;
+    int searches, found, failed;
+} conc_job;
+
+static void *conc_search(void *arg) {
+    conc_job *j = arg;
+    iop_fp_finger *f = malloc(sizeof *f);
+    if (!f) { j->failed++; return NULL; }
+    for (int r = 0; r < 6; r++)
+        for (uint64_t id = 0; id < 10; id++) {
+            iop_fp_gen_finger(2024, id, 2, 0, NULL, f);
+            if (iop_fp_quality_check(f, NULL, NULL)) continue;
+            iop_fp_template p = {IOP_FP_ISO2005, 1, f};
+            iop_fp_candidate c[3];
+            size_t n;
+            iop_fp_search_stats st;
+            if (iop_fp_gallery_search_ex(j->g, &p, 3, 0, c, &n, &st, NULL) != IOP_OK) { j->failed++; continue; }
+            j->searches++;
+            j->found += n && c[0].ref.key == id;
+            if (st.screened > st.scanned || st.screen_cpu_ns == 0) j->failed++;
+        }
+    free(f);
+    return NULL;
+}
+
+static void *conc_write(void *arg) {
+    conc_job *j = arg;
+    iop_fp_finger *f = malloc(sizeof *f);
+    if (!f) { j->failed++; return NULL; }
+    for (uint64_t k = 0; k < 120; k++) {
+        iop_fp_gen_finger(2024, 1000 + k, 0, 0, NULL, f);
+        iop_fp_template t = {IOP_FP_ISO2005, 1, f};
+        iop_code rc = iop_fp_gallery_add(j->g, (iop_fp_ref){1, 1000 + k}, &t, NULL);
+        if (rc != IOP_OK && rc != IOP_EINVAL) j->failed++;
+        /* removal and replacement of records the searches do not look for */
+        if (k % 3 == 0) iop_fp_gallery_remove(j->g, (iop_fp_ref){1, 100 + k}, NULL);
+        if (k % 4 == 0) {
+            iop_fp_gen_finger(2024, 200 + k, 1, 0, NULL, f);
+            iop_fp_gallery_add(j->g, (iop_fp_ref){1, 200 + k}, &t, NULL);
+        }
+    }
+    free(f);
+    return NULL;
+}
+
+TEST(searches_with_the_screen_run_while_other_threads_enrol_replace_and_remove) {
+    iop_fp_gallery_opts o = {.shortlist = 5, .threads = 2, .prescreen = 10, .screen_keep = 0.5};
+    iop_fp_gallery *g = gallery_n(400, &o);
+    REQUIRE(g);
+    conc_job s[2] = {{.g = g}, {.g = g}}, w = {.g = g};
+    pthread_t th[3];
+    REQUIRE(pthread_create(&th[0], NULL, conc_search, &s[0]) == 0);
+    REQUIRE(pthread_create(&th[1], NULL, conc_search, &s[1]) == 0);
+    REQUIRE(pthread_create(&th[2], NULL, conc_write, &w) == 0);
+    for (int t = 0; t < 3; t++) pthread_join(th[t], NULL);
+    CHECK_INT(s[0].failed + s[1].failed + w.failed, 0);
+    REQUIRE(s[0].searches >= 50 && s[1].searches >= 50);
+    /* the mates (never touched by the writer) stay found */
+    CHECK(s[0].found >= s[0].searches - 6);
+    CHECK(s[1].found >= s[1].searches - 6);
+    iop_fp_gallery_free(g);
+}
+
+/* A gallery changed by removals, replacements and additions (free slots reused), and
+ * the same records enrolled afresh in another order (as a node rebuilds its gallery
+ * from its store when it opens): the screen's statistics are the same, so every search
+ * passes the same number of fingers to the voting, every mate has the same first-stage
+ * rank (fingers scoring strictly above it: no tie broken by slot order) and the same
+ * record comes first. */
+TEST(a_gallery_rebuilt_in_another_order_after_removals_screens_identically) {
+    iop_fp_gallery_opts o = {.shortlist = 5, .threads = 2, .prescreen = 10, .screen_keep = 0.5};
+    iop_fp_gallery *a = gallery_n(400, &o), *b = NULL;
+    REQUIRE(a);
+    REQUIRE(iop_fp_gallery_new(&o, &b, NULL) == IOP_OK);
+    iop_fp_finger *f = malloc(sizeof *f);
+    REQUIRE(f);
+    /* live[id]: 0 absent, 1 impression 0, 2 impression 1 */
+    static uint8_t live[460];
+    for (int id = 0; id < 460; id++) live[id] = id < 400;
+    for (uint64_t id = 0; id < 400; id += 7) {
+        iop_fp_gallery_remove(a, (iop_fp_ref){1, id}, NULL); /* not found: refused at enrolment */
+        live[id] = 0;
+    }
+    for (uint64_t id = 3; id < 460; id += 5) {
+        iop_fp_gen_finger(2024, id, 1, 0, NULL, f);
+        iop_fp_template t = {IOP_FP_ISO2005, 1, f};
+        if (iop_fp_gallery_add(a, (iop_fp_ref){1, id}, &t, NULL) == IOP_OK) live[id] = 2;
+    }
+    for (int id = 459; id >= 0; id--) {
+        if (!live[id]) continue;
+        iop_fp_gen_finger(2024, (uint64_t)id, live[id] == 2, 0, NULL, f);
+        iop_fp_template t = {IOP_FP_ISO2005, 1, f};
+        /* a finger the quality check refuses is refused in both */
+        iop_code rc = iop_fp_gallery_add(b, (iop_fp_ref){1, (uint64_t)id}, &t, NULL);
+        REQUIRE(rc == IOP_OK || rc == IOP_EINVAL);
+    }
+    REQUIRE(iop_fp_gallery_fingers(a) == iop_fp_gallery_fingers(b));
+    int probes = 0, same = 0;
+    for (uint64_t id = 1; id < 460; id += 23) {
+        if (!live[id]) continue;
+        iop_fp_gen_finger(2024, id, 2, 0, NULL, f);
+        if (iop_fp_quality_check(f, NULL, NULL)) continue;
+        iop_fp_template p = {IOP_FP_ISO2005, 1, f};
+        iop_fp_candidate ca[3], cb[3];
+        size_t na, nb, ra = 0, rb = 1;
+        iop_fp_search_stats sa, sb;
+        REQUIRE(iop_fp_gallery_search_ex(a, &p, 3, 0, ca, &na, &sa, NULL) == IOP_OK);
+        REQUIRE(iop_fp_gallery_search_ex(b, &p, 3, 0, cb, &nb, &sb, NULL) == IOP_OK);
+        iop_code qa = iop_fp_gallery_first_stage_rank(a, &p, 0, (iop_fp_ref){1, id}, &ra, NULL);
+        iop_code qb = iop_fp_gallery_first_stage_rank(b, &p, 0, (iop_fp_ref){1, id}, &rb, NULL);
+        probes++;
+        same += sa.scanned == sb.scanned && sa.screened == sb.screened && sa.screened < sa.scanned && qa == qb &&
+                ra == rb && na && nb && ca[0].ref.key == cb[0].ref.key && ca[0].score == cb[0].score;
+    }
+    REQUIRE(probes >= 12);
+    CHECK_INT(same, probes);
+    free(f);
+    iop_fp_gallery_free(a);
+    iop_fp_gallery_free(b);
+}

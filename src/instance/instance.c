@@ -304,6 +304,7 @@ typedef struct cir_job {
     bool commit_first;
     iop_code commit_rc;
     iop_err commit_err;
+    bool prepare;          /* this group has a CIR part (else the worker only commits) */
 } cir_job;
 
 static void *cir_worker(void *arg) {
@@ -313,7 +314,7 @@ static void *cir_worker(void *arg) {
         j->err = j->commit_err;
         return NULL;
     }
-    j->rc = cir_follow_put_prepare(j->c, j->recs, j->n, j->now, &j->err);
+    j->rc = j->prepare ? cir_follow_put_prepare(j->c, j->recs, j->n, j->now, &j->err) : IOP_OK;
     return NULL;
 }
 
@@ -372,37 +373,34 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
          * thread beside the system's, and commit only after the system committed (the
          * previous group's CIR commit runs on that thread too, before it prepares). */
         bool in_cir = iop_system_in_cir((iop_system)s), threaded = false;
-        if (!in_cir && pend.has) {
-            iop_err ferr;
-            iop_code frc = cir_follow_finish(in->cir, true, &ferr);
-            if ((rc = cir_pending_done(in, a, &pend, frc, &ferr, stats, err))) break;
-        }
-        cir_job cj = {.c = in->cir, .recs = g, .n = m, .now = now, .commit_first = in_cir && pend.has};
-        if (in_cir) threaded = pthread_create(&cj.th, NULL, cir_worker, &cj) == 0;
+        /* the CIR thread: the previous group's CIR commit first (its source system
+         * committed), then this group's CIR writes when it has a CIR part */
+        cir_job cj = {.c = in->cir, .recs = g, .n = m, .now = now, .commit_first = pend.has, .prepare = in_cir};
+        bool worker = cj.commit_first || cj.prepare, cir_open = false;
+        if (worker) threaded = pthread_create(&cj.th, NULL, cir_worker, &cj) == 0;
         rc = sys_put_batch_prepare(in->sys[s], g, m, now, err);
-        if (in_cir) {
+        if (worker) {
             if (threaded) pthread_join(cj.th, NULL);
             else cir_worker(&cj);
             if (cj.commit_first) {
                 iop_code prc = cir_pending_done(in, a, &pend, cj.commit_rc, &cj.commit_err, stats, err);
-                if (prc) {
+                if (prc) { /* nothing of this group's CIR part was prepared */
                     if (!rc) sys_put_finish(in->sys[s], false, NULL);
                     rc = prc;
                     break;
                 }
             }
-            if (!rc && cj.rc) {
+            cir_open = in_cir && !cj.rc;
+            if (in_cir && cj.rc && !rc) {
                 rc = cj.rc;
                 *err = cj.err;
                 iop_err_prefix(err, "common identity repository");
                 sys_put_finish(in->sys[s], false, NULL);
-            } else if (rc && !cj.rc) {
-                cir_follow_finish(in->cir, false, NULL);
             }
         }
         /* both prepared: the source system commits first, then the CIR follows */
         if (!rc) rc = sys_put_finish(in->sys[s], true, err);
-        if (in_cir && !cj.rc) {
+        if (cir_open) {
             if (rc) cir_follow_finish(in->cir, false, NULL);
             else pend = (cir_pending){.has = true, .sys = (iop_system)s, .m = m, .first = g[0].id, .last = g[m - 1].id};
         }

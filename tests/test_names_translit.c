@@ -2,7 +2,8 @@
 /*
  * test_names_translit.c -- the learned transliteration model of the names engine:
  * it learns a mapping it was shown (even an arbitrary letter cipher no rule knows), it
- * scores no better than chance when trained on shuffled pairs, its file round-trips
+ * scores no better than chance when trained on shuffled pairs, it tells Han characters
+ * of one syllable apart by the sounds they render, its file round-trips
  * and malformed files are refused with the line, and an engine with a model finds
  * native-script records from their Latin form (blocking and ranking) while never
  * calling such a pair "same".
@@ -194,6 +195,10 @@ TEST(learned_model_file_errors_name_the_line) {
     expect_bad("tlm_dup", HEAD BG CAL "e 431 b -0.1\ne 431 b -0.2\nend 2\n", "duplicate");
     expect_bad("tlm_after", HEAD BG CAL "end 0\ne 431 b -0.1\n", "after");
     expect_bad("tlm_kind", HEAD BG CAL "x 1 2\nend 0\n", ":9:");
+    expect_bad("tlm_hc_cp", HEAD BG CAL "hc 41 ki 2.5\nend 0\n", ":9:");
+    expect_bad("tlm_hc_count", HEAD BG CAL "hc 57FA ki -1\nend 0\n", ":9:");
+    expect_bad("tlm_hc_letters", HEAD BG CAL "hc 57FA kiKI 1\nend 0\n", ":9:");
+    expect_bad("tlm_hc_dup", HEAD BG CAL "hc 57FA ki 1\nhc 57FA ki 2\nend 0\n", "duplicate");
 }
 
 /* an engine whose model knows the cipher finds cipher-romanised records; without it, not */
@@ -347,5 +352,81 @@ TEST(index_ranks_native_records_by_the_model_and_keeps_its_units_through_save_an
     names_index_free(ix);
     names_index_free(ix2);
     for (size_t i = 0; i < te.n; i++) { names_ident_free(nat[i]); names_ident_free(lat[i]); }
+    names_engine_free(eng);
+}
+
+/* Han characters of one syllable (基 and 吉 are both "ji") used for different sounds:
+ * the model learns each character's own renderings (Western names are written with a
+ * standard set of characters per sound), which the pinyin letters alone cannot tell
+ * apart; the learned renderings survive the model file and rank the index's records */
+static const char *HAN[8] = {"基", "吉", "拉", "德", "马", "恩", "特", "卡"};
+static const char *HAN_LAT[8] = {"ki", "ji", "la", "de", "ma", "en", "t", "ka"};
+
+TEST(learned_model_tells_han_characters_of_one_syllable_apart_by_their_renderings) {
+    static synth tr;
+    iop_rng r;
+    iop_rng_seed(&r, 31);
+    tr.n = 400;
+    for (size_t i = 0; i < tr.n; i++) {
+        int L = 2 + (int)iop_rng_below(&r, 2);
+        size_t a = 0, b = 0;
+        for (int k = 0; k < L; k++) {
+            unsigned c = iop_rng_below(&r, 8);
+            memcpy(tr.nat[i] + a, HAN[c], 3);
+            a += 3;
+            memcpy(tr.lat[i] + b, HAN_LAT[c], strlen(HAN_LAT[c]));
+            b += strlen(HAN_LAT[c]);
+        }
+        tr.nat[i][a] = 0;
+        tr.lat[i][b] = 0;
+        tr.p[i] = (names_tl_pair){tr.nat[i], tr.lat[i]};
+    }
+    iop_err err;
+    names_engine *eng = NULL;
+    REQUIRE(names_engine_new(NULL, &eng, &err) == IOP_OK); /* ICU gives the characters' pinyin */
+    names_tlm *m = NULL, *m2 = NULL;
+    REQUIRE(names_tlm_train(eng, tr.p, tr.n, &m, &err) == IOP_OK);
+    double ki_ki = names_tlm_probability(m, "基拉", "kila"), ji_ki = names_tlm_probability(m, "吉拉", "kila");
+    double ki_ji = names_tlm_probability(m, "基拉", "jila"), ji_ji = names_tlm_probability(m, "吉拉", "jila");
+    CHECK(ki_ki > ji_ki + 0.02);
+    CHECK(ji_ji > ki_ji + 0.02);
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.txt", test_tmpdir("tlm_han_chars"));
+    REQUIRE(names_tlm_save(m, path, "synthetic Han pairs", &err) == IOP_OK);
+    REQUIRE(names_tlm_load(path, &m2, &err) == IOP_OK);
+    CHECK_NEAR(names_tlm_probability(m2, "基拉", "kila"), ki_ki, 1e-3);
+    CHECK_NEAR(names_tlm_probability(m2, "吉拉", "kila"), ji_ki, 1e-3);
+    names_tlm_free(m2);
+    /* the index's pre-ranking (the per-query tables) and the full comparison agree */
+    names_engine_set_model(eng, m);
+    const char *nat[2] = {"吉拉德", "基拉德"};
+    names_ident *ni[2], *q = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        names_fields f = {0};
+        f.surnames = &nat[i];
+        f.n_surnames = 1;
+        REQUIRE(names_prepare_fields(eng, &f, &ni[i], &err) == IOP_OK);
+    }
+    names_fields f = {0};
+    const char *ql = "Kilade";
+    f.surnames = &ql;
+    f.n_surnames = 1;
+    REQUIRE(names_prepare_fields(eng, &f, &q, &err) == IOP_OK);
+    g_store_ids = (const names_ident *const *)ni;
+    names_store st = {store_get, NULL, NULL};
+    names_index *ix = NULL;
+    REQUIRE(names_index_new(eng, &st, &ix, &err) == IOP_OK);
+    for (size_t i = 0; i < 2; i++) REQUIRE(names_index_add(ix, i, ni[i], &err) == IOP_OK);
+    names_hit h[2];
+    size_t nh = names_index_search(ix, q, 2, 0, h);
+    CHECK_INT(nh, 2);
+    if (nh == 2) {
+        CHECK_INT(h[0].id, 1);
+        CHECK(h[0].score > h[1].score);
+        CHECK(h[0].verdict != NAMES_SAME);
+    }
+    names_index_free(ix);
+    for (size_t i = 0; i < 2; i++) names_ident_free(ni[i]);
+    names_ident_free(q);
     names_engine_free(eng);
 }

@@ -151,6 +151,11 @@ size_t nm_ja_readings(const names_ja *ja, const char *s, size_t len, char (*out)
 #define NM_TL_PYL 0x80000000u
 #define NM_TL_PY_FIRST 0x20u
 #define NM_TL_PY_LAST 0x40u
+/* a Han character's marker, before the pinyin-letter units of its syllable (only with a
+ * model that learned character-specific renderings): NM_TL_HCH | code point; it renders
+ * no letters itself */
+#define NM_TL_HCH 0xD0000000u
+#define NM_TL_IS_HCH(u) (((u) & 0xFF000000u) == NM_TL_HCH)
 #define NM_TL_LAT_BASE 0x110000u /* units of the query normaliser: base + 1024 * class + 32 * letter + next letter */
 /* the k most likely canonical spellings of a Latin token for script class cls */
 size_t nm_tl_normalise(const names_tlm *m, int cls, const char *l, size_t ml, size_t k, char (*out)[NM_MAX_TOK + 1]);

@@ -36,6 +36,13 @@
  * ranks "dan" -> DN above D-A-N, which renders "dan" more easily but is the rarer
  * spelling (noisy channel, P(native | latin) ~ P(latin | native) P(native)^w) */
 #define TL_LM_WEIGHT 0.3
+/* weight of a syllable's pinyin-letter rendering against a Han character's own counts */
+/* the pinyin letters' rendering of a syllable weighs as TL_HC_KAPPA counts against a
+ * character's own: a character seen a few times keeps mostly its syllable's rendering
+ * (first fold, top-1 / top-10: 0.646 / 0.848 without; kappa 2: 0.706 / 0.872 on half the
+ * pairs; 4, 16, 40, 120: 0.679 / 0.865, 0.687 / 0.869, 0.690 / 0.870, 0.688 / 0.869) */
+#define TL_HC_KAPPA 32.0
+#define TL_HC_MIN 0.05 /* counts kept */
 
 /* ---- chunks: up to 6 letters a-z packed 5 bits each (0 = empty chunk) ---- */
 
@@ -58,6 +65,7 @@ static bool is_han(uint32_t cp) {
 }
 
 static int max_chunk(uint32_t cp) {
+    if (NM_TL_IS_HCH(cp)) return 0;
     if (cp >= NM_TL_PYL) return 3;
     if (cp >= NM_TL_SYL) return 6;
     if (cp >= NM_TL_LAT_BASE) return 4;
@@ -159,6 +167,11 @@ typedef struct tl_ent {
     float lp; /* log P(chunk | cp) */
 } tl_ent;
 
+typedef struct tl_hc {
+    uint32_t cp, chunk;
+    float n;
+} tl_hc;
+
 struct names_tlm {
     tl_ent *ent; /* sorted by cp, then by lp descending */
     size_t n_ent;
@@ -179,6 +192,15 @@ struct names_tlm {
     size_t n_ulp, cap_ulp;
     double ulp_unseen;
     bool has_lm;
+    /* character-specific renderings of Han characters: expected counts of the Latin chunk
+     * each character rendered in the training pairs (posteriors under the pinyin-letter
+     * model), sorted by character then chunk; a character's rendering is then
+     * (n(c, chunk) + TL_HC_KAPPA P_pinyin(chunk | its syllable)) / (n(c) + TL_HC_KAPPA) */
+    tl_hc *hc;
+    size_t n_hc, cap_hc;
+    uint32_t *hc_cps, *hc_first; /* distinct characters, their first entry (+ sentinel) */
+    double *hc_tot;              /* per distinct character: n(c) */
+    size_t n_hc_cps;
     size_t trained_pairs[NM_TL_CLASSES];
 };
 
@@ -214,6 +236,10 @@ void names_tlm_free(names_tlm *m) {
     tab_free(&m->syl);
     free(m->syl_cp);
     free(m->syl_unit);
+    free(m->hc);
+    free(m->hc_cps);
+    free(m->hc_first);
+    free(m->hc_tot);
     free(m);
 }
 
@@ -295,10 +321,14 @@ static uint32_t han_unit(const names_engine *eng, const names_tlm *m, uint32_t c
  * -final: the model then learns how each letter of a syllable is rendered (l as r
  * at a syllable's start, a final n dropped, ...) from every syllable it occurs in,
  * instead of each syllable's own, sparse, statistics.  Writes at most cap units. */
-static size_t expand_syllables(const uint32_t *in, size_t n, uint32_t *out, size_t cap) {
+static size_t expand_syllables(const uint32_t *in, const uint32_t *han, size_t n, uint32_t *out, size_t cap) {
     size_t k = 0;
     for (size_t i = 0; i < n && k < cap; i++) {
         if (in[i] < NM_TL_SYL || in[i] >= NM_TL_PYL) { out[k++] = in[i]; continue; }
+        if (han && han[i]) { /* the character's marker: at least one letter must follow it */
+            if (k + 2 > cap) break;
+            out[k++] = NM_TL_HCH | han[i];
+        }
         uint32_t v = in[i] & 0x3FFFFFFFu;
         uint32_t pos = NM_TL_PY_FIRST;
         while (v && k < cap) {
@@ -311,12 +341,31 @@ static size_t expand_syllables(const uint32_t *in, size_t n, uint32_t *out, size
     return k;
 }
 
+/* the directory entry of a character with character-specific renderings, -1 none */
+static long hc_dir(const names_tlm *m, uint32_t cp) {
+    size_t lo = 0, hi = m->n_hc_cps;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->hc_cps[mid] < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < m->n_hc_cps && m->hc_cps[lo] == cp ? (long)lo : -1;
+}
+
 size_t nm_tl_units(const names_engine *eng, const names_tlm *m, const char *s, size_t len, uint32_t *out, size_t cap) {
-    uint32_t tmp[TL_MAX_N + 1];
+    uint32_t tmp[TL_MAX_N + 1], han[TL_MAX_N + 1];
     size_t n = nm_tl_native(s, len, tmp, cap < TL_MAX_N + 1 ? cap : TL_MAX_N + 1);
-    for (size_t i = 0; i < n; i++)
-        if (is_han(tmp[i])) tmp[i] = han_unit(eng, m, tmp[i]);
-    return expand_syllables(tmp, n, out, cap);
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        han[i] = 0;
+        if (is_han(tmp[i])) {
+            uint32_t u = han_unit(eng, m, tmp[i]);
+            /* a marker for the characters the model learned renderings of */
+            if (m && u != tmp[i] && hc_dir(m, tmp[i]) >= 0) { han[i] = tmp[i]; any = true; }
+            tmp[i] = u;
+        }
+    }
+    return expand_syllables(tmp, any ? han : NULL, n, out, cap);
 }
 
 /* ---- scoring ---- */
@@ -329,6 +378,7 @@ static double bg_logp(const names_tlm *m, const char *l, size_t ml) {
 
 /* log P(chunk | cp); unseen pairs get a floor below the background */
 static double theta(const names_tlm *m, uint32_t cp, const char *l, size_t b, bool seen_cp) {
+    if (NM_TL_IS_HCH(cp)) return b ? -INFINITY : 0.0; /* a character's marker */
     long e = tab_find(&m->tab, tkey(cp, chunk_pack(l, b)));
     if (e >= 0) return m->ent[e].lp;
     double s = 0;
@@ -367,13 +417,103 @@ static int ulm_put(names_tlm *m, uint32_t u, double lp) {
     return 0;
 }
 
-/* log P(latin | native) summed over all alignments; -inf when impossible */
+static bool is_pyl(uint32_t u) { return (u & ~0x7Fu) == NM_TL_PYL; }
+
+/* the end (exclusive) of the syllable whose marker is cp[i]: its pinyin letters up to
+ * the syllable-final one */
+static size_t hc_group_end(const uint32_t *cp, size_t n, size_t i) {
+    size_t e = i + 1;
+    while (e < n && is_pyl(cp[e])) {
+        bool last = (cp[e] & NM_TL_PY_LAST) != 0;
+        e++;
+        if (last) break;
+    }
+    return e;
+}
+
+static size_t chunk_len(uint32_t v) {
+    size_t n = 0;
+    while (v) { n++; v >>= 5; }
+    return n;
+}
+
+/* n(c, chunk) of directory entry d, 0 when the character never rendered it (its
+ * entries are sorted by chunk) */
+static double hc_count(const names_tlm *m, long d, uint32_t chunk) {
+    uint32_t lo = m->hc_first[d], hi = m->hc_first[d + 1];
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (m->hc[mid].chunk < chunk) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < m->hc_first[d + 1] && m->hc[lo].chunk == chunk ? (double)m->hc[lo].n : 0;
+}
+
+/* log P(l[j..j+b) | the syllable's pinyin letters) for b = 0..6 (-inf beyond ml) */
+static void syl_spans(const names_tlm *m, const uint32_t *u, size_t nu, const char *l, size_t ml, size_t j, double out[7]) {
+    double s[7], t[7];
+    for (int b = 0; b < 7; b++) s[b] = -INFINITY;
+    s[0] = 0;
+    for (size_t x = 0; x < nu; x++) {
+        bool seen = cp_dir(m, u[x]) >= 0;
+        int K = max_chunk(u[x]);
+        for (int b = 0; b < 7; b++) t[b] = -INFINITY;
+        for (int b = 0; b < 7; b++) {
+            if (s[b] == -INFINITY) continue;
+            for (int c = 0; c <= K && b + c < 7 && j + (size_t)(b + c) <= ml; c++)
+                t[b + c] = lse(t[b + c], s[b] + theta(m, u[x], l + j + b, (size_t)c, seen));
+        }
+        memcpy(s, t, sizeof s);
+    }
+    memcpy(out, s, sizeof s);
+}
+
+/* log P(latin | native) summed over all alignments; -inf when impossible.  A Han
+ * character's marker with its syllable is one step: the character's own renderings
+ * mixed with its syllable's (see names_tlm.hc). */
 static double forward_logp(const names_tlm *m, const uint32_t *cp, size_t n, const char *l, size_t ml) {
     double a[TL_MAX_N + 1][TL_MAX_M + 1];
     for (size_t i = 0; i <= n; i++)
         for (size_t j = 0; j <= ml; j++) a[i][j] = -INFINITY;
     a[0][0] = 0;
     for (size_t i = 0; i < n; i++) {
+        if (NM_TL_IS_HCH(cp[i])) {
+            size_t e = hc_group_end(cp, n, i);
+            long d = hc_dir(m, cp[i] & 0xFFFFFFu);
+            if (d >= 0 && e > i + 1 && e - i - 1 <= 6) {
+                /* the syllable's letters, P(chunk | letter) at every position, in linear
+                 * space; then its spans from every reachable start */
+                size_t nl = e - i - 1;
+                double th[6][TL_MAX_M + 1][4];
+                for (size_t x = 0; x < nl; x++) {
+                    uint32_t u = cp[i + 1 + x];
+                    bool seen = cp_dir(m, u) >= 0;
+                    int K = max_chunk(u);
+                    for (size_t p = 0; p <= ml; p++)
+                        for (size_t c = 0; c < 4; c++)
+                            th[x][p][c] = (int)c <= K && p + c <= ml ? exp(theta(m, u, l + p, c, seen)) : 0.0;
+                }
+                double tot = m->hc_tot[d] + TL_HC_KAPPA;
+                for (size_t j = 0; j <= ml; j++) {
+                    if (a[i][j] == -INFINITY) continue;
+                    double sp[7] = {1, 0, 0, 0, 0, 0, 0}, t[7];
+                    for (size_t x = 0; x < nl; x++) {
+                        for (size_t b = 0; b < 7; b++) t[b] = 0;
+                        for (size_t b = 0; b < 7 && j + b <= ml; b++) {
+                            if (sp[b] == 0) continue;
+                            for (size_t c = 0; c < 4 && b + c < 7; c++) t[b + c] += sp[b] * th[x][j + b][c];
+                        }
+                        memcpy(sp, t, sizeof sp);
+                    }
+                    for (size_t b = 0; b < 7 && j + b <= ml; b++) {
+                        double v = hc_count(m, d, chunk_pack(l + j, b)) + TL_HC_KAPPA * sp[b];
+                        if (v > 0) a[e][j + b] = lse(a[e][j + b], a[i][j] + log(v / tot));
+                    }
+                }
+                i = e - 1;
+                continue;
+            }
+        }
         int K = max_chunk(cp[i]);
         bool seen = cp_dir(m, cp[i]) >= 0;
         for (size_t j = 0; j <= ml; j++) {
@@ -466,6 +606,7 @@ struct nm_tl_query {
     double *rows;       /* rows[r * row + j * 7 + b] = P(chunk l[j..j+b) | unit), 0 beyond ml */
     uint8_t *seen;      /* per row: the unit is known to the model */
     double *lm;         /* per row: the unit's prior (unit_lm) */
+    uint32_t pk[(TL_MAX_M + 1) * 7]; /* chunk_pack(l + j, b) at [j * 7 + b] */
 };
 
 nm_tl_query *nm_tl_query_new(const names_tlm *m, const char *lat, size_t lat_len) {
@@ -478,6 +619,8 @@ nm_tl_query *nm_tl_query_new(const names_tlm *m, const char *lat, size_t lat_len
     q->l[q->ml] = 0;
     if (!q->ml || q->ml > TL_MAX_M) { free(q); return NULL; }
     q->bg = bg_logp(m, q->l, q->ml);
+    for (size_t j = 0; j <= q->ml; j++)
+        for (size_t b = 0; b < 7; b++) q->pk[j * 7 + b] = j + b <= q->ml ? chunk_pack(q->l + j, b) : 0;
     for (size_t i = 0; i < 0x880; i++) q->direct[i] = -1;
     q->row = (q->ml + 1) * 7;
     q->ucap = 256;
@@ -501,6 +644,9 @@ static size_t tlq_direct(uint32_t u) {
     return u < 0x800 ? u : u >= NM_TL_PYL && (u & ~0x7Fu) == NM_TL_PYL ? 0x800 + (u & 0x7Fu) : SIZE_MAX;
 }
 
+/* a new row for unit u (not yet filled), registered in the unit map; -1 out of memory */
+static long tlq_alloc(nm_tl_query *q, uint32_t u);
+
 static long tlq_row(nm_tl_query *q, uint32_t u) {
     size_t d = tlq_direct(u);
     if (d != SIZE_MAX && q->direct[d] >= 0) return q->direct[d];
@@ -509,6 +655,91 @@ static long tlq_row(nm_tl_query *q, uint32_t u) {
         if (q->ukey[h] == u + 1) return (long)q->uval[h];
         h = (h + 1) & mask;
     }
+    long r = tlq_alloc(q, u);
+    if (r < 0) return -1;
+    size_t ri = (size_t)r;
+    double *row = q->rows + ri * q->row;
+    bool seen = cp_dir(q->m, u) >= 0;
+    int K = max_chunk(u);
+    for (size_t j = 0; j <= q->ml; j++)
+        for (int b = 0; b < 7; b++)
+            row[j * 7 + (size_t)b] = b <= K && j + (size_t)b <= q->ml ? exp(theta(q->m, u, q->l + j, (size_t)b, seen)) : 0.0;
+    q->seen[ri] = seen;
+    q->lm[ri] = unit_lm(q->m, u);
+    return r;
+}
+
+/* the row of a syllable (its pinyin-letter units): P(l[j..j+b) | syllable) for b <= 6,
+ * shared by the characters of that syllable; -1 out of memory */
+static long tlq_syl_row(nm_tl_query *q, const uint32_t *let, size_t nl) {
+    uint32_t key = NM_TL_SYL; /* syllable units are not otherwise met here (they are expanded) */
+    for (size_t x = 0; x < nl; x++) key |= (let[x] & 31u) << (5 * x);
+    size_t mask = q->ucap - 1, h = thash(key) & mask;
+    while (q->ukey[h]) {
+        if (q->ukey[h] == key + 1) return (long)q->uval[h];
+        h = (h + 1) & mask;
+    }
+    long lr[6];
+    for (size_t x = 0; x < nl; x++)
+        if ((lr[x] = tlq_row(q, let[x])) < 0) return -1;
+    long r = tlq_alloc(q, key); /* may move the rows: pointers are taken below */
+    if (r < 0) return -1;
+    double *row = q->rows + (size_t)r * q->row;
+    size_t ml = q->ml;
+    for (size_t j = 0; j <= ml; j++) {
+        double sp[7] = {1, 0, 0, 0, 0, 0, 0}, t[7];
+        for (size_t x = 0; x < nl; x++) {
+            const double *lw = q->rows + (size_t)lr[x] * q->row;
+            for (int b = 0; b < 7; b++) t[b] = 0;
+            for (size_t b = 0; b < 7 && j + b <= ml; b++) {
+                if (sp[b] == 0) continue;
+                const double *tt = lw + (j + b) * 7;
+                for (size_t c = 0; c <= 3 && b + c < 7 && j + b + c <= ml; c++) t[b + c] += sp[b] * tt[c];
+            }
+            memcpy(sp, t, sizeof sp);
+        }
+        for (size_t b = 0; b < 7; b++) row[j * 7 + b] = j + b <= ml ? sp[b] : 0.0;
+    }
+    q->seen[r] = 1;
+    q->lm[r] = 0;
+    return r;
+}
+
+/* the row of a Han character (marker u) with its syllable's letters: its own renderings
+ * mixed with the syllable's (as forward_logp); -1 out of memory */
+static long tlq_char_row(nm_tl_query *q, uint32_t u, const uint32_t *let, size_t nl) {
+    size_t mask = q->ucap - 1, h = thash(u) & mask;
+    while (q->ukey[h]) {
+        if (q->ukey[h] == u + 1) return (long)q->uval[h];
+        h = (h + 1) & mask;
+    }
+    long d = hc_dir(q->m, u & 0xFFFFFFu);
+    if (d < 0 || !nl) return -2; /* not a character of this model: the marker renders nothing */
+    if (nl > 6) nl = 6;
+    long sr = tlq_syl_row(q, let, nl);
+    if (sr < 0) return -1;
+    long r = tlq_alloc(q, u); /* may move the rows: pointers are taken below */
+    if (r < 0) return -1;
+    const names_tlm *m = q->m;
+    double *row = q->rows + (size_t)r * q->row, tot = m->hc_tot[d] + TL_HC_KAPPA;
+    const double *sw = q->rows + (size_t)sr * q->row;
+    double f = TL_HC_KAPPA / tot;
+    for (size_t x = 0; x < q->row; x++) row[x] = f * sw[x];
+    for (uint32_t e = m->hc_first[d]; e < m->hc_first[d + 1]; e++) {
+        size_t b = chunk_len(m->hc[e].chunk);
+        double v = (double)m->hc[e].n / tot;
+        for (size_t j = 0; b < 7 && j + b <= q->ml; j++)
+            if (q->pk[j * 7 + b] == m->hc[e].chunk) row[j * 7 + b] += v;
+    }
+    q->seen[r] = 1;
+    q->lm[r] = 0;
+    return r;
+}
+
+static long tlq_alloc(nm_tl_query *q, uint32_t u) {
+    size_t d = tlq_direct(u);
+    size_t mask = q->ucap - 1, h = thash(u) & mask;
+    while (q->ukey[h]) h = (h + 1) & mask;
     if ((q->nrows + 1) * 2 > q->ucap) { /* grow the unit map */
         size_t nc = q->ucap * 2;
         uint32_t *k = calloc(nc, sizeof *k), *v = malloc(nc * sizeof *v);
@@ -543,14 +774,6 @@ static long tlq_row(nm_tl_query *q, uint32_t u) {
         q->rcap = nc;
     }
     size_t ri = q->nrows++;
-    double *row = q->rows + ri * q->row;
-    bool seen = cp_dir(q->m, u) >= 0;
-    int K = max_chunk(u);
-    for (size_t j = 0; j <= q->ml; j++)
-        for (int b = 0; b < 7; b++)
-            row[j * 7 + (size_t)b] = b <= K && j + (size_t)b <= q->ml ? exp(theta(q->m, u, q->l + j, (size_t)b, seen)) : 0.0;
-    q->seen[ri] = seen;
-    q->lm[ri] = unit_lm(q->m, u);
     q->ukey[h] = u + 1;
     q->uval[h] = (uint32_t)ri;
     if (d != SIZE_MAX) q->direct[d] = (int32_t)ri;
@@ -573,23 +796,34 @@ double nm_tl_query_prob(nm_tl_query *q, const uint32_t *cp, size_t n) {
 static double tlq_prob1(nm_tl_query *q, const uint32_t *cp, size_t n) {
     if (!q || !n || n > TL_MAX_N) return -1;
     const double *rw[TL_MAX_N];
+    long ri[TL_MAX_N];
     bool known = false;
     double lm = 0;
+    size_t nr = 0;
     for (size_t i = 0; i < n; i++) {
-        long r = tlq_row(q, cp[i]);
+        long r;
+        if (NM_TL_IS_HCH(cp[i])) { /* a Han character with its syllable: one step */
+            size_t e = hc_group_end(cp, n, i);
+            r = tlq_char_row(q, cp[i], cp + i + 1, e - i - 1);
+            if (r == -2) continue; /* the marker renders nothing itself */
+            i = e - 1;
+        } else {
+            r = tlq_row(q, cp[i]);
+        }
         if (r < 0) return -1;
-        rw[i] = q->rows + (size_t)r * q->row;
+        ri[nr++] = r;
         known |= q->seen[r] != 0;
         lm += q->lm[r];
     }
     if (!known) return -1;
+    for (size_t i = 0; i < nr; i++) rw[i] = q->rows + (size_t)ri[i] * q->row; /* rows may have moved while filled */
     size_t ml = q->ml;
     double buf[2][TL_MAX_M + 8];
     double *a = buf[0], *nx = buf[1];
     for (size_t j = 0; j <= ml; j++) a[j] = 0;
     a[0] = 1;
     size_t lo = 0; /* a[j] == 0 for j < lo */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < nr; i++) {
         for (size_t j = lo; j <= ml; j++) nx[j] = 0;
         const double *row = rw[i];
         for (size_t j = lo; j <= ml; j++) {
@@ -695,8 +929,9 @@ size_t names_tlm_romanise(const names_tlm *m, const char *native, size_t k, char
 
 typedef struct tpair {
     uint32_t cp[TL_MAX_N];
+    uint32_t mk[TL_MAX_N]; /* with a marker before each Han character's syllable (nmk 0: no Han) */
     char l[TL_MAX_M + 2];
-    uint8_t n, ml;
+    uint8_t n, ml, nmk;
 } tpair;
 
 typedef struct trainer {
@@ -863,7 +1098,7 @@ static int ent_cmp(const void *x, const void *y) {
 
 /* builds the directory and lookup table of m->ent (sorted here) */
 static iop_code tlm_finish(names_tlm *m, iop_err *err) {
-    qsort(m->ent, m->n_ent, sizeof *m->ent, ent_cmp);
+    if (m->n_ent) qsort(m->ent, m->n_ent, sizeof *m->ent, ent_cmp);
     m->cps = malloc((m->n_ent + 1) * sizeof *m->cps);
     m->cp_first = malloc((m->n_ent + 1) * sizeof *m->cp_first);
     if (!m->cps || !m->cp_first) return iop_fail(err, IOP_ENOMEM, "out of memory");
@@ -940,20 +1175,29 @@ static void fit_logistic(const double (*x)[2], const uint8_t *y, size_t n, doubl
 
 static bool prep_pair(const names_engine *eng, names_tlm *syl, const names_tl_pair *in, tpair *out) {
     memset(out, 0, sizeof *out);
+    out->nmk = 0;
     if (!in->native || !in->latin) return false;
     char *f = nm_fold(in->native, strlen(in->native));
     if (!f) return false;
-    uint32_t cp[TL_MAX_N + 1];
+    uint32_t cp[TL_MAX_N + 1], han[TL_MAX_N + 1];
     size_t n = nm_tl_native(f, strlen(f), cp, TL_MAX_N + 1);
     free(f);
-    for (size_t i = 0; i < n; i++)
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        han[i] = 0;
         if (is_han(cp[i])) {
             uint32_t u = han_unit(eng, syl, cp[i]);
             if (u != cp[i] && syl && !syl_add(syl, cp[i], u)) return false;
+            if (u != cp[i]) { han[i] = cp[i]; any = true; }
             cp[i] = u;
         }
+    }
+    if (any) {
+        size_t k = expand_syllables(cp, han, n, out->mk, TL_MAX_N);
+        out->nmk = (uint8_t)k;
+    }
     uint32_t units[TL_MAX_N + 1];
-    n = expand_syllables(cp, n, units, TL_MAX_N + 1);
+    n = expand_syllables(cp, NULL, n, units, TL_MAX_N + 1);
     memcpy(cp, units, n * sizeof *cp);
     char *lf = nm_fold(in->latin, strlen(in->latin));
     if (!lf) return false;
@@ -977,6 +1221,139 @@ static bool prep_pair(const names_engine *eng, names_tlm *syl, const names_tl_pa
     out->n = (uint8_t)n;
     out->ml = (uint8_t)ml;
     return true;
+}
+
+static int hc_cmp(const void *x, const void *y) {
+    const tl_hc *a = x, *b = y;
+    if (a->cp != b->cp) return a->cp < b->cp ? -1 : 1;
+    return (a->chunk > b->chunk) - (a->chunk < b->chunk);
+}
+
+/* sorts the character renderings and builds their directory and totals */
+static iop_code hc_finish(names_tlm *m, iop_err *err) {
+    free(m->hc_cps);
+    free(m->hc_first);
+    free(m->hc_tot);
+    m->hc_cps = m->hc_first = NULL;
+    m->hc_tot = NULL;
+    m->n_hc_cps = 0;
+    if (!m->n_hc) return IOP_OK;
+    qsort(m->hc, m->n_hc, sizeof *m->hc, hc_cmp);
+    m->hc_cps = malloc(m->n_hc * sizeof *m->hc_cps);
+    m->hc_first = malloc((m->n_hc + 1) * sizeof *m->hc_first);
+    m->hc_tot = malloc(m->n_hc * sizeof *m->hc_tot);
+    if (!m->hc_cps || !m->hc_first || !m->hc_tot) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_hc; i++) {
+        if (!i || m->hc[i].cp != m->hc[i - 1].cp) {
+            m->hc_cps[m->n_hc_cps] = m->hc[i].cp;
+            m->hc_first[m->n_hc_cps] = (uint32_t)i;
+            m->hc_tot[m->n_hc_cps++] = 0;
+        }
+        m->hc_tot[m->n_hc_cps - 1] += (double)m->hc[i].n;
+    }
+    m->hc_first[m->n_hc_cps] = (uint32_t)m->n_hc;
+    return IOP_OK;
+}
+
+static int hc_push(names_tlm *m, tl_hc e) {
+    if (m->n_hc == m->cap_hc) {
+        size_t nc = m->cap_hc ? m->cap_hc * 2 : 4096;
+        tl_hc *a = realloc(m->hc, nc * sizeof *a);
+        if (!a) return -1;
+        m->hc = a;
+        m->cap_hc = nc;
+    }
+    m->hc[m->n_hc++] = e;
+    return 0;
+}
+
+/* The character-specific renderings: for every training pair with Han characters, the
+ * posterior probability (forward-backward over the characters, each character's span
+ * scored by its syllable's pinyin letters under the trained model m) that a character
+ * rendered each Latin chunk of up to 6 letters; the sums are its counts. */
+static iop_code hc_fit(names_tlm *m, const tpair *ps, size_t np, iop_err *err) {
+    enum { S = TL_MAX_N, W = TL_MAX_M + 1 };
+    double (*sp)[W][7] = malloc(sizeof(double[S][W][7]));
+    double (*al)[W] = malloc(sizeof(double[S + 1][W])), (*be)[W] = malloc(sizeof(double[S + 1][W]));
+    tl_tab ix = {0};
+    double *cnt = NULL;
+    uint32_t *kcp = NULL, *kch = NULL;
+    size_t nk = 0, capk = 0;
+    iop_code rc = sp && al && be ? IOP_OK : iop_fail(err, IOP_ENOMEM, "out of memory");
+    for (size_t p = 0; p < np && !rc; p++) {
+        const tpair *t = &ps[p];
+        if (!t->nmk) continue;
+        size_t ml = t->ml, ns = 0;
+        uint32_t sc[S]; /* per step: the character (0: a unit of another script) */
+        for (size_t i = 0; i < t->nmk && ns < S;) {
+            size_t e = i + 1;
+            if (NM_TL_IS_HCH(t->mk[i])) e = hc_group_end(t->mk, t->nmk, i);
+            for (size_t j = 0; j <= ml; j++) {
+                if (NM_TL_IS_HCH(t->mk[i])) syl_spans(m, t->mk + i + 1, e - i - 1, t->l, ml, j, sp[ns][j]);
+                else {
+                    bool seen = cp_dir(m, t->mk[i]) >= 0;
+                    int K = max_chunk(t->mk[i]);
+                    for (int b = 0; b < 7; b++)
+                        sp[ns][j][b] = b <= K && j + (size_t)b <= ml ? theta(m, t->mk[i], t->l + j, (size_t)b, seen) : -INFINITY;
+                }
+            }
+            sc[ns++] = NM_TL_IS_HCH(t->mk[i]) ? t->mk[i] & 0xFFFFFFu : 0;
+            i = e;
+        }
+        for (size_t s = 0; s <= ns; s++)
+            for (size_t j = 0; j <= ml; j++) al[s][j] = be[s][j] = -INFINITY;
+        al[0][0] = 0;
+        for (size_t s = 0; s < ns; s++)
+            for (size_t j = 0; j <= ml; j++)
+                if (al[s][j] > -INFINITY)
+                    for (size_t b = 0; b < 7 && j + b <= ml; b++) al[s + 1][j + b] = lse(al[s + 1][j + b], al[s][j] + sp[s][j][b]);
+        double P = al[ns][ml];
+        if (!isfinite(P)) continue;
+        be[ns][ml] = 0;
+        for (size_t s = ns; s-- > 0;)
+            for (size_t j = 0; j <= ml; j++)
+                for (size_t b = 0; b < 7 && j + b <= ml; b++) be[s][j] = lse(be[s][j], sp[s][j][b] + be[s + 1][j + b]);
+        for (size_t s = 0; s < ns && !rc; s++) {
+            if (!sc[s]) continue;
+            for (size_t j = 0; j <= ml && !rc; j++)
+                for (size_t b = 0; b < 7 && j + b <= ml; b++) {
+                    double g = al[s][j] + sp[s][j][b] + be[s + 1][j + b] - P;
+                    if (!(g > -9.0)) continue; /* posterior below 1e-4 */
+                    uint32_t ch = chunk_pack(t->l + j, b);
+                    long k = tab_put(&ix, tkey(sc[s], ch), (uint32_t)nk);
+                    if (k < 0) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                    if ((size_t)k == nk) {
+                        if (nk == capk) {
+                            size_t nc = capk ? capk * 2 : 4096;
+                            double *a = realloc(cnt, nc * sizeof *a);
+                            if (a) cnt = a;
+                            uint32_t *c1 = realloc(kcp, nc * sizeof *c1);
+                            if (c1) kcp = c1;
+                            uint32_t *c2 = realloc(kch, nc * sizeof *c2);
+                            if (c2) kch = c2;
+                            if (!a || !c1 || !c2) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+                            capk = nc;
+                        }
+                        cnt[nk] = 0;
+                        kcp[nk] = sc[s];
+                        kch[nk++] = ch;
+                    }
+                    cnt[k] += exp(g);
+                }
+        }
+    }
+    for (size_t k = 0; k < nk && !rc; k++)
+        if (cnt[k] >= TL_HC_MIN && hc_push(m, (tl_hc){kcp[k], kch[k], (float)cnt[k]}))
+            rc = iop_fail(err, IOP_ENOMEM, "out of memory");
+    if (!rc) rc = hc_finish(m, err);
+    tab_free(&ix);
+    free(cnt);
+    free(kcp);
+    free(kch);
+    free(sp);
+    free(al);
+    free(be);
+    return rc;
 }
 
 /* fills m (entries, background) from the pairs; priors from ICU pinyin for Han when eng is given */
@@ -1140,7 +1517,9 @@ iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, si
         else tr[ntr++] = ps[i];
     }
     if (!rc) rc = tlm_fit(eng, nho >= 20 ? tr : ps, nho >= 20 ? ntr : np, cal, err);
+    if (!rc) rc = hc_fit(cal, nho >= 20 ? tr : ps, nho >= 20 ? ntr : np, err);
     if (!rc) rc = tlm_fit(eng, ps, np, m, err);
+    if (!rc) rc = hc_fit(m, ps, np, err);
     if (!rc) rc = fit_normaliser(ps, np, m, err);
     if (!rc) {
         if (nho < 20) { ho = memcpy(ho, ps, np * sizeof *ps); nho = np; } /* tiny sets: calibrate on the pairs */
@@ -1155,7 +1534,9 @@ iop_code names_tlm_train(const names_engine *eng, const names_tl_pair *pairs, si
             for (int neg = 0; neg < 4; neg++) {
                 const tpair *a = &ho[i], *b = &ho[(i + shift[neg]) % nho];
                 if (neg && (b == a || (b->ml == a->ml && !memcmp(b->l, a->l, a->ml)))) continue;
-                if (!pair_features(cal, a->cp, a->n, b->l, b->ml, x[nx])) continue;
+                if (!(a->nmk ? pair_features(cal, a->mk, a->nmk, b->l, b->ml, x[nx])
+                             : pair_features(cal, a->cp, a->n, b->l, b->ml, x[nx])))
+                    continue;
                 /* calibrated on the per-letter ratio only: for one Latin form the
                  * probability then orders native forms as their likelihood does (the
                  * per-unit ratio favoured long native forms among near neighbours) */
@@ -1232,6 +1613,11 @@ iop_code names_tlm_save(const names_tlm *m, const char *path, const char *proven
                         (char)('a' + (c & 31u) - 1), lp);
             else fprintf(f, "u %X %.5f\n", c, lp);
         }
+    }
+    for (size_t i = 0; i < m->n_hc; i++) {
+        char ch[8];
+        size_t cl = chunk_unpack(m->hc[i].chunk, ch);
+        fprintf(f, "hc %X %s %.4f\n", m->hc[i].cp, cl ? ch : "-", (double)m->hc[i].n);
     }
     for (size_t i = 0; i < m->n_ent; i++) {
         char ch[8], u[8];
@@ -1323,6 +1709,18 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
             for (size_t k = 0; ok && k < pl; k++) ok = py[k] >= 'a' && py[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: h: expected '<hex Han code point> <pinyin, 1-6 letters a-z>'", path, lineno); break; }
             if (!syl_add(m, cp, NM_TL_SYL | chunk_pack(py, pl))) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
+        } else if (!strncmp(line, "hc ", 3)) {
+            unsigned cp;
+            char ch[16];
+            double c;
+            size_t cl = 0;
+            bool ok = sscanf(line, "hc %X %15s %lf%n", &cp, ch, &c, &used) == 3 && !line[used] && is_han(cp) &&
+                      c > 0 && c < 1e9;
+            if (ok) cl = strcmp(ch, "-") ? strlen(ch) : 0;
+            ok = ok && cl <= 6;
+            for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
+            if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: hc: expected '<hex Han code point> <0-6 letters a-z or -> <count > 0>'", path, lineno); break; }
+            if (hc_push(m, (tl_hc){cp, chunk_pack(ch, cl), (float)c})) { rc = iop_fail(err, IOP_ENOMEM, "out of memory"); break; }
         } else if (!strncmp(line, "ud ", 3)) {
             double lp;
             if (sscanf(line, "ud %lf%n", &lp, &used) != 1 || line[used] || !(lp <= 0) || !isfinite(lp) || m->has_lm) {
@@ -1396,12 +1794,16 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
     for (int c = 0; !rc && c < NM_TL_CLASSES; c++)
         if (!have_cal[c]) rc = iop_fail(err, IOP_ECORRUPT, "%s: no 'cal %s' line", path, CLASS_NAME[c]);
     if (!rc) {
-        qsort(m->ent, m->n_ent, sizeof *m->ent, ent_cmp);
+        if (m->n_ent) qsort(m->ent, m->n_ent, sizeof *m->ent, ent_cmp);
         for (size_t i = 1; i < m->n_ent && !rc; i++)
             if (m->ent[i].cp == m->ent[i - 1].cp && m->ent[i].chunk == m->ent[i - 1].chunk)
                 rc = iop_fail(err, IOP_ECORRUPT, "%s: duplicate entry for U+%04X", path, m->ent[i].cp);
     }
     if (!rc) rc = tlm_finish(m, err);
+    if (!rc) rc = hc_finish(m, err);
+    for (size_t i = 1; !rc && i < m->n_hc; i++)
+        if (m->hc[i].cp == m->hc[i - 1].cp && m->hc[i].chunk == m->hc[i - 1].chunk)
+            rc = iop_fail(err, IOP_ECORRUPT, "%s: duplicate 'hc' entry for U+%04X", path, m->hc[i].cp);
     free(data);
     if (rc) { names_tlm_free(m); return rc; }
     *out = m;

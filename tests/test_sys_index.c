@@ -372,3 +372,57 @@ TEST(store_mark_says_unchanged_until_any_connection_commits) {
     store_close(r);
     sys_close(s);
 }
+
+/* A store's write-ahead log: its own commits copy it into the database file once it holds
+ * STORE_WAL_AUTOCHECKPOINT pages (as SQLite's wal_autocheckpoint would); a checkpoint from
+ * its own connection runs while a transaction is being written, and once it has copied
+ * every committed page the next commit starts the log again from its beginning. */
+TEST(a_store_log_is_checkpointed_by_its_commits_and_beside_its_writer) {
+    const char *dir = test_tmpdir("ckpt");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ckpt.db", dir);
+    iop_err err;
+    store *st;
+    REQUIRE(store_open(path, STORE_CREATE, &err, &st) == IOP_OK);
+    CHECK_INT(store_wal_pages(st), 0);
+    char body[3000], id[32];
+    memset(body, 'x', sizeof body - 3);
+    body[0] = '"';
+    body[sizeof body - 3] = '"';
+    body[sizeof body - 2] = 0;
+    int most = 0, n = 0;
+    /* about 12,000 pages written, 20 records per commit: the log never grows past the
+     * threshold by more than one commit's pages */
+    for (int c = 0; c < 600; c++) {
+        REQUIRE(store_begin(st, &err) == IOP_OK);
+        for (int i = 0; i < 20; i++, n++) {
+            snprintf(id, sizeof id, "R%06d", n);
+            store_doc d = {.id = id, .kind = "k", .body = body, .created_ms = 1, .updated_ms = 1};
+            REQUIRE(store_put(st, &d, NULL, 0, &err) == IOP_OK);
+        }
+        REQUIRE(store_commit(st, &err) == IOP_OK);
+        int p = store_wal_pages(st);
+        if (p > most) most = p;
+    }
+    CHECK(most >= STORE_WAL_AUTOCHECKPOINT);
+    CHECK(most < STORE_WAL_AUTOCHECKPOINT + 64);
+    CHECK(store_wal_pages(st) < STORE_WAL_AUTOCHECKPOINT);
+    /* beside a writer: a transaction open on the store's connection, the checkpoint runs
+     * on its own; the next commit restarts the log */
+    REQUIRE(store_begin(st, &err) == IOP_OK);
+    store_doc d = {.id = "late", .kind = "k", .body = body, .created_ms = 1, .updated_ms = 1};
+    REQUIRE(store_put(st, &d, NULL, 0, &err) == IOP_OK);
+    int before = store_wal_pages(st);
+    CHECK(before > 10);
+    CHECK(store_checkpoint(st, &err) == IOP_OK);
+    REQUIRE(store_commit(st, &err) == IOP_OK);
+    CHECK(store_wal_pages(st) > before); /* appended: the transaction began before */
+    CHECK(store_checkpoint(st, &err) == IOP_OK); /* now every committed page */
+    store_doc d2 = {.id = "later", .kind = "k", .body = body, .created_ms = 1, .updated_ms = 1};
+    REQUIRE(store_put(st, &d2, NULL, 0, &err) == IOP_OK);
+    CHECK(store_wal_pages(st) < 10); /* the log started again */
+    int64_t count = 0;
+    REQUIRE(store_count(st, &count, &err) == IOP_OK);
+    CHECK_INT(count, n + 2);
+    store_close(st);
+}

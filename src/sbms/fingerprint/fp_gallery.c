@@ -53,6 +53,7 @@
 #define FP_CODE_SOFT 0.3
 #define FP_CODE_GMIN 48        /* regularises the similarity of very small gallery codes */
 #define FP_STORED_MINUTIAE 72  /* with FPX_MAX_PAIRS pairs, keeps a stored finger within about 1 KiB */
+#define FP_WINDOW_MIN 12        /* fewest minutiae in a window of a large probe finger's screen */
 #define FP_DEFAULT_SHORTLIST 100
 #define FP_DEFAULT_PRESCREEN 10000
 #define FP_DEFAULT_SCREEN_KEEP 0.5        /* share of the gallery the screen passes to the voting */
@@ -182,6 +183,7 @@ struct iop_fp_gallery {
     size_t tcap, tused;
     size_t blob_bytes; /* bytes held by the stored blocks */
     uint32_t bitcount[FPS_BITS]; /* stored codes holding each bit: the screen's statistics */
+    uint64_t stored_minutiae;    /* minutiae of the live stored fingers (sizes the windows of large probes) */
 };
 
 #define T_EMPTY UINT32_MAX
@@ -270,6 +272,7 @@ static void slot_wipe(iop_fp_gallery *g, uint32_t s) {
         g->blob_bytes -= sz;
         g->slot_blob[s] = NULL;
         bitcount_add(g, &g->slot_code[s], (uint32_t)-1);
+        g->stored_minutiae -= g->slot_n[s];
     }
     memset(&g->slot_code[s], 0, sizeof g->slot_code[s]);
     __asm__ __volatile__("" : : "r"(&g->slot_code[s]) : "memory");
@@ -375,6 +378,7 @@ static uint32_t store_prepared(iop_fp_gallery *g, fp_prepared *p, uint8_t system
     g->slot_code[s] = p->code;
     g->slot_pop[s] = p->pop;
     bitcount_add(g, &p->code, 1);
+    g->stored_minutiae += p->n;
     g->blob_bytes += blob_size(p->n, p->np);
     g->live_slots++;
     return s;
@@ -844,16 +848,33 @@ static void *match_run(void *arg) {
 typedef struct screen_job {
     const iop_fp_gallery *g;
     size_t from, to;
-    const fps_query *q;     /* one per probe finger */
-    const uint8_t *ppos;
+    const fps_query *q;     /* np queries: one per probe finger or window */
+    const uint8_t *ppos;    /* position of the finger of each query */
     size_t np;
     uint64_t systems;
     int path;
+    /* windows of large probe fingers: widx[p] >= 0 numbers query p's window; phase 0
+       scores the windows into raw (per window, per slot) and sums their scores over the
+       fingers the window may be compared with; phase 1 standardises them */
+    const int *widx;
+    int phase;
+    int16_t *raw;
+    size_t nslot;
+    double *wsum;           /* phase 0: per window, sum and sum of squares, count */
+    const float *wmean, *wscale;
     int16_t *score;         /* per slot: best over the compatible probe fingers; INT16_MIN: not selected */
     uint32_t *hist;         /* FPS_HIST counts of the scores */
     size_t eligible;
     uint64_t cpu_ns;
 } screen_job;
+
+static bool screen_selected(const screen_job *j, size_t s, size_t p) {
+    const iop_fp_gallery *g = j->g;
+    if (!g->slot_blob[s]) return false;
+    if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) return false;
+    uint8_t pos = g->slot_pos[s];
+    return !(pos && j->ppos[p] && pos != j->ppos[p]);
+}
 
 static void *screen_run(void *arg) {
     screen_job *j = arg;
@@ -862,18 +883,41 @@ static void *screen_run(void *arg) {
     int16_t tmp[FP_SCREEN_BLOCK];
     for (size_t s0 = j->from; s0 < j->to; s0 += FP_SCREEN_BLOCK) {
         size_t m = j->to - s0 < FP_SCREEN_BLOCK ? j->to - s0 : FP_SCREEN_BLOCK;
+        if (j->phase == 0) {
+            for (size_t p = 0; p < j->np; p++) {
+                int w = j->widx[p];
+                if (w < 0) continue;
+                int16_t *r = j->raw + (size_t)w * j->nslot + s0;
+                fps_score_batch(&j->q[p], g->slot_code + s0, g->slot_pop + s0, m, j->path, r);
+                double *sum = j->wsum + (size_t)w * 3;
+                for (size_t k = 0; k < m; k++)
+                    if (screen_selected(j, s0 + k, p)) {
+                        sum[0] += r[k];
+                        sum[1] += (double)r[k] * r[k];
+                        sum[2] += 1;
+                    }
+            }
+            continue;
+        }
         int16_t *out = j->score + s0;
         for (size_t k = 0; k < m; k++) out[k] = INT16_MIN;
         for (size_t p = 0; p < j->np; p++) {
-            fps_score_batch(&j->q[p], g->slot_code + s0, g->slot_pop + s0, m, j->path, tmp);
-            for (size_t k = 0; k < m; k++) {
-                size_t s = s0 + k;
-                if (!g->slot_blob[s]) continue;
-                if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) continue;
-                uint8_t pos = g->slot_pos[s];
-                if (pos && j->ppos[p] && pos != j->ppos[p]) continue;
-                if (tmp[k] > out[k]) out[k] = tmp[k];
+            int w = j->widx ? j->widx[p] : -1;
+            if (w < 0) {
+                fps_score_batch(&j->q[p], g->slot_code + s0, g->slot_pop + s0, m, j->path, tmp);
+            } else {
+                /* the window's scores as deviations from their mean over the gallery, in
+                   units of their spread: each window is then as likely as the others to
+                   place a stranger high, and the best window is not a lottery won by the
+                   windows that suit many fingers */
+                const int16_t *r = j->raw + (size_t)w * j->nslot + s0;
+                for (size_t k = 0; k < m; k++) {
+                    float z = ((float)r[k] - j->wmean[w]) * j->wscale[w];
+                    tmp[k] = (int16_t)(z < (float)FPS_QMIN ? FPS_QMIN : z > (float)FPS_QMAX ? FPS_QMAX : lrintf(z));
+                }
             }
+            for (size_t k = 0; k < m; k++)
+                if (tmp[k] > out[k] && screen_selected(j, s0 + k, p)) out[k] = tmp[k];
         }
         for (size_t k = 0; k < m; k++)
             if (out[k] != INT16_MIN) {
@@ -881,21 +925,37 @@ static void *screen_run(void *arg) {
                 j->eligible++;
             }
     }
-    j->cpu_ns = thread_cpu_ns() - c0;
+    j->cpu_ns += thread_cpu_ns() - c0;
     return NULL;
+}
+
+static void screen_threads(screen_job *jobs, int nt) {
+    pthread_t th[64];
+    bool started[64] = {false};
+    for (int t = 0; t < nt; t++) {
+        if (t < nt - 1 && jobs[t].from < jobs[t].to && !pthread_create(&th[t], NULL, screen_run, &jobs[t]))
+            started[t] = true;
+        else screen_run(&jobs[t]);
+    }
+    for (int t = 0; t < nt; t++)
+        if (started[t]) pthread_join(th[t], NULL);
 }
 
 /* The screen over the whole gallery on nt threads: score[s] for every slot, and the
  * threshold of the scores passed to the voting (the best screen_keep share of the
  * selected fingers, at least FP_SCREEN_MIN_FACTOR * prescreen of them; ties at the
- * threshold all pass).  *eligible: the fingers selected.  -1 on ENOMEM. */
-static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t *ppos, size_t np,
-                      uint64_t systems, int nt, int16_t *score, int *thr, size_t *eligible, uint64_t *cpu_ns) {
+ * threshold all pass).  Queries with widx[p] >= 0 are windows of a large probe finger
+ * (nw of them), standardised over the gallery first.  *eligible: the fingers selected.
+ * -1 on ENOMEM. */
+static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t *ppos, const int *widx,
+                      size_t np, int nw, uint64_t systems, int nt, int16_t *score, int *thr, size_t *eligible,
+                      uint64_t *cpu_ns) {
     uint32_t *hist = calloc((size_t)nt * FPS_HIST, sizeof *hist);
-    if (!hist) return -1;
+    int16_t *raw = nw ? malloc((size_t)nw * (g->nslot ? g->nslot : 1) * sizeof *raw) : NULL;
+    double *wsum = nw ? calloc((size_t)nt * (size_t)nw * 3, sizeof *wsum) : NULL;
+    float wmean[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS], wscale[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
+    if (!hist || (nw && (!raw || !wsum))) { free(hist); free(raw); free(wsum); return -1; }
     screen_job jobs[64];
-    pthread_t th[64];
-    bool started[64] = {false};
     size_t per = (g->nslot + (size_t)nt - 1) / (size_t)nt;
     int path = fps_path(-1);
     for (int t = 0; t < nt; t++) {
@@ -903,12 +963,28 @@ static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t
         if (from > g->nslot) from = g->nslot;
         if (to > g->nslot) to = g->nslot;
         jobs[t] = (screen_job){.g = g, .from = from, .to = to, .q = q, .ppos = ppos, .np = np, .systems = systems,
-                               .path = path, .score = score, .hist = hist + (size_t)t * FPS_HIST};
-        if (t < nt - 1 && from < to && !pthread_create(&th[t], NULL, screen_run, &jobs[t])) started[t] = true;
-        else screen_run(&jobs[t]);
+                               .path = path, .widx = nw ? widx : NULL, .phase = nw ? 0 : 1, .raw = raw,
+                               .nslot = g->nslot, .wsum = wsum ? wsum + (size_t)t * (size_t)nw * 3 : NULL,
+                               .wmean = wmean, .wscale = wscale, .score = score,
+                               .hist = hist + (size_t)t * FPS_HIST};
     }
-    for (int t = 0; t < nt; t++)
-        if (started[t]) pthread_join(th[t], NULL);
+    if (nw) {
+        screen_threads(jobs, nt);
+        for (int w = 0; w < nw; w++) {
+            double s0 = 0, s1 = 0, c = 0;
+            for (int t = 0; t < nt; t++) {
+                s0 += wsum[((size_t)t * (size_t)nw + (size_t)w) * 3];
+                s1 += wsum[((size_t)t * (size_t)nw + (size_t)w) * 3 + 1];
+                c += wsum[((size_t)t * (size_t)nw + (size_t)w) * 3 + 2];
+            }
+            double mean = c > 0 ? s0 / c : 0, var = c > 0 ? s1 / c - mean * mean : 0;
+            double sd = var > 1 ? sqrt(var) : 1;
+            wmean[w] = (float)mean;
+            wscale[w] = (float)(FPS_QSCALE / sd);
+        }
+        for (int t = 0; t < nt; t++) jobs[t].phase = 1;
+    }
+    screen_threads(jobs, nt);
     *eligible = 0;
     *cpu_ns = 0;
     for (int t = 0; t < nt; t++) {
@@ -928,6 +1004,8 @@ static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t
         }
     }
     free(hist);
+    free(raw);
+    free(wsum);
     return 0;
 }
 
@@ -937,15 +1015,34 @@ static bool screen_used(const iop_fp_gallery *g) {
     return g->screen_keep < 1 && g->live_slots > FP_SCREEN_MIN_FACTOR * g->prescreen;
 }
 
-/* the screen's queries of the probe fingers (NULL on ENOMEM) */
-static fps_query *screen_queries(const iop_fp_gallery *g, const iop_fp_template *probe, size_t np) {
-    fps_query *q = malloc((np ? np : 1) * sizeof *q);
+/* The screen's queries of the probe fingers (NULL on ENOMEM): one per finger, or for a
+ * finger with more minutiae than a stored code covers (a rolled print, a larger sensor)
+ * one per window (fps_window_codes): the FP_STORED_MINUTIAE nearest its centroid, and
+ * windows of as many minutiae as a stored finger holds on average around the centres
+ * of groups spread over the capture.  qpos[i]: the position of the finger of query i;
+ * widx[i]: the number of query i among the windows (-1: a finger's only code); *nq the
+ * queries, *nw the windows. */
+static fps_query *screen_queries(const iop_fp_gallery *g, const iop_fp_template *probe, size_t np, uint8_t *qpos,
+                                 int *widx, size_t *nq, int *nw) {
+    fps_query *q = malloc((np ? np : 1) * FPS_MAX_WINDOWS * sizeof *q);
     fp_point *pt = malloc(IOP_FP_MAX_MINUTIAE * sizeof *pt);
     if (!q || !pt) { free(q); free(pt); return NULL; }
+    int group = FP_STORED_MINUTIAE;
+    if (g->live_slots) {
+        uint64_t mean = (g->stored_minutiae + g->live_slots / 2) / g->live_slots;
+        group = mean < FP_WINDOW_MIN ? FP_WINDOW_MIN : mean > FP_STORED_MINUTIAE ? FP_STORED_MINUTIAE : (int)mean;
+    }
+    *nq = 0;
+    *nw = 0;
     for (size_t p = 0; p < np; p++) {
-        fps_code c;
-        fps_code_make(pt, fp_normalise(&probe->fingers[p], pt), &c);
-        fps_query_init(&q[p], &c, g->bitcount, g->live_slots);
+        fps_code c[FPS_MAX_WINDOWS];
+        int n = fps_window_codes(pt, fp_normalise(&probe->fingers[p], pt), FP_STORED_MINUTIAE, group,
+                                 FPS_MAX_WINDOWS, c);
+        for (int w = 0; w < n; w++) {
+            fps_query_init(&q[*nq], &c[w], g->bitcount, g->live_slots);
+            widx[*nq] = n > 1 ? (*nw)++ : -1;
+            qpos[(*nq)++] = probe->fingers[p].position;
+        }
     }
     free(pt);
     return q;
@@ -1000,10 +1097,15 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         int thr = FPS_QMIN;
         size_t eligible = 0;
         uint64_t screen_ns = 0;
+        uint8_t qpos[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
+        int widx[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
         if (screen_on) {
-            fps_query *q = screen_queries(g, probe, np);
+            size_t nq = 0;
+            int nw = 0;
+            fps_query *q = screen_queries(g, probe, np, qpos, widx, &nq, &nw);
             score = malloc((g->nslot ? g->nslot : 1) * sizeof *score);
-            if (!q || !score || run_screen(g, q, ppos, np, systems, nt, score, &thr, &eligible, &screen_ns)) {
+            if (!q || !score ||
+                run_screen(g, q, qpos, widx, nq, nw, systems, nt, score, &thr, &eligible, &screen_ns)) {
                 free(q);
                 rc = iop_fail(err, IOP_ENOMEM, "out of memory");
                 goto out;
@@ -1149,9 +1251,12 @@ iop_code iop_fp_gallery_first_stage_rank(iop_fp_gallery *g, const iop_fp_templat
         uint64_t ns;
         int16_t *score = NULL;
         if (screen_on) {
-            fps_query *q = screen_queries(g, probe, np);
+            uint8_t qpos[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
+            int widx[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS], nw = 0;
+            size_t nq = 0;
+            fps_query *q = screen_queries(g, probe, np, qpos, widx, &nq, &nw);
             score = malloc((g->nslot ? g->nslot : 1) * sizeof *score);
-            if (!q || !score || run_screen(g, q, ppos, np, systems, 1, score, &thr, &eligible, &ns)) {
+            if (!q || !score || run_screen(g, q, qpos, widx, nq, nw, systems, 1, score, &thr, &eligible, &ns)) {
                 free(q);
                 free(score);
                 rc = iop_fail(err, IOP_ENOMEM, "out of memory");

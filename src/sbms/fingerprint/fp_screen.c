@@ -48,13 +48,19 @@ static float atan2_fast(float y, float x) {
     return y < 0 ? -r : r;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 void fps_code_make(const fp_point *p, int n, fps_code *out) {
     memset(out, 0, sizeof *out);
     const float na = (float)(FPS_NA / (2 * PI_D)), dmax2 = (float)(FPS_DMAX * FPS_DMAX);
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++) {
             float dx = p[j].x - p[i].x, dy = p[j].y - p[i].y, d2 = dx * dx + dy * dy;
-            if (d2 < 4.0f || d2 >= dmax2) continue;
+            /* written so that a NaN distance (coordinates beyond float range) fails it */
+            if (!(d2 >= 4.0f && d2 < dmax2)) continue;
             float phi = atan2_fast(dy, dx);
             int a = (int)(sqrtf(d2) * (float)(1.0 / FPS_DB));
             /* directions relative to the segment, in [0, 2 pi) up to rounding: the bins wrap */
@@ -70,15 +76,88 @@ void fps_code_make(const fp_point *p, int n, fps_code *out) {
         }
 }
 
+/* the indices of the k points of p[0..n-1] nearest (x, y) into idx (k <= n; ties by index) */
+static void nearest(const fp_point *p, int n, float x, float y, int k, int *idx) {
+    uint64_t key[IOP_FP_MAX_MINUTIAE];
+    for (int i = 0; i < n; i++) {
+        float dx = p[i].x - x, dy = p[i].y - y, d2 = dx * dx + dy * dy;
+        uint32_t b;
+        memcpy(&b, &d2, sizeof b);   /* non-negative floats order as their bits */
+        key[i] = (uint64_t)b << 32 | (uint32_t)i;
+    }
+    qsort(key, (size_t)n, sizeof key[0], cmp_u64);
+    for (int i = 0; i < k; i++) idx[i] = (int)(key[i] & 0xffffffffu);
+}
+
+static void window_code(const fp_point *p, int n, float x, float y, int win, fps_code *out) {
+    int idx[IOP_FP_MAX_MINUTIAE];
+    fp_point w[IOP_FP_MAX_MINUTIAE];
+    nearest(p, n, x, y, win, idx);
+    for (int i = 0; i < win; i++) w[i] = p[idx[i]];
+    fps_code_make(w, win, out);
+}
+
+int fps_window_codes(const fp_point *p, int n, int win, int group, int maxw, fps_code *out) {
+    if (n > IOP_FP_MAX_MINUTIAE) n = IOP_FP_MAX_MINUTIAE;
+    if (n <= win || win <= 0) {
+        fps_code_make(p, n, &out[0]);
+        return 1;
+    }
+    /* window 0: around the centroid, as the gallery codes a stored finger */
+    double cx = 0, cy = 0;
+    for (int i = 0; i < n; i++) { cx += p[i].x; cy += p[i].y; }
+    cx /= n; cy /= n;
+    window_code(p, n, (float)cx, (float)cy, win, &out[0]);
+    if (maxw <= 1) return 1;
+    /* the others: around the centres of k groups of the minutiae (k-means from centres
+       spread by farthest-point sampling), one group per `group` minutiae, each window the
+       `group` minutiae nearest its centre */
+    if (group <= 0 || group > win) group = win;
+    int k = (n + group - 1) / group;
+    if (k > maxw - 1) k = maxw - 1;
+    float ctr[FPS_MAX_WINDOWS][2];
+    float dmin[IOP_FP_MAX_MINUTIAE];
+    int first = 0;
+    float far = -1;
+    for (int i = 0; i < n; i++) {
+        float dx = p[i].x - (float)cx, dy = p[i].y - (float)cy, d2 = dx * dx + dy * dy;
+        if (d2 > far) { far = d2; first = i; }
+    }
+    ctr[0][0] = p[first].x; ctr[0][1] = p[first].y;
+    for (int i = 0; i < n; i++) dmin[i] = INFINITY;
+    for (int c = 1; c < k; c++) {
+        int best = 0;
+        float bd = -1;
+        for (int i = 0; i < n; i++) {
+            float dx = p[i].x - ctr[c - 1][0], dy = p[i].y - ctr[c - 1][1], d2 = dx * dx + dy * dy;
+            if (d2 < dmin[i]) dmin[i] = d2;
+            if (dmin[i] > bd) { bd = dmin[i]; best = i; }
+        }
+        ctr[c][0] = p[best].x; ctr[c][1] = p[best].y;
+    }
+    for (int it = 0; it < 10; it++) {
+        double sx[FPS_MAX_WINDOWS] = {0}, sy[FPS_MAX_WINDOWS] = {0};
+        int cnt[FPS_MAX_WINDOWS] = {0};
+        for (int i = 0; i < n; i++) {
+            int bc = 0;
+            float bd = INFINITY;
+            for (int c = 0; c < k; c++) {
+                float dx = p[i].x - ctr[c][0], dy = p[i].y - ctr[c][1], d2 = dx * dx + dy * dy;
+                if (d2 < bd) { bd = d2; bc = c; }
+            }
+            sx[bc] += p[i].x; sy[bc] += p[i].y; cnt[bc]++;
+        }
+        for (int c = 0; c < k; c++)
+            if (cnt[c]) { ctr[c][0] = (float)(sx[c] / cnt[c]); ctr[c][1] = (float)(sy[c] / cnt[c]); }
+    }
+    for (int c = 0; c < k; c++) window_code(p, n, ctr[c][0], ctr[c][1], group, &out[1 + c]);
+    return 1 + k;
+}
+
 int fps_code_pop(const fps_code *c) {
     int s = 0;
     for (int w = 0; w < FPS_WORDS; w++) s += __builtin_popcountll(c->w[w]);
     return s;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
 }
 
 void fps_query_init(fps_query *q, const fps_code *probe, const uint32_t *count, size_t live) {

@@ -22,6 +22,14 @@ typedef struct fps_code { uint64_t w[FPS_WORDS]; } fps_code;
 
 /* The code of the minutiae p[0..n-1] (internal frame: 500 ppi, y up). */
 void fps_code_make(const fp_point *p, int n, fps_code *out);
+#define FPS_MAX_WINDOWS 8      /* codes of one large probe finger, at most */
+
+/* The screen codes of a probe finger's minutiae p[0..n-1]: one code of them all when
+ * n <= win (the most minutiae a stored code covers); else windows: the win minutiae
+ * nearest the centroid (as a stored finger is coded), then the `group` minutiae nearest
+ * the centre of each of ceil(n / group) groups of the minutiae (k-means) -- at most
+ * maxw (<= FPS_MAX_WINDOWS) codes.  Returns the number of codes written to out. */
+int fps_window_codes(const fp_point *p, int n, int win, int group, int maxw, fps_code *out);
 /* Bits set. */
 int fps_code_pop(const fps_code *c);
 

@@ -269,6 +269,56 @@ TEST(screen_passes_the_mate_of_a_probe_with_a_larger_capture_area) {
     free(f); free(x); iop_fp_gallery_free(g);
 }
 
+TEST(search_statistics_count_the_same_fingers_with_the_screen_on_and_off) {
+    /* scanned: the live fingers of the selected systems whose position is compatible with
+       a probe finger's; a gallery of right thumbs (1) and right index fingers (2) */
+    enum { NG = 300 };
+    iop_fp_finger *f = malloc(NG * sizeof *f);
+    iop_fp_template *t = malloc(NG * sizeof *t);
+    iop_fp_ref *refs = malloc(NG * sizeof *refs);
+    REQUIRE(f && t && refs);
+    size_t ng = 0, index_fingers = 0;
+    for (uint64_t i = 0; ng < NG; i++) {
+        iop_fp_gen_finger(2024, i, 0, (uint8_t)(1 + i % 2), NULL, &f[ng]);
+        if (iop_fp_quality_check(&f[ng], NULL, NULL)) continue;
+        index_fingers += f[ng].position == 2;
+        t[ng] = (iop_fp_template){IOP_FP_ISO2005, 1, &f[ng]};
+        refs[ng] = (iop_fp_ref){1, i};
+        ng++;
+    }
+    size_t scanned[2] = {0, 0}, screened[2] = {0, 0};
+    for (int on = 0; on < 2; on++) {
+        iop_fp_gallery_opts o = {.shortlist = 5, .threads = 2, .prescreen = 10, .screen_keep = on ? 0.5 : 1};
+        iop_fp_gallery *g = NULL;
+        REQUIRE(iop_fp_gallery_new(&o, &g, NULL) == IOP_OK);
+        size_t added = 0;
+        iop_fp_gallery_add_bulk(g, NG, refs, t, 2, NULL, &added, NULL);
+        REQUIRE(added == NG);
+        REQUIRE(iop_fp_gallery_fingers(g) == NG);
+        iop_fp_finger *pf = malloc(sizeof *pf);
+        REQUIRE(pf);
+        iop_fp_gen_finger(2024, 7, 2, 2, NULL, pf);
+        iop_fp_template p = {IOP_FP_ISO2005, 1, pf};
+        iop_fp_candidate c[3];
+        size_t n;
+        iop_fp_search_stats st;
+        REQUIRE(iop_fp_gallery_search_ex(g, &p, 3, 0, c, &n, &st, NULL) == IOP_OK);
+        scanned[on] = st.scanned;
+        screened[on] = st.screened;
+        CHECK(on ? st.screen_cpu_ns > 0 : st.screen_cpu_ns == 0);
+        free(pf);
+        iop_fp_gallery_free(g);
+    }
+    REQUIRE(index_fingers > 0 && index_fingers < NG);
+    CHECK_INT(scanned[0], index_fingers);
+    CHECK_INT(scanned[1], index_fingers);
+    CHECK_INT(screened[0], scanned[0]);
+    CHECK(screened[1] < scanned[1]);
+    free(f);
+    free(t);
+    free(refs);
+}
+
 TEST(screen_code_of_a_probe_beyond_float_range_is_defined) {
     /* coordinates that overflow float once scaled to 500 ppi give no feature (and no
        undefined conversion of a NaN distance) */

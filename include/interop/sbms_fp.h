@@ -225,13 +225,16 @@ iop_code iop_fp_gallery_search(iop_fp_gallery *g, const iop_fp_template *probe, 
 
 /* What one search did (for benchmarks and monitoring). */
 typedef struct iop_fp_search_stats {
-    size_t scanned;          /* fingers scored by the first stage */
+    size_t scanned;          /* fingers the first stage considers: live, of the selected systems, of a
+                                position compatible with a probe finger's (unknown matches any) --
+                                the same with the screen on or off */
     size_t prescreened;      /* fingers rescored by the second stage */
     size_t shortlisted;      /* records compared with the full matcher */
     uint64_t first_cpu_ns;   /* CPU time of each stage, summed over its threads */
     uint64_t second_cpu_ns;
     uint64_t full_cpu_ns;
-    size_t screened;         /* fingers the screen passed to the pair voting (of `scanned`) */
+    size_t screened;         /* fingers the screen passed to the pair voting (of `scanned`; all of
+                                them when the screen does not run) */
     uint64_t screen_cpu_ns;  /* CPU time of the screen; first_cpu_ns is the pair voting's */
 } iop_fp_search_stats;
 /* iop_fp_gallery_search filling *stats (may be NULL). */

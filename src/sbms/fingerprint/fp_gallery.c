@@ -659,8 +659,14 @@ static void *scan_run(void *arg) {
         if (j->screen) {
             if (j->screen[s] < j->thr) continue;
         } else {
+            /* the fingers the screen would have selected: live, of a selected system, and
+               of a position compatible with a probe finger's (unknown matches any) */
             if (!g->slot_blob[s]) continue;
             if (j->systems && !(j->systems >> (g->slot_sys[s] & 63) & 1)) continue;
+            uint8_t pos = g->slot_pos[s];
+            bool compatible = !pos;
+            for (size_t p = 0; p < j->np && !compatible; p++) compatible = !j->ppos[p] || j->ppos[p] == pos;
+            if (!compatible) continue;
         }
         list[nl++] = (uint32_t)s;
     }
@@ -1141,6 +1147,8 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
             if (st) { st->screened += jobs[t].scanned; st->first_cpu_ns += jobs[t].cpu_ns; }
         }
         if (st) {
+            /* the same set with the screen on or off: the live fingers of the selected
+               systems whose position is compatible with a probe finger's */
             st->scanned = screen_on ? eligible : st->screened;
             st->screen_cpu_ns = screen_ns;
         }

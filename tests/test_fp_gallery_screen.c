@@ -229,9 +229,10 @@ TEST(screen_passes_the_mate_of_a_probe_with_a_larger_capture_area) {
     iop_fp_gallery_opts o = {.shortlist = 5, .threads = 1, .prescreen = 10, .screen_keep = 0.5};
     iop_fp_gallery *g = gallery_n(600, &o);
     REQUIRE(g);
-    iop_fp_finger *f = malloc(sizeof *f), *x = malloc(sizeof *x);
-    REQUIRE(f && x);
+    iop_fp_finger *f = malloc(sizeof *f), *x = malloc(sizeof *x), *two = malloc(2 * sizeof *two);
+    REQUIRE(f && x && two);
     int probes = 0, dropped_plain = 0, dropped_large = 0;
+    uint64_t last = 0;
     for (uint64_t id = 0; id < 600; id += 10) {
         iop_fp_gen_finger(2024, id, 2, 0, NULL, f);
         if (iop_fp_quality_check(f, NULL, NULL)) continue;
@@ -259,6 +260,8 @@ TEST(screen_passes_the_mate_of_a_probe_with_a_larger_capture_area) {
         rank = 0;
         REQUIRE(iop_fp_gallery_first_stage_rank(g, &p, 0, (iop_fp_ref){1, id}, &rank, NULL) == IOP_OK);
         dropped_large += rank == SIZE_MAX;
+        last = id;
+        two[0] = two[1] = *f;
     }
     REQUIRE(probes >= 50);
     /* one code of the whole large capture drops 13 of these 59 mates (53 of 297 over every
@@ -266,7 +269,16 @@ TEST(screen_passes_the_mate_of_a_probe_with_a_larger_capture_area) {
        stranger has as many chances as there are windows, the mate one */
     CHECK(dropped_large * 8 <= probes);
     CHECK(dropped_large <= 2 * dropped_plain + 2);
-    free(f); free(x); iop_fp_gallery_free(g);
+    /* a probe of two large fingers: the windows of both screened in one search */
+    iop_fp_template p2 = {IOP_FP_ISO2005, 2, two};
+    iop_fp_candidate c[3];
+    size_t n = 0, r2 = 0;
+    iop_fp_search_stats st;
+    REQUIRE(iop_fp_gallery_search_ex(g, &p2, 3, 0, c, &n, &st, NULL) == IOP_OK);
+    CHECK_INT(st.scanned, iop_fp_gallery_fingers(g));
+    CHECK(st.screened < st.scanned && st.screen_cpu_ns > 0);
+    REQUIRE(iop_fp_gallery_first_stage_rank(g, &p2, 0, (iop_fp_ref){1, last}, &r2, NULL) == IOP_OK);
+    free(f); free(x); free(two); iop_fp_gallery_free(g);
 }
 
 TEST(search_statistics_count_the_same_fingers_with_the_screen_on_and_off) {

@@ -866,7 +866,8 @@ typedef struct screen_job {
     int phase;
     int16_t *raw;
     size_t nslot;
-    double *wsum;           /* phase 0: per window, sum and sum of squares, count */
+    int64_t *wsum;          /* phase 0: per window, sum and sum of squares, count (integers: the
+                               same whatever the number of threads) */
     const float *wmean, *wscale;
     int16_t *score;         /* per slot: best over the compatible probe fingers; INT16_MIN: not selected */
     uint32_t *hist;         /* FPS_HIST counts of the scores */
@@ -895,11 +896,11 @@ static void *screen_run(void *arg) {
                 if (w < 0) continue;
                 int16_t *r = j->raw + (size_t)w * j->nslot + s0;
                 fps_score_batch(&j->q[p], g->slot_code + s0, g->slot_pop + s0, m, j->path, r);
-                double *sum = j->wsum + (size_t)w * 3;
+                int64_t *sum = j->wsum + (size_t)w * 3;
                 for (size_t k = 0; k < m; k++)
                     if (screen_selected(j, s0 + k, p)) {
                         sum[0] += r[k];
-                        sum[1] += (double)r[k] * r[k];
+                        sum[1] += (int64_t)r[k] * r[k];
                         sum[2] += 1;
                     }
             }
@@ -958,7 +959,7 @@ static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t
                       uint64_t *cpu_ns) {
     uint32_t *hist = calloc((size_t)nt * FPS_HIST, sizeof *hist);
     int16_t *raw = nw ? malloc((size_t)nw * (g->nslot ? g->nslot : 1) * sizeof *raw) : NULL;
-    double *wsum = nw ? calloc((size_t)nt * (size_t)nw * 3, sizeof *wsum) : NULL;
+    int64_t *wsum = nw ? calloc((size_t)nt * (size_t)nw * 3, sizeof *wsum) : NULL;
     float wmean[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS], wscale[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
     if (!hist || (nw && (!raw || !wsum))) { free(hist); free(raw); free(wsum); return -1; }
     screen_job jobs[64];
@@ -977,13 +978,13 @@ static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t
     if (nw) {
         screen_threads(jobs, nt);
         for (int w = 0; w < nw; w++) {
-            double s0 = 0, s1 = 0, c = 0;
+            int64_t s0 = 0, s1 = 0, c = 0;
             for (int t = 0; t < nt; t++) {
                 s0 += wsum[((size_t)t * (size_t)nw + (size_t)w) * 3];
                 s1 += wsum[((size_t)t * (size_t)nw + (size_t)w) * 3 + 1];
                 c += wsum[((size_t)t * (size_t)nw + (size_t)w) * 3 + 2];
             }
-            double mean = c > 0 ? s0 / c : 0, var = c > 0 ? s1 / c - mean * mean : 0;
+            double mean = c > 0 ? (double)s0 / (double)c : 0, var = c > 0 ? (double)s1 / (double)c - mean * mean : 0;
             double sd = var > 1 ? sqrt(var) : 1;
             wmean[w] = (float)mean;
             wscale[w] = (float)(FPS_QSCALE / sd);

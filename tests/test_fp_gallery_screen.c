@@ -150,6 +150,53 @@ static iop_fp_gallery *gallery_n(size_t n, const iop_fp_gallery_opts *o) {
     return g;
 }
 
+TEST(windows_scored_together_give_the_scores_of_each_window_alone_on_every_path) {
+    enum { N = 300 };
+    fps_code *g = malloc(N * sizeof *g);
+    uint16_t *pop = malloc(N * sizeof *pop);
+    int16_t *one = malloc(N * sizeof *one), *multi = malloc(FPS_MAX_WINDOWS * N * sizeof *multi);
+    iop_fp_finger *f = malloc(sizeof *f);
+    fp_point *pt = malloc(IOP_FP_MAX_MINUTIAE * sizeof *pt);
+    REQUIRE(g && pop && one && multi && f && pt);
+    uint32_t count[FPS_BITS] = {0};
+    for (int i = 0; i < N; i++) {
+        code_of((uint64_t)i, 0, f, pt, &g[i]);
+        pop[i] = (uint16_t)fps_code_pop(&g[i]);
+        for (int b = 0; b < FPS_BITS; b++) count[b] += (uint32_t)(g[i].w[b >> 6] >> (b & 63) & 1);
+    }
+    /* a large probe: three fingers' minutiae side by side */
+    int n = 0;
+    fp_point tmp[IOP_FP_MAX_MINUTIAE];
+    for (int e = 0; e < 4; e++) {
+        iop_fp_gen_finger(5, (uint64_t)e, 0, 0, NULL, f);
+        int k = fp_normalise(f, tmp);
+        for (int i = 0; i < k && n < IOP_FP_MAX_MINUTIAE; i++) {
+            pt[n] = tmp[i];
+            pt[n++].x += 260.0f * (float)e;
+        }
+    }
+    fps_code c[FPS_MAX_WINDOWS];
+    fps_query q[FPS_MAX_WINDOWS];
+    int nw = fps_window_codes(pt, n, 72, 35, FPS_MAX_WINDOWS, c);
+    CHECK(n > 72);
+    REQUIRE(nw >= 3);
+    int16_t *out[FPS_MAX_WINDOWS];
+    for (int w = 0; w < nw; w++) {
+        fps_query_init(&q[w], &c[w], count, N);
+        out[w] = multi + (size_t)w * N;
+    }
+    int bad = 0;
+    for (int path = 0; path <= fps_path(-1); path++) {
+        fps_score_multi(q, (size_t)nw, g, pop, N, path, out);
+        for (int w = 0; w < nw; w++) {
+            fps_score_batch(&q[w], g, pop, N, 0, one);
+            for (int i = 0; i < N; i++) bad += out[w][i] != one[i];
+        }
+    }
+    CHECK_INT(bad, 0);
+    free(g); free(pop); free(one); free(multi); free(f); free(pt);
+}
+
 TEST(search_votes_only_the_share_the_screen_passes_and_still_finds_the_mate) {
     /* 600 fingers, prescreen 20: the screen passes max(40 %, 5 x 20) of them */
     iop_fp_gallery_opts o = {.shortlist = 5, .threads = 2, .prescreen = 20, .screen_keep = 0.4};

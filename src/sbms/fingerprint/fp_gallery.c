@@ -863,6 +863,7 @@ typedef struct screen_job {
        scores the windows into raw (per window, per slot) and sums their scores over the
        fingers the window may be compared with; phase 1 standardises them */
     const int *widx;
+    const uint8_t *wgroup;  /* the windows of one finger starting at query p (0: not a start) */
     int phase;
     int16_t *raw;
     size_t nslot;
@@ -892,17 +893,20 @@ static void *screen_run(void *arg) {
         size_t m = j->to - s0 < FP_SCREEN_BLOCK ? j->to - s0 : FP_SCREEN_BLOCK;
         if (j->phase == 0) {
             for (size_t p = 0; p < j->np; p++) {
-                int w = j->widx[p];
-                if (w < 0) continue;
-                int16_t *r = j->raw + (size_t)w * j->nslot + s0;
-                fps_score_batch(&j->q[p], g->slot_code + s0, g->slot_pop + s0, m, j->path, r);
-                int64_t *sum = j->wsum + (size_t)w * 3;
-                for (size_t k = 0; k < m; k++)
-                    if (screen_selected(j, s0 + k, p)) {
-                        sum[0] += r[k];
-                        sum[1] += (int64_t)r[k] * r[k];
-                        sum[2] += 1;
-                    }
+                if (j->widx[p] < 0 || !j->wgroup[p]) continue;
+                /* the windows of one finger together: the tier counts once per stored code */
+                int16_t *r[FPS_MAX_WINDOWS];
+                for (int v = 0; v < j->wgroup[p]; v++) r[v] = j->raw + (size_t)(j->widx[p] + v) * j->nslot + s0;
+                fps_score_multi(&j->q[p], j->wgroup[p], g->slot_code + s0, g->slot_pop + s0, m, j->path, r);
+                for (int v = 0; v < j->wgroup[p]; v++) {
+                    int64_t *sum = j->wsum + (size_t)(j->widx[p] + v) * 3;
+                    for (size_t k = 0; k < m; k++)
+                        if (screen_selected(j, s0 + k, p)) {
+                            sum[0] += r[v][k];
+                            sum[1] += (int64_t)r[v][k] * r[v][k];
+                            sum[2] += 1;
+                        }
+                }
             }
             continue;
         }
@@ -955,7 +959,7 @@ static void screen_threads(screen_job *jobs, int nt) {
  * (nw of them), standardised over the gallery first.  *eligible: the fingers selected.
  * -1 on ENOMEM. */
 static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t *ppos, const int *widx,
-                      size_t np, int nw, uint64_t systems, int nt, int16_t *score, int *thr, size_t *eligible,
+                      const uint8_t *wgroup, size_t np, int nw, uint64_t systems, int nt, int16_t *score, int *thr, size_t *eligible,
                       uint64_t *cpu_ns) {
     uint32_t *hist = calloc((size_t)nt * FPS_HIST, sizeof *hist);
     int16_t *raw = nw ? malloc((size_t)nw * (g->nslot ? g->nslot : 1) * sizeof *raw) : NULL;
@@ -970,7 +974,7 @@ static int run_screen(const iop_fp_gallery *g, const fps_query *q, const uint8_t
         if (from > g->nslot) from = g->nslot;
         if (to > g->nslot) to = g->nslot;
         jobs[t] = (screen_job){.g = g, .from = from, .to = to, .q = q, .ppos = ppos, .np = np, .systems = systems,
-                               .path = path, .widx = nw ? widx : NULL, .phase = nw ? 0 : 1, .raw = raw,
+                               .path = path, .widx = nw ? widx : NULL, .wgroup = wgroup, .phase = nw ? 0 : 1, .raw = raw,
                                .nslot = g->nslot, .wsum = wsum ? wsum + (size_t)t * (size_t)nw * 3 : NULL,
                                .wmean = wmean, .wscale = wscale, .score = score,
                                .hist = hist + (size_t)t * FPS_HIST};
@@ -1030,7 +1034,7 @@ static bool screen_used(const iop_fp_gallery *g) {
  * widx[i]: the number of query i among the windows (-1: a finger's only code); *nq the
  * queries, *nw the windows. */
 static fps_query *screen_queries(const iop_fp_gallery *g, const iop_fp_template *probe, size_t np, uint8_t *qpos,
-                                 int *widx, size_t *nq, int *nw) {
+                                 int *widx, uint8_t *wgroup, size_t *nq, int *nw) {
     fps_query *q = malloc((np ? np : 1) * FPS_MAX_WINDOWS * sizeof *q);
     fp_point *pt = malloc(IOP_FP_MAX_MINUTIAE * sizeof *pt);
     if (!q || !pt) { free(q); free(pt); return NULL; }
@@ -1047,6 +1051,7 @@ static fps_query *screen_queries(const iop_fp_gallery *g, const iop_fp_template 
                                  FPS_MAX_WINDOWS, c);
         for (int w = 0; w < n; w++) {
             fps_query_init(&q[*nq], &c[w], g->bitcount, g->live_slots);
+            wgroup[*nq] = (uint8_t)(n > 1 && w == 0 ? n : 0);
             widx[*nq] = n > 1 ? (*nw)++ : -1;
             qpos[(*nq)++] = probe->fingers[p].position;
         }
@@ -1106,13 +1111,14 @@ static iop_code search(iop_fp_gallery *g, const iop_fp_template *probe, size_t k
         uint64_t screen_ns = 0;
         uint8_t qpos[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
         int widx[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
+        uint8_t wgroup[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
         if (screen_on) {
             size_t nq = 0;
             int nw = 0;
-            fps_query *q = screen_queries(g, probe, np, qpos, widx, &nq, &nw);
+            fps_query *q = screen_queries(g, probe, np, qpos, widx, wgroup, &nq, &nw);
             score = malloc((g->nslot ? g->nslot : 1) * sizeof *score);
             if (!q || !score ||
-                run_screen(g, q, qpos, widx, nq, nw, systems, nt, score, &thr, &eligible, &screen_ns)) {
+                run_screen(g, q, qpos, widx, wgroup, nq, nw, systems, nt, score, &thr, &eligible, &screen_ns)) {
                 free(q);
                 rc = iop_fail(err, IOP_ENOMEM, "out of memory");
                 goto out;
@@ -1262,10 +1268,12 @@ iop_code iop_fp_gallery_first_stage_rank(iop_fp_gallery *g, const iop_fp_templat
         if (screen_on) {
             uint8_t qpos[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
             int widx[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS], nw = 0;
+            uint8_t wgroup[IOP_FP_MAX_FINGERS * FPS_MAX_WINDOWS];
             size_t nq = 0;
-            fps_query *q = screen_queries(g, probe, np, qpos, widx, &nq, &nw);
+            fps_query *q = screen_queries(g, probe, np, qpos, widx, wgroup, &nq, &nw);
             score = malloc((g->nslot ? g->nslot : 1) * sizeof *score);
-            if (!q || !score || run_screen(g, q, qpos, widx, nq, nw, systems, 1, score, &thr, &eligible, &ns)) {
+            if (!q || !score ||
+                run_screen(g, q, qpos, widx, wgroup, nq, nw, systems, 1, score, &thr, &eligible, &ns)) {
                 free(q);
                 free(score);
                 rc = iop_fail(err, IOP_ENOMEM, "out of memory");

@@ -231,10 +231,26 @@ static void counts_portable(const fps_query *q, const fps_code *g, size_t n, int
     counts_scalar(q, g, n, c);
 }
 
+/* |P & G| alone, for the further windows of a probe (the tier counts are the first's) */
+static inline __attribute__((always_inline)) void hits_scalar(const fps_code *pc, const fps_code *g, size_t n,
+                                                              int *h) {
+    for (size_t i = 0; i < n; i++) {
+        int s = 0;
+        for (int w = 0; w < FPS_WORDS; w++) s += __builtin_popcountll(g[i].w[w] & pc->w[w]);
+        h[i] = s;
+    }
+}
+
+static void hits_portable(const fps_code *pc, const fps_code *g, size_t n, int *h) { hits_scalar(pc, g, n, h); }
+
 #if FPS_X86
 __attribute__((target("popcnt"))) static void counts_popcnt(const fps_query *q, const fps_code *g, size_t n,
                                                             int (*c)[3]) {
     counts_scalar(q, g, n, c);
+}
+
+__attribute__((target("popcnt"))) static void hits_popcnt(const fps_code *pc, const fps_code *g, size_t n, int *h) {
+    hits_scalar(pc, g, n, h);
 }
 
 /* bytes of v counted by two look-ups of 4 bits each */
@@ -274,6 +290,21 @@ __attribute__((target("avx2"))) static void counts_avx2(const fps_query *q, cons
     }
 }
 _Static_assert(FPS_WORDS / 4 * 8 < 256, "byte counters of the AVX2 path");
+
+__attribute__((target("avx2"))) static void hits_avx2(const fps_code *pc, const fps_code *g, size_t n, int *h) {
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    for (size_t i = 0; i < n; i++) {
+        __m256i ah = zero;
+        for (int w = 0; w < FPS_WORDS; w += 4) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)&g[i].w[w]);
+            __m256i p = _mm256_loadu_si256((const __m256i *)(const void *)&pc->w[w]);
+            ah = _mm256_add_epi8(ah, pop8(_mm256_and_si256(v, p), lut, m4));
+        }
+        h[i] = hsum64(_mm256_sad_epu8(ah, zero));
+    }
+}
 #endif
 
 static void counts_path(const fps_query *q, const fps_code *g, size_t n, int path, int (*c)[3]) {
@@ -283,6 +314,15 @@ static void counts_path(const fps_query *q, const fps_code *g, size_t n, int pat
 #endif
     (void)path;
     counts_portable(q, g, n, c);
+}
+
+static void hits_path(const fps_code *pc, const fps_code *g, size_t n, int path, int *h) {
+#if FPS_X86
+    if (path == 2) { hits_avx2(pc, g, n, h); return; }
+    if (path == 1) { hits_popcnt(pc, g, n, h); return; }
+#endif
+    (void)path;
+    hits_portable(pc, g, n, h);
 }
 
 void fps_counts(const fps_query *q, const fps_code *g, int path, int out[3]) {
@@ -308,5 +348,20 @@ void fps_score_batch(const fps_query *q, const fps_code *g, const uint16_t *pop,
         size_t m = n - i < FPS_BLOCK ? n - i : FPS_BLOCK;
         counts_path(q, g + i, m, path, c);
         for (size_t k = 0; k < m; k++) out[i + k] = score_of(q, c[k][0], c[k][1], c[k][2], pop[i + k]);
+    }
+}
+
+void fps_score_multi(const fps_query *q, size_t nq, const fps_code *g, const uint16_t *pop, size_t n, int path,
+                     int16_t *const *out) {
+    int c[FPS_BLOCK][3], h[FPS_BLOCK];
+    path = fps_path(path);
+    for (size_t i = 0; i < n && nq; i += FPS_BLOCK) {
+        size_t m = n - i < FPS_BLOCK ? n - i : FPS_BLOCK;
+        counts_path(&q[0], g + i, m, path, c);
+        for (size_t k = 0; k < m; k++) out[0][i + k] = score_of(&q[0], c[k][0], c[k][1], c[k][2], pop[i + k]);
+        for (size_t w = 1; w < nq; w++) {
+            hits_path(&q[w].probe, g + i, m, path, h);
+            for (size_t k = 0; k < m; k++) out[w][i + k] = score_of(&q[w], h[k], c[k][1], c[k][2], pop[i + k]);
+        }
     }
 }

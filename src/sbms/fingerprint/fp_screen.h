@@ -56,6 +56,13 @@ int fps_path(int want);
 void fps_score_batch(const fps_query *q, const fps_code *g, const uint16_t *pop, size_t n, int path,
                      int16_t *out);
 
+/* fps_score_batch of the nq queries q[0..nq-1] into out[0..nq-1], the queries built from
+ * the same gallery statistics (the windows of one probe finger: the same tiers): the
+ * tier counts are taken once per stored code, then only |P & G| per further query.  The
+ * same scores as fps_score_batch of each query. */
+void fps_score_multi(const fps_query *q, size_t nq, const fps_code *g, const uint16_t *pop, size_t n, int path,
+                     int16_t *const *out);
+
 /* The three counts of one stored code under a path (for tests): |P & G|, |T0 & G|,
  * |T1 & G|. */
 void fps_counts(const fps_query *q, const fps_code *g, int path, int out[3]);

@@ -42,7 +42,18 @@ typedef struct tl_memo {
 typedef struct tl_memos {
     tl_memo m[16];
     size_t n;
+    const nm_tl_qset *qs; /* the query's tables, or NULL */
 } tl_memos;
+
+/* the table of Latin token tl of identity il, when the query set holds one */
+static nm_tl_query *qset_find(const tl_memos *memo, const names_ident *il, const nm_tok *tl) {
+    const nm_tl_qset *qs = memo ? memo->qs : NULL;
+    if (!qs || qs->id != il) return NULL;
+    const char *s = nm_str(il, tl->off);
+    for (size_t k = 0; k < qs->n; k++)
+        if (qs->len[k] == tl->len && !memcmp(qs->s[k], s, tl->len)) return qs->q[k];
+    return NULL;
+}
 
 static double tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *ta, const names_ident *b,
                       const nm_tok *tb, int *how, tl_memos *memo);
@@ -90,7 +101,8 @@ static double tok_sim(const names_engine *eng, const names_ident *a, const nm_to
                 uint32_t cp[32];
                 size_t n = tn->nat_len;
                 memcpy(cp, nm_str(in, tn->nat_off), n * sizeof *cp);
-                p = nm_tl_prob(eng->tlm, cp, n, nm_str(il, tl->off), tl->len);
+                nm_tl_query *tq = qset_find(memo, il, tl);
+                p = tq ? nm_tl_query_prob(tq, cp, n) : nm_tl_prob(eng->tlm, cp, n, nm_str(il, tl->off), tl->len);
                 if (memo && memo->n < 16) memo->m[memo->n++] = (tl_memo){in, il, tn->nat_off, tl->off, p};
             }
             if (p >= 0) {
@@ -290,10 +302,11 @@ static void describe(char *out, size_t cap, const char *what, double sim, int ho
 }
 
 static void compare_names(const names_engine *eng, const names_ident *a, const names_ident *b, names_evidence *ev,
-                          bool why) {
+                          bool why, const nm_tl_qset *qs) {
     name_cmp best = {-1, -1, 0, 0, 0, -1e9};
     tl_memos memo;
     memo.n = 0;
+    memo.qs = qs;
     for (size_t i = 0; i < a->n_vars; i++)
         for (size_t j = 0; j < b->n_vars; j++) cmp_variants(eng, a, &a->vars[i], b, &b->vars[j], &best, &memo);
     if (best.g < 0 && best.s < 0) {
@@ -510,10 +523,15 @@ static void compare_extras(const names_ident *a, const names_ident *b, names_evi
 }
 
 void nm_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why) {
+    nm_compare_q(eng, a, b, out, why, NULL);
+}
+
+void nm_compare_q(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why,
+                  const nm_tl_qset *qs) {
     if (why) memset(out, 0, sizeof *out);
     else
         for (int f = 0; f < NAMES_F_COUNT; f++) { out->ev[f].agreement = NAMES_ABSENT; out->ev[f].weight = 0; out->ev[f].reason[0] = 0; }
-    compare_names(eng, a, b, &out->ev[NAMES_F_NAME], why);
+    compare_names(eng, a, b, &out->ev[NAMES_F_NAME], why, qs);
     compare_dob(a->dob, b->dob, &out->ev[NAMES_F_DOB], why);
     names_evidence *e = &out->ev[NAMES_F_SEX];
     if (!a->sex || !b->sex) WHY(e, "sex unknown on %s", !a->sex && !b->sex ? "both sides" : "one side");

@@ -760,7 +760,7 @@ static int cmp_hit(const void *a, const void *b) {
  * NM_XSCRIPT_SCORED slots are written to out.  0 when the index holds no native-script
  * units, the engine no model, or the query no Latin token. */
 static size_t xscript_prerank(const names_index *ix, const names_ident *q, const cand *cs, size_t nc, uint32_t *out,
-                              nm_search_diag *dg) {
+                              nm_tl_qset *qs, nm_search_diag *dg) {
     if (!ix->upool || !ix->n_learned || !ix->eng || !ix->eng->tlm || !nc) return 0;
     enum { QV = 3, QT = 4 };
     nm_tl_query *sc[QV][QT];
@@ -778,6 +778,11 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
                 qstr[nv][n] = nm_str(q, t->off);
                 qlen[nv][n] = t->len;
                 sc[nv][n++] = s;
+                if (qs->n < NM_TL_QSET) { /* kept for the full scoring (freed by the caller) */
+                    qs->s[qs->n] = nm_str(q, t->off);
+                    qs->len[qs->n] = t->len;
+                    qs->q[qs->n++] = s;
+                }
             }
         }
         if (n) { nsc[nv++] = n; total += n; }
@@ -831,8 +836,12 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
         best[j] = pre;
         out[j] = cs[c].slot;
     }
-    for (size_t v = 0; v < nv; v++)
-        for (size_t i = 0; i < nsc[v]; i++) nm_tl_query_free(sc[v][i]);
+    for (size_t v = 0; v < nv; v++) /* the tables the query set does not keep */
+        for (size_t i = 0; i < nsc[v]; i++) {
+            bool kept = false;
+            for (size_t k = 0; k < qs->n && !kept; k++) kept = qs->q[k] == sc[v][i];
+            if (!kept) nm_tl_query_free(sc[v][i]);
+        }
     if (all) {
         dg->n_prerank = n_all;
         if (want > -INFINITY) {
@@ -842,6 +851,11 @@ static size_t xscript_prerank(const names_index *ix, const names_ident *q, const
         free(all);
     }
     return nout;
+}
+
+static void qset_free(nm_tl_qset *qs) {
+    for (size_t k = 0; k < qs->n; k++) nm_tl_query_free(qs->q[k]);
+    qs->n = 0;
 }
 
 size_t names_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits) {
@@ -945,7 +959,8 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
      * the learned model, so the candidates best by the model are scored fully too */
     uint32_t xs_slot[NM_XSCRIPT_SCORED];
     if (dg) dg->n_cands = nc;
-    size_t n_xs = xscript_prerank(ix, q, cs, nc, xs_slot, dg);
+    nm_tl_qset qs = {.id = q, .n = 0};
+    size_t n_xs = xscript_prerank(ix, q, cs, nc, xs_slot, &qs, dg);
     if (n_xs) { /* native-script candidates come from the model's picks; the signature
                  * ranking picks among the others (Latin records of a mixed index) */
         size_t w = 0;
@@ -973,7 +988,7 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
         if (!in) cs[nc++].slot = xs_slot[x]; /* cs held every candidate: room enough */
     }
     names_hit *tmp = malloc((nc ? nc : 1) * sizeof *tmp);
-    if (!tmp) { free(cs); return 0; }
+    if (!tmp) { free(cs); qset_free(&qs); return 0; }
     size_t nh = 0;
     for (size_t i = 0; i < nc; i++) {
         const nm_sig *sg = &ix->sigs[cs[i].slot];
@@ -981,7 +996,7 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
             const names_ident *c = ix->store.get(ix->store.user, sg->id);
             if (!c) continue;
             names_result res;
-            nm_compare(ix->eng, q, c, &res, false);
+            nm_compare_q(ix->eng, q, c, &res, false, qs.n ? &qs : NULL);
             if (ix->store.put) ix->store.put(ix->store.user, c);
             tmp[nh].id = sg->id;
             tmp[nh].score = res.score;
@@ -995,6 +1010,7 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
         if (tmp[nh].score >= min_score) nh++;
     }
     free(cs);
+    qset_free(&qs);
     qsort(tmp, nh, sizeof *tmp, cmp_hit);
     if (nh > k) nh = k;
     memcpy(hits, tmp, nh * sizeof *hits);

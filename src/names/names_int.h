@@ -198,6 +198,19 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
                        size_t budget, nm_search_diag *diag);
 /* compare.c: names_compare without the reason sentences when why is false (ranking) */
 void nm_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why);
+/* the learned model's per-query tables of one identity's Latin tokens (the index's
+ * pre-ranking built them): a comparison of that identity takes its probabilities from
+ * them instead of scoring each pair afresh (the same probability, computed once) */
+#define NM_TL_QSET 12
+typedef struct nm_tl_qset {
+    const names_ident *id;
+    size_t n;
+    const char *s[NM_TL_QSET];
+    size_t len[NM_TL_QSET];
+    nm_tl_query *q[NM_TL_QSET]; /* not owned */
+} nm_tl_qset;
+void nm_compare_q(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why,
+                  const nm_tl_qset *qs);
 /* compare.c: the name part of a comparison (also used by the index's coarse scoring) */
 double nm_tok_sim(const names_engine *eng, const names_ident *a, const nm_tok *ta, const names_ident *b,
                   const nm_tok *tb, int *how);

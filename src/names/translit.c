@@ -484,18 +484,30 @@ static double forward_logp(const names_tlm *m, const uint32_t *cp, size_t n, con
                 /* the syllable's letters, P(chunk | letter) at every position, in linear
                  * space; then its spans from every reachable start */
                 size_t nl = e - i - 1;
+                /* only the positions a reachable start's spans cover */
+                bool need[TL_MAX_M + 1] = {false};
+                double amax = -INFINITY;
+                for (size_t j = 0; j <= ml; j++)
+                    if (a[i][j] > -INFINITY) {
+                        for (size_t p = j; p <= ml && p < j + 7; p++) need[p] = true;
+                        if (a[i][j] > amax) amax = a[i][j];
+                    }
+                if (amax == -INFINITY) break; /* nothing reachable: the pair is impossible */
                 double th[6][TL_MAX_M + 1][4];
                 for (size_t x = 0; x < nl; x++) {
                     uint32_t u = cp[i + 1 + x];
                     bool seen = cp_dir(m, u) >= 0;
                     int K = max_chunk(u);
                     for (size_t p = 0; p <= ml; p++)
-                        for (size_t c = 0; c < 4; c++)
-                            th[x][p][c] = (int)c <= K && p + c <= ml ? exp(theta(m, u, l + p, c, seen)) : 0.0;
+                        if (need[p])
+                            for (size_t c = 0; c < 4; c++)
+                                th[x][p][c] = (int)c <= K && p + c <= ml ? exp(theta(m, u, l + p, c, seen)) : 0.0;
                 }
-                double tot = m->hc_tot[d] + TL_HC_KAPPA;
+                /* linear space relative to the best reachable start */
+                double tot = m->hc_tot[d] + TL_HC_KAPPA, acc[TL_MAX_M + 1] = {0};
                 for (size_t j = 0; j <= ml; j++) {
                     if (a[i][j] == -INFINITY) continue;
+                    double w = exp(a[i][j] - amax) / tot;
                     double sp[7] = {1, 0, 0, 0, 0, 0, 0}, t[7];
                     for (size_t x = 0; x < nl; x++) {
                         for (size_t b = 0; b < 7; b++) t[b] = 0;
@@ -505,11 +517,11 @@ static double forward_logp(const names_tlm *m, const uint32_t *cp, size_t n, con
                         }
                         memcpy(sp, t, sizeof sp);
                     }
-                    for (size_t b = 0; b < 7 && j + b <= ml; b++) {
-                        double v = hc_count(m, d, chunk_pack(l + j, b)) + TL_HC_KAPPA * sp[b];
-                        if (v > 0) a[e][j + b] = lse(a[e][j + b], a[i][j] + log(v / tot));
-                    }
+                    for (size_t b = 0; b < 7 && j + b <= ml; b++)
+                        acc[j + b] += w * (hc_count(m, d, chunk_pack(l + j, b)) + TL_HC_KAPPA * sp[b]);
                 }
+                for (size_t j = 0; j <= ml; j++)
+                    if (acc[j] > 0) a[e][j] = lse(a[e][j], amax + log(acc[j]));
                 i = e - 1;
                 continue;
             }

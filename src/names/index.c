@@ -959,7 +959,9 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
      * the learned model, so the candidates best by the model are scored fully too */
     uint32_t xs_slot[NM_XSCRIPT_SCORED];
     if (dg) dg->n_cands = nc;
-    nm_tl_qset qs = {.id = q, .n = 0};
+    nm_tl_qset qs; /* only id and n are read before an entry is written */
+    qs.id = q;
+    qs.n = 0;
     size_t n_xs = xscript_prerank(ix, q, cs, nc, xs_slot, &qs, dg);
     if (n_xs) { /* native-script candidates come from the model's picks; the signature
                  * ranking picks among the others (Latin records of a mixed index) */

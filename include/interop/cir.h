@@ -30,10 +30,6 @@ iop_code cir_follow_put(cir *c, const rec_person *recs, size_t n, int64_t now_ms
  * it is rolled back); finish commits it or rolls it back. */
 iop_code cir_follow_put_prepare(cir *c, const rec_person *recs, size_t n, int64_t now_ms, iop_err *err);
 iop_code cir_follow_finish(cir *c, bool commit, iop_err *err);
-/* For a bulk loader's idle thread, beside the thread writing the CIR: copies the CIR's
- * write-ahead log into its database file when it holds at least min_pages (store_checkpoint),
- * so that the writer's commits do not.  One thread at a time. */
-iop_code cir_checkpoint(cir *c, int min_pages, iop_err *err);
 /* Removes the system's data set from its file; removes the file when it was the last. */
 iop_code cir_follow_delete(cir *c, iop_system s, const char *record_id, int64_t now_ms, iop_err *err);
 

@@ -111,17 +111,6 @@ typedef struct store_mark {
 } store_mark;
 void store_mark_take(store *s, store_mark *m);
 bool store_changed_since(store *s, const store_mark *m);
-
-/* Checkpoints.  Every commit whose write-ahead log then holds STORE_WAL_AUTOCHECKPOINT
- * pages or more copies the log into the database file itself, inside the commit.  A bulk
- * writer with an idle thread can do it there instead: store_wal_pages says how many pages
- * the log held after the last commit through s (any thread may ask), store_checkpoint
- * copies them through a second connection of its own (PASSIVE: beside the writer, never
- * blocking it or waiting for readers; SQLITE_BUSY is not an error).  store_checkpoint
- * runs on one thread at a time, not concurrently with store_close. */
-#define STORE_WAL_AUTOCHECKPOINT 10000
-int store_wal_pages(store *s);
-iop_code store_checkpoint(store *s, iop_err *err);
 /* The same for any SQLite connection in WAL mode that is not a store (the users
  * database), through SQLite's own mapping of the header.  The caller serialises these
  * calls with its other uses of the connection and frees the watch before closing it. */

@@ -48,11 +48,6 @@ iop_code cir_open(const char *dir, int flags, cir **out, iop_err *err) {
     return IOP_OK;
 }
 
-iop_code cir_checkpoint(cir *c, int min_pages, iop_err *err) {
-    if (store_wal_pages(c->st) < min_pages) return IOP_OK;
-    return store_checkpoint(c->st, err);
-}
-
 void cir_close(cir *c) {
     if (!c) return;
     store_close(c->st);

@@ -318,9 +318,6 @@ static void *cir_worker(void *arg) {
     return NULL;
 }
 
-/* The CIR's log size (pages) from which a loader checkpoints it beside its writer. */
-#define CIR_CHECKPOINT_PAGES 4000
-
 /* A group whose source system committed and whose CIR transaction waits for its commit. */
 typedef struct cir_pending {
     bool has;
@@ -382,9 +379,6 @@ iop_code iop_load_records(iop_instance *in, const iop_actor *a, const rec_person
         bool worker = cj.commit_first || cj.prepare, cir_open = false;
         if (worker) threaded = pthread_create(&cj.th, NULL, cir_worker, &cj) == 0;
         rc = sys_put_batch_prepare(in->sys[s], g, m, now, err);
-        /* this thread, done with its part, copies the CIR's log into its file while the
-         * CIR thread writes (else the CIR's own commits do, on the loader's longer path) */
-        if (threaded && !rc) (void)cir_checkpoint(in->cir, CIR_CHECKPOINT_PAGES, NULL);
         if (worker) {
             if (threaded) pthread_join(cj.th, NULL);
             else cir_worker(&cj);

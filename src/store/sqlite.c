@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sqlite3.h>
 #include "interop/store.h"
 
@@ -51,8 +50,6 @@ static const char *const sql_text[Q_N] = {
 
 struct store {
     sqlite3 *db;
-    sqlite3 *ckpt_db;       /* store_checkpoint's own connection (opened at its first use) */
-    atomic_int wal_pages;   /* the log's pages after the last commit through db */
     sqlite3_stmt *st[Q_N];
     char *path;
     bool readonly, changes, keyless;
@@ -96,39 +93,6 @@ static void sqlite_setup(void) {
     sqlite3_initialize();
 }
 
-/* After every commit through the store's connection: the log's size, and the checkpoint
- * SQLite's own hook would make (PRAGMA wal_autocheckpoint) at STORE_WAL_AUTOCHECKPOINT. */
-static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages) {
-    store *s = ctx;
-    atomic_store(&s->wal_pages, pages);
-    if (pages >= STORE_WAL_AUTOCHECKPOINT) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    return SQLITE_OK;
-}
-
-int store_wal_pages(store *s) { return atomic_load(&s->wal_pages); }
-
-iop_code store_checkpoint(store *s, iop_err *err) {
-    if (s->readonly) return IOP_OK;
-    if (!s->ckpt_db) {
-        /* (a first read opens the connection's view of the log: a connection that has
-         * read nothing does not know the database is in WAL mode and checkpoints nothing) */
-        if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-            sqlite3_exec(s->ckpt_db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
-            iop_code rc = iop_fail(err, IOP_EIO, "%s: cannot open a connection to checkpoint: %s", s->path,
-                                   s->ckpt_db ? sqlite3_errmsg(s->ckpt_db) : "no memory");
-            sqlite3_close(s->ckpt_db);
-            s->ckpt_db = NULL;
-            return rc;
-        }
-    }
-    int log = 0, done = 0;
-    int r = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-    if (r != SQLITE_OK && r != SQLITE_BUSY)
-        return iop_fail(err, IOP_EIO, "%s: checkpoint: %s", s->path, sqlite3_errmsg(s->ckpt_db));
-    if (r == SQLITE_OK && log < 0) return iop_fail(err, IOP_EIO, "%s: checkpoint: not in WAL mode", s->path);
-    return IOP_OK;
-}
-
 iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
     pthread_once(&sqlite_once, sqlite_setup);
     store *s = calloc(1, sizeof *s);
@@ -152,7 +116,7 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
     char *msg = NULL;
     const char *pragmas = s->readonly ? "PRAGMA query_only=1; PRAGMA cache_size=-32768; PRAGMA mmap_size=4294967296;"
                                       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                                        "PRAGMA cache_size=-65536;";
+                                        "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;";
     if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
         (!s->readonly && sqlite3_exec(s->db, base_schema, NULL, NULL, &msg) != SQLITE_OK) ||
         (!s->readonly && s->changes && sqlite3_exec(s->db, change_triggers, NULL, NULL, &msg) != SQLITE_OK)) {
@@ -161,7 +125,6 @@ iop_code store_open(const char *path, int flags, iop_err *err, store **out) {
         store_close(s);
         return rc;
     }
-    if (!s->readonly) sqlite3_wal_hook(s->db, wal_hook, s); /* in place of PRAGMA wal_autocheckpoint */
     for (int i = 0; i < Q_N; i++) {
         if (s->readonly && (i == Q_PUT || i == Q_DELKEY || i == Q_ADDKEY || i == Q_DEL || i == Q_META_SET || i == Q_BEGIN_W ||
                             i == Q_TRIM))
@@ -181,7 +144,6 @@ void store_close(store *s) {
     for (int i = 0; i < Q_N; i++) sqlite3_finalize(s->st[i]);
     store_watch_free(s->watch); /* before the connection: the mapping is the connection's */
     sqlite3_close(s->db);
-    sqlite3_close(s->ckpt_db);
     free(s->path);
     free(s);
 }

@@ -698,8 +698,13 @@ bool sys_candidate_parse(const char *id, const char *kind, const char *summary, 
     return true;
 }
 
-static int emit(const sys_index *x, uint32_t slot, uint32_t sounds, sys_cand_fn fn, void *ctx) {
+/* What the index holds of a slot beside its summary, as a caller sees it. */
+static sys_cand_meta meta_of(const sys_index *x, uint32_t slot, uint32_t sounds) {
     const slot_meta *sm = &x->meta[slot];
+    return (sys_cand_meta){.tokens = sm->tokens, .dob = sm->dob, .sex = sm->sex, .sound_hits = sounds};
+}
+
+static int emit(const sys_index *x, uint32_t slot, uint32_t sounds, sys_cand_fn fn, void *ctx) {
     const char *d = x->slots[slot];
     const char *kind = d + strlen(d) + 1;
     const char *sum = kind + strlen(kind) + 1;
@@ -714,7 +719,7 @@ static int emit(const sys_index *x, uint32_t slot, uint32_t sounds, sys_cand_fn 
     if (split_fields(sum, ls, F_DOCS + 1, buf, f) >= F_DOCS + 1) {
         fill_ranking(d, kind, sum, f, &cand);
         cand.sound_hits = sounds;
-        cand.meta = (sys_cand_meta){.tokens = sm->tokens, .dob = sm->dob, .sex = sm->sex, .sound_hits = sounds};
+        cand.meta = meta_of(x, slot, sounds);
         r = fn(ctx, &cand);
     }
     if (buf != stack) free(buf);
@@ -888,8 +893,7 @@ iop_code sys_index_search(sys_index *x, const sys_query *q, sys_cand_fn fn, void
         for (size_t i = 0; i < upto_emit; i++) __builtin_prefetch(&x->meta[pick[i].slot]);
         size_t kept = 0;
         for (size_t i = 0; i < upto_emit; i++) {
-            const slot_meta *sm = &x->meta[pick[i].slot];
-            sys_cand_meta m = {.tokens = sm->tokens, .dob = sm->dob, .sex = sm->sex, .sound_hits = pick[i].sounds};
+            sys_cand_meta m = meta_of(x, pick[i].slot, pick[i].sounds);
             if (q->pre(ctx, &m)) pick[kept++] = pick[i];
         }
         upto_emit = kept;

@@ -199,6 +199,9 @@ TEST(learned_model_file_errors_name_the_line) {
     expect_bad("tlm_hc_count", HEAD BG CAL "hc 57FA ki -1\nend 0\n", ":9:");
     expect_bad("tlm_hc_letters", HEAD BG CAL "hc 57FA kiKI 1\nend 0\n", ":9:");
     expect_bad("tlm_hc_dup", HEAD BG CAL "hc 57FA ki 1\nhc 57FA ki 2\nend 0\n", "duplicate");
+    expect_bad("tlm_end_long", HEAD BG CAL "e end sses -0.5\nend 1\n", ":9:");
+    expect_bad("tlm_end_prob", HEAD BG CAL "e end s 0.5\nend 1\n", ":9:");
+    expect_bad("tlm_end_dup", HEAD BG CAL "e end s -0.5\ne end s -0.6\nend 2\n", "duplicate");
 }
 
 /* an engine whose model knows the cipher finds cipher-romanised records; without it, not */
@@ -428,5 +431,63 @@ TEST(learned_model_tells_han_characters_of_one_syllable_apart_by_their_rendering
     names_index_free(ix);
     for (size_t i = 0; i < 2; i++) names_ident_free(ni[i]);
     names_ident_free(q);
+    names_engine_free(eng);
+}
+
+/* Chinese transcriptions leave final letters unwritten (Degas = 德加): trained on Han
+ * words whose Latin form has a silent final -s half the time, the model's end-of-word
+ * unit learns to render "s" about half the time and nothing otherwise, and its file keeps it */
+TEST(learned_model_end_of_word_unit_renders_the_letters_han_words_leave_unwritten) {
+    static synth tr;
+    iop_rng r;
+    iop_rng_seed(&r, 47);
+    tr.n = 400;
+    for (size_t i = 0; i < tr.n; i++) {
+        int L = 2 + (int)iop_rng_below(&r, 2);
+        size_t a = 0, b = 0;
+        for (int k = 0; k < L; k++) {
+            unsigned c = iop_rng_below(&r, 8);
+            memcpy(tr.nat[i] + a, HAN[c], 3);
+            a += 3;
+            memcpy(tr.lat[i] + b, HAN_LAT[c], strlen(HAN_LAT[c]));
+            b += strlen(HAN_LAT[c]);
+        }
+        if (i % 2) tr.lat[i][b++] = 's';
+        tr.nat[i][a] = 0;
+        tr.lat[i][b] = 0;
+        tr.p[i] = (names_tl_pair){tr.nat[i], tr.lat[i]};
+    }
+    iop_err err;
+    names_engine *eng = NULL;
+    REQUIRE(names_engine_new(NULL, &eng, &err) == IOP_OK);
+    names_tlm *m = NULL, *m2 = NULL;
+    REQUIRE(names_tlm_train(eng, tr.p, tr.n, &m, &err) == IOP_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.txt", test_tmpdir("tlm_han_end"));
+    REQUIRE(names_tlm_save(m, path, "synthetic Han pairs, silent final s", &err) == IOP_OK);
+    char *text = NULL;
+    size_t len = 0;
+    REQUIRE(iop_read_file(path, &text, &len, &err) == IOP_OK);
+    double p_s = -1, p_none = -1;
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        double lp;
+        if (sscanf(line, "e end s %lf", &lp) == 1) p_s = exp(lp);
+        if (sscanf(line, "e end - %lf", &lp) == 1) p_none = exp(lp);
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+    CHECK(p_s > 0.35 && p_s < 0.65);
+    CHECK(p_none > 0.35 && p_none < 0.65);
+    /* a silent -s costs about what the rendering of half the words costs: far less
+     * than a letter no character renders */
+    double plain = names_tlm_probability(m, "基拉", "kila"), silent = names_tlm_probability(m, "基拉", "kilas");
+    double stray = names_tlm_probability(m, "基拉", "kilam");
+    CHECK(silent > stray + 0.1);
+    CHECK(plain - silent < 0.2);
+    REQUIRE(names_tlm_load(path, &m2, &err) == IOP_OK);
+    CHECK_NEAR(names_tlm_probability(m2, "基拉", "kilas"), silent, 1e-3);
+    names_tlm_free(m2);
+    names_tlm_free(m);
     names_engine_free(eng);
 }

@@ -554,7 +554,7 @@ size_t names_index_count(const names_index *ix) { return ix->live; }
 /* ---- persistence ---- */
 
 #define IX_MAGIC "IOPNAMIX"
-#define IX_VERSION 7u /* bump when the blocking keys, the signature or the native units change (7: Han character markers) */
+#define IX_VERSION 8u /* bump when the blocking keys, the signature or the native units change (8: the end-of-word unit of Han words; 7: Han character markers) */
 #define IX_LEARNED 1u /* header flags (pad): learned-romanisation keys present */
 #define IX_UNITS 2u   /* the native-script units follow the postings */
 

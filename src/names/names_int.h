@@ -156,6 +156,9 @@ size_t nm_ja_readings(const names_ja *ja, const char *s, size_t len, char (*out)
  * no letters itself */
 #define NM_TL_HCH 0xD0000000u
 #define NM_TL_IS_HCH(u) (((u) & 0xFF000000u) == NM_TL_HCH)
+/* the end of a word of Han syllables: renders the Latin letters its characters left
+ * unwritten (the silent -s of Degas = 德加, a final -e or -d) */
+#define NM_TL_END 0xE0000000u
 #define NM_TL_LAT_BASE 0x110000u /* units of the query normaliser: base + 1024 * class + 32 * letter + next letter */
 /* the k most likely canonical spellings of a Latin token for script class cls */
 size_t nm_tl_normalise(const names_tlm *m, int cls, const char *l, size_t ml, size_t k, char (*out)[NM_MAX_TOK + 1]);

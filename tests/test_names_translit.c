@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <unistd.h>
 #include "interop/names.h"
+#include "names/names_int.h"
 #include "test.h"
 
 /* 30 Cyrillic letters (UTF-8, 2 bytes each) */
@@ -365,25 +366,32 @@ TEST(index_ranks_native_records_by_the_model_and_keeps_its_units_through_save_an
 static const char *HAN[8] = {"基", "吉", "拉", "德", "马", "恩", "特", "卡"};
 static const char *HAN_LAT[8] = {"ki", "ji", "la", "de", "ma", "en", "t", "ka"};
 
-TEST(learned_model_tells_han_characters_of_one_syllable_apart_by_their_renderings) {
-    static synth tr;
+/* 400 words of 2-3 of those characters and their renderings; with silent_s every other
+ * Latin form ends with an unwritten -s */
+static void han_pairs(synth *tr, uint64_t seed, bool silent_s) {
     iop_rng r;
-    iop_rng_seed(&r, 31);
-    tr.n = 400;
-    for (size_t i = 0; i < tr.n; i++) {
+    iop_rng_seed(&r, seed);
+    tr->n = 400;
+    for (size_t i = 0; i < tr->n; i++) {
         int L = 2 + (int)iop_rng_below(&r, 2);
         size_t a = 0, b = 0;
         for (int k = 0; k < L; k++) {
             unsigned c = iop_rng_below(&r, 8);
-            memcpy(tr.nat[i] + a, HAN[c], 3);
+            memcpy(tr->nat[i] + a, HAN[c], 3);
             a += 3;
-            memcpy(tr.lat[i] + b, HAN_LAT[c], strlen(HAN_LAT[c]));
+            memcpy(tr->lat[i] + b, HAN_LAT[c], strlen(HAN_LAT[c]));
             b += strlen(HAN_LAT[c]);
         }
-        tr.nat[i][a] = 0;
-        tr.lat[i][b] = 0;
-        tr.p[i] = (names_tl_pair){tr.nat[i], tr.lat[i]};
+        if (silent_s && i % 2) tr->lat[i][b++] = 's';
+        tr->nat[i][a] = 0;
+        tr->lat[i][b] = 0;
+        tr->p[i] = (names_tl_pair){tr->nat[i], tr->lat[i]};
     }
+}
+
+TEST(learned_model_tells_han_characters_of_one_syllable_apart_by_their_renderings) {
+    static synth tr;
+    han_pairs(&tr, 31, false);
     iop_err err;
     names_engine *eng = NULL;
     REQUIRE(names_engine_new(NULL, &eng, &err) == IOP_OK); /* ICU gives the characters' pinyin */
@@ -439,24 +447,7 @@ TEST(learned_model_tells_han_characters_of_one_syllable_apart_by_their_rendering
  * unit learns to render "s" about half the time and nothing otherwise, and its file keeps it */
 TEST(learned_model_end_of_word_unit_renders_the_letters_han_words_leave_unwritten) {
     static synth tr;
-    iop_rng r;
-    iop_rng_seed(&r, 47);
-    tr.n = 400;
-    for (size_t i = 0; i < tr.n; i++) {
-        int L = 2 + (int)iop_rng_below(&r, 2);
-        size_t a = 0, b = 0;
-        for (int k = 0; k < L; k++) {
-            unsigned c = iop_rng_below(&r, 8);
-            memcpy(tr.nat[i] + a, HAN[c], 3);
-            a += 3;
-            memcpy(tr.lat[i] + b, HAN_LAT[c], strlen(HAN_LAT[c]));
-            b += strlen(HAN_LAT[c]);
-        }
-        if (i % 2) tr.lat[i][b++] = 's';
-        tr.nat[i][a] = 0;
-        tr.lat[i][b] = 0;
-        tr.p[i] = (names_tl_pair){tr.nat[i], tr.lat[i]};
-    }
+    han_pairs(&tr, 47, true);
     iop_err err;
     names_engine *eng = NULL;
     REQUIRE(names_engine_new(NULL, &eng, &err) == IOP_OK);
@@ -489,5 +480,73 @@ TEST(learned_model_end_of_word_unit_renders_the_letters_han_words_leave_unwritte
     CHECK_NEAR(names_tlm_probability(m2, "基拉", "kilas"), silent, 1e-3);
     names_tlm_free(m2);
     names_tlm_free(m);
+    names_engine_free(eng);
+}
+
+/* the query's keys in an index of prep'd records (the engine's model is the caller's) */
+static size_t keys_in(names_engine *eng, const char **nat, size_t n, const char *latin, uint64_t *keys, uint8_t *tier) {
+    names_ident *ni[8], *q = NULL;
+    iop_err err;
+    names_index *ix = NULL;
+    size_t nk = 0;
+    if (names_index_new(eng, NULL, &ix, &err)) return 0;
+    for (size_t i = 0; i < n && i < 8; i++) {
+        names_fields f = {0};
+        f.surnames = &nat[i];
+        f.n_surnames = 1;
+        if (names_prepare_fields(eng, &f, &ni[i], &err) == IOP_OK) {
+            CHECK(names_index_add(ix, i, ni[i], &err) == IOP_OK);
+            names_ident_free(ni[i]);
+        }
+    }
+    names_fields f = {0};
+    f.surnames = &latin;
+    f.n_surnames = 1;
+    if (names_prepare_fields(eng, &f, &q, &err) == IOP_OK) {
+        nk = nm_index_query_keys(ix, q, keys, tier, 256);
+        names_ident_free(q);
+    }
+    names_index_free(ix);
+    return nk;
+}
+
+/* A Chinese transcription drops consonants its Latin form writes (Richards = 理查茲,
+ * Oldfield = 欧菲尔德): against an index of Han records a Latin query of 5-8 sound
+ * classes also probes its codes with two classes left out, as second-tier keys after all
+ * its other keys (read only while the candidate budget lasts, never taking another key's
+ * room); against Cyrillic or Latin records it probes exactly its first-tier keys */
+TEST(latin_query_probes_two_class_deletions_only_among_han_records_and_after_its_other_keys) {
+    static synth han, cyr;
+    han_pairs(&han, 61, false);
+    make_pairs(&cyr, 300, 62, false, 0);
+    iop_err err;
+    names_engine *eng = NULL;
+    REQUIRE(names_engine_new(NULL, &eng, &err) == IOP_OK);
+    names_tlm *m = NULL;
+    /* one model for both scripts, as 'names train' builds it */
+    static names_tl_pair all[700];
+    memcpy(all, han.p, han.n * sizeof *all);
+    memcpy(all + han.n, cyr.p, cyr.n * sizeof *all);
+    REQUIRE(names_tlm_train(eng, all, han.n + cyr.n, &m, &err) == IOP_OK);
+    names_engine_set_model(eng, m);
+    const char *hz[3] = {"基拉", "马恩特", "卡马"};
+    const char *cy[3] = {cyr.nat[0], cyr.nat[1], cyr.nat[2]};
+    const char *la[3] = {"Kilam", "Mantek", "Kama"};
+    uint64_t kh[256], kc[256], kl[256];
+    uint8_t th[256], tc[256], tl[256];
+    const char *query = "Kidlamten"; /* k d l m t n: 6 classes */
+    size_t nh = keys_in(eng, hz, 3, query, kh, th), nc = keys_in(eng, cy, 3, query, kc, tc);
+    size_t nl = keys_in(eng, la, 3, query, kl, tl);
+    size_t h2 = 0, first2 = nh;
+    for (size_t i = 0; i < nh; i++)
+        if (th[i]) { h2++; if (first2 == nh) first2 = i; }
+        else CHECK(first2 == nh); /* no first-tier key after a second-tier one */
+    CHECK(h2 >= 5);
+    for (size_t i = 0; i < nc; i++) CHECK_INT(tc[i], 0);
+    for (size_t i = 0; i < nl; i++) CHECK_INT(tl[i], 0);
+    CHECK(nc > 0 && nl > 0);
+    /* a query of 4 classes has none */
+    nh = keys_in(eng, hz, 3, "Kidlam", kh, th);
+    for (size_t i = 0; i < nh; i++) CHECK_INT(th[i], 0);
     names_engine_free(eng);
 }

@@ -80,6 +80,8 @@ enum { NM_LK_SKEL = 1, NM_LK_COARSE = 2, NM_LK_CDEL = 3 };
  * and, when it has >= 3 classes, each code with one class left out): two codes one
  * edit apart share a hash.  Writes at most NM_MAX_TOK + 1 hashes, returns how many. */
 size_t nm_coarse_dels(const char *code, size_t len, uint32_t *out);
+/* the hash under which a sound-class code (whole, or with classes left out) is a key */
+uint32_t nm_coarse_key(const char *code, size_t len);
 
 static inline const char *nm_str(const names_ident *id, uint32_t off) { return id->pool + off; }
 
@@ -199,6 +201,9 @@ typedef struct nm_search_diag {
  * when diag is not NULL, an account of where diag->want_id stood */
 size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, double min_score, names_hit *hits,
                        size_t budget, nm_search_diag *diag);
+/* index.c: the keys a query probes in ix, in the order they were made, with their tier
+ * (1: read after all first-tier keys, while the candidate budget lasts); at most cap */
+size_t nm_index_query_keys(const names_index *ix, const names_ident *q, uint64_t *keys, uint8_t *tier, size_t cap);
 /* compare.c: names_compare without the reason sentences when why is false (ranking) */
 void nm_compare(const names_engine *eng, const names_ident *a, const names_ident *b, names_result *out, bool why);
 /* the learned model's per-query tables of one identity's Latin tokens (the index's

@@ -377,18 +377,20 @@ size_t nm_coarse(const char *s, size_t len, int mode, char *out) {
     return k;
 }
 
+uint32_t nm_coarse_key(const char *code, size_t len) { return nm_hash32(code, len) ^ 0x5bd1e995u; }
+
 size_t nm_coarse_dels(const char *code, size_t len, uint32_t *out) {
     size_t n = 0;
     if (!len) return 0;
     if (len > NM_MAX_TOK) len = NM_MAX_TOK;
-    out[n++] = nm_hash32(code, len) ^ 0x5bd1e995u;
+    out[n++] = nm_coarse_key(code, len);
     if (len < 3) return n;
     char buf[NM_MAX_TOK];
     for (size_t d = 0; d < len; d++) {
         if (d && code[d] == code[d - 1]) continue; /* the same string as the previous deletion */
         memcpy(buf, code, d);
         memcpy(buf + d, code + d + 1, len - d - 1);
-        out[n++] = nm_hash32(buf, len - 1) ^ 0x5bd1e995u;
+        out[n++] = nm_coarse_key(buf, len - 1);
     }
     return n;
 }

@@ -146,7 +146,8 @@ static void cdel_keys(const char *s, size_t len, keyset *ks, bool two) {
      * drops consonants the Latin spelling writes (Richards = 理查茲 li-cha-zi, Oldfield =
      * 欧菲尔德 ou-fei-er-de): two left out finds those one cannot.  Codes of 5 to 8
      * classes, leaving at least 3 (two-class codes are met by too many records: first
-     * fold 0.8848 against 0.8852 with them, at 12 % less CPU a search) */
+     * fold 0.8848 against 0.8852 with them, at about 12 % less CPU time a search, back
+     * to back) */
     if (!two || col < 5 || col > 8) return;
     for (size_t x = 0; x < col; x++)
         for (size_t y = x + 1; y < col; y++) {

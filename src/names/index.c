@@ -28,8 +28,10 @@
 #define KEY_SCAN_CAP 4096    /* postings read per key: a very common key cannot flood a query */
 #define CAND_BUDGET NM_CAND_BUDGET
 #define FREQUENT_KEY 256
-#define MAX_KEYS 160
-#define MAX_KEYS2 64 /* second-tier keys of a query, appended after all others */
+#define MAX_KEYS1 96  /* first-tier keys of a query or a record */
+#define MAX_KEYS2 64  /* room for a query's second-tier keys, appended after all others */
+#define MAX_KEYS (MAX_KEYS1 + MAX_KEYS2)
+#define GATHER2 256   /* second-tier keys gathered before the room is shared out */
 
 typedef struct nm_sig {
     uint64_t id;
@@ -103,7 +105,8 @@ typedef struct keyset {
     uint64_t k[MAX_KEYS];
     uint8_t tier[MAX_KEYS]; /* 1: read after every first-tier key while the budget lasts */
     size_t n;
-    uint64_t k2[MAX_KEYS2]; /* second-tier keys gathered, moved into k[] last */
+    uint64_t k2[GATHER2]; /* second-tier keys gathered, moved into k[] last */
+    uint8_t r2[GATHER2];  /* each one's place among those of its spelling */
     size_t n2;
 } keyset;
 
@@ -113,7 +116,7 @@ static void kadd_tier(keyset *ks, uint64_t k, uint8_t tier) {
             if (tier < ks->tier[i]) ks->tier[i] = tier;
             return;
         }
-    if (ks->n < MAX_KEYS) { ks->tier[ks->n] = tier; ks->k[ks->n++] = k; }
+    if (ks->n < (tier ? MAX_KEYS : MAX_KEYS1)) { ks->tier[ks->n] = tier; ks->k[ks->n++] = k; }
 }
 
 static void kadd(keyset *ks, uint64_t k) { kadd_tier(ks, k, 0); }
@@ -149,13 +152,20 @@ static void cdel_keys(const char *s, size_t len, keyset *ks, bool two) {
      * fold 0.8848 against 0.8852 with them, at about 12 % less CPU time a search, back
      * to back) */
     if (!two || col < 5 || col > 8) return;
+    uint8_t rank = 0;
     for (size_t x = 0; x < col; x++)
         for (size_t y = x + 1; y < col; y++) {
             char b[2 * NM_MAX_TOK + 1];
             size_t k = 0;
             for (size_t i = 0; i < col; i++)
                 if (i != x && i != y && !(k && b[k - 1] == co[i])) b[k++] = co[i];
-            if (k >= 3 && ks->n2 < MAX_KEYS2) ks->k2[ks->n2++] = mkkey(K_CDEL, nm_coarse_key(b, k), 0);
+            if (k < 3) continue;
+            uint64_t key = mkkey(K_CDEL, nm_coarse_key(b, k), 0);
+            bool dup = false;
+            for (size_t i = 0; i < ks->n2 && !dup; i++) dup = ks->k2[i] == key;
+            if (dup || ks->n2 == GATHER2) continue;
+            ks->r2[ks->n2] = rank++;
+            ks->k2[ks->n2++] = key;
         }
 }
 
@@ -262,8 +272,11 @@ static void gen_keys(const names_engine *eng, const names_ident *id, bool query,
         kadd(ks, mkkey(K_XID, nm_hash(k, strlen(k), 6), nm_hash(v, strlen(v), 6)));
     }
     /* the second tier last: it never takes the room of a first-tier key; one that is also
-     * a first-tier key stays first-tier */
-    for (size_t i = 0; i < ks->n2; i++) kadd_tier(ks, ks->k2[i], 1);
+     * a first-tier key stays first-tier; the room is shared out among the spellings (the
+     * first key of each, then the second of each, ...), so a later token keeps its share */
+    for (unsigned r = 0; r < 28 && ks->n < MAX_KEYS; r++) /* at most C(8, 2) per spelling */
+        for (size_t i = 0; i < ks->n2; i++)
+            if (ks->r2[i] == r) kadd_tier(ks, ks->k2[i], 1);
 }
 
 static uint64_t bloom_of(const names_ident *id) {
@@ -965,16 +978,21 @@ size_t nm_index_search(const names_index *ix, const names_ident *q, size_t k, do
                 if (ix->sigs[s].alive) cmap_hit(&m, s);
             }
     }
-    for (size_t r = 16; r < ix->n_runs; r++) /* more runs than the table: rare, search them too */
+    /* more runs than the table (rare) and the unsorted pending postings: every first-tier
+     * key, the second tier while the budget lasts */
+    bool tier2 = m.n < budget;
+    for (size_t r = 16; r < ix->n_runs; r++)
         for (size_t i = 0; i < ks.n; i++) {
+            if (ks.tier[i] && !tier2) continue;
             const run *rn = &ix->runs[r];
             for (size_t p = lower_bound(rn, ks.k[i]); p < rn->n && rn->keys[p] == ks.k[i]; p++)
                 if (ix->sigs[rn->slots[p]].alive) cmap_hit(&m, rn->slots[p]);
         }
-    if (ix->n_pend) { /* the unsorted pending postings: one pass, query keys in a small hash set */
+    if (ix->n_pend) { /* one pass, query keys in a small hash set */
         uint64_t set[256];
         bool used[256] = {false};
         for (size_t i = 0; i < ks.n; i++) {
+            if (ks.tier[i] && !tier2) continue;
             size_t h = (size_t)(ks.k[i] >> 56);
             while (used[h] && set[h] != ks.k[i]) h = (h + 1) & 255;
             used[h] = true;

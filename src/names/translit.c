@@ -203,7 +203,12 @@ struct names_tlm {
     double *hc_tot;              /* per distinct character: n(c) */
     size_t n_hc_cps;
     size_t trained_pairs[NM_TL_CLASSES];
+    /* the model knows the end-of-word unit of Han words (trained with it): Han words get
+     * that unit and the length prior; a model file without it scores as it was fitted */
+    bool han_end;
 };
+
+static long cp_dir(const names_tlm *m, uint32_t cp);
 
 static void tlm_index(names_tlm *m) {
     /* entries are sorted; build the per-cp directory */
@@ -214,6 +219,7 @@ static void tlm_index(names_tlm *m) {
             m->cp_first[m->n_cps++] = (uint32_t)i;
         }
     m->cp_first[m->n_cps] = (uint32_t)m->n_ent;
+    m->han_end = cp_dir(m, NM_TL_END) >= 0;
 }
 
 static long cp_dir(const names_tlm *m, uint32_t cp) {
@@ -374,7 +380,7 @@ size_t nm_tl_units(const names_engine *eng, const names_tlm *m, const char *s, s
             tmp[i] = u;
         }
     }
-    return expand_syllables(tmp, any ? han : NULL, n, out, cap, m && cp_dir(m, NM_TL_END) >= 0);
+    return expand_syllables(tmp, any ? han : NULL, n, out, cap, m && m->han_end);
 }
 
 /* ---- scoring ---- */
@@ -436,7 +442,8 @@ static bool is_pyl(uint32_t u) { return (u & ~0x7Fu) == NM_TL_PYL; }
  * not help (see unit_lm) -- evens that out (top-10, first fold: 0.8745 -> 0.8772 at 0.5,
  * 0.8780 at 0.7, 0.8770 at 1.2; five folds 0.8724 -> 0.8742 at 0.5) */
 #define TL_HAN_SYL_COST 0.5
-static double han_len_prior(const uint32_t *cp, size_t n) {
+static double han_len_prior(const names_tlm *m, const uint32_t *cp, size_t n) {
+    if (!m->han_end) return 0;
     size_t syl = 0;
     for (size_t i = 0; i < n; i++) syl += is_pyl(cp[i]) && (cp[i] & NM_TL_PY_FIRST);
     return -TL_HAN_SYL_COST * (double)syl;
@@ -578,7 +585,7 @@ static bool pair_features1(const names_tlm *m, const uint32_t *cp, size_t n, con
     double lp = forward_logp(m, cp, n, l, ml);
     if (lp == -INFINITY) { f[0] = -8; f[1] = -8; return true; }
     for (size_t i = 0; i < n; i++) lp += unit_lm(m, cp[i]);
-    lp += han_len_prior(cp, n);
+    lp += han_len_prior(m, cp, n);
     double llr = lp - bg_logp(m, l, ml);
     f[0] = llr / (double)(ml + 1);
     f[1] = llr / (double)(n + ml);
@@ -876,7 +883,7 @@ static double tlq_prob1(nm_tl_query *q, const uint32_t *cp, size_t n) {
     if (a[ml] <= 0) {
         f[0] = f[1] = -8;
     } else {
-        double llr = log(a[ml]) + lm + han_len_prior(cp, n) - q->bg;
+        double llr = log(a[ml]) + lm + han_len_prior(q->m, cp, n) - q->bg;
         f[0] = llr / (double)(ml + 1);
         f[1] = llr / (double)(n + ml);
         if (f[0] < -8) f[0] = -8;
@@ -1677,16 +1684,22 @@ iop_code names_tlm_save(const names_tlm *m, const char *path, const char *proven
 
 /* Appends an entry to the model read from a file, growing its array (capacity *cap);
  * -1 when out of memory (the model keeps what it had). */
-static int ent_push(names_tlm *m, size_t *cap, tl_ent e) {
+/* appends an entry read at path:lineno; seen maps (unit, chunk) of the entries read so
+ * far, so a second entry for a pair is refused with its line */
+static iop_code ent_add(names_tlm *m, size_t *cap, tl_tab *seen, tl_ent e, const char *path, size_t lineno,
+                        iop_err *err) {
+    long s = tab_put(seen, tkey(e.cp, e.chunk), (uint32_t)m->n_ent);
+    if (s < 0) return iop_fail(err, IOP_ENOMEM, "out of memory");
+    if ((size_t)s != m->n_ent) return iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: duplicate entry (the same unit and letters as an earlier line)", path, lineno);
     if (m->n_ent == *cap) {
         size_t nc = *cap ? *cap * 2 : 4096;
         tl_ent *ne = realloc(m->ent, nc * sizeof *ne);
-        if (!ne) return -1;
+        if (!ne) return iop_fail(err, IOP_ENOMEM, "out of memory");
         m->ent = ne;
         *cap = nc;
     }
     m->ent[m->n_ent++] = e;
-    return 0;
+    return IOP_OK;
 }
 
 iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
@@ -1697,6 +1710,7 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
     names_tlm *m = calloc(1, sizeof *m);
     size_t cap = 0, lineno = 0;
     bool have_bg = false, ended = false, have_cal[NM_TL_CLASSES] = {0};
+    tl_tab seen = {0}; /* (unit, chunk) of the entries read */
     if (!m) rc = iop_fail(err, IOP_ENOMEM, "out of memory");
     char *next = rc ? NULL : data;
     while (next && *next && !rc) {
@@ -1797,10 +1811,7 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
             ok = ok && cl <= (size_t)max_chunk(NM_TL_END);
             for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad end-of-word entry ('e end <up to 3 letters or -> <log-prob <= 0>')", path, lineno); break; }
-            if (ent_push(m, &cap, (tl_ent){NM_TL_END, chunk_pack(ch, cl), (float)lp})) {
-                rc = iop_fail(err, IOP_ENOMEM, "out of memory");
-                break;
-            }
+            if ((rc = ent_add(m, &cap, &seen, (tl_ent){NM_TL_END, chunk_pack(ch, cl), (float)lp}, path, lineno, err))) break;
         } else if (!strncmp(line, "e pl:", 5)) {
             char py[16], ch[16];
             double lp;
@@ -1811,10 +1822,7 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
             for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad pinyin-letter entry ('e pl:<b|m|e|s><letter> <up to 3 letters or -> <log-prob <= 0>')", path, lineno); break; }
             uint32_t pos = py[0] == 'b' ? NM_TL_PY_FIRST : py[0] == 'e' ? NM_TL_PY_LAST : py[0] == 's' ? NM_TL_PY_FIRST | NM_TL_PY_LAST : 0;
-            if (ent_push(m, &cap, (tl_ent){NM_TL_PYL | pos | (uint32_t)(py[1] - 'a' + 1), chunk_pack(ch, cl), (float)lp})) {
-                rc = iop_fail(err, IOP_ENOMEM, "out of memory");
-                break;
-            }
+            if ((rc = ent_add(m, &cap, &seen, (tl_ent){NM_TL_PYL | pos | (uint32_t)(py[1] - 'a' + 1), chunk_pack(ch, cl), (float)lp}, path, lineno, err))) break;
         } else if (!strncmp(line, "e ", 2)) {
             unsigned cp;
             char ch[16];
@@ -1827,10 +1835,7 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
             bool ok = cp >= 0x80 && cp < NM_TL_LAT_BASE + 1024 * NM_TL_CLASSES && (cp <= 0x10FFFF || cp >= NM_TL_LAT_BASE) && !is_han(cp) && cl <= (size_t)max_chunk(cp) && lp <= 0 && isfinite(lp);
             for (size_t k = 0; ok && k < cl; k++) ok = ch[k] >= 'a' && ch[k] <= 'z';
             if (!ok) { rc = iop_fail(err, IOP_ECORRUPT, "%s:%zu: e: bad entry (code point, letters a-z up to the chunk limit, log-prob <= 0)", path, lineno); break; }
-            if (ent_push(m, &cap, (tl_ent){cp, chunk_pack(ch, cl), (float)lp})) {
-                rc = iop_fail(err, IOP_ENOMEM, "out of memory");
-                break;
-            }
+            if ((rc = ent_add(m, &cap, &seen, (tl_ent){cp, chunk_pack(ch, cl), (float)lp}, path, lineno, err))) break;
         } else if (!strncmp(line, "end ", 4)) {
             size_t cnt;
             if (sscanf(line, "end %zu%n", &cnt, &used) != 1 || line[used] || cnt != m->n_ent) {
@@ -1847,12 +1852,8 @@ iop_code names_tlm_load(const char *path, names_tlm **out, iop_err *err) {
     if (!rc && !have_bg) rc = iop_fail(err, IOP_ECORRUPT, "%s: no 'bg' line", path);
     for (int c = 0; !rc && c < NM_TL_CLASSES; c++)
         if (!have_cal[c]) rc = iop_fail(err, IOP_ECORRUPT, "%s: no 'cal %s' line", path, CLASS_NAME[c]);
-    if (!rc) {
-        if (m->n_ent) qsort(m->ent, m->n_ent, sizeof *m->ent, ent_cmp);
-        for (size_t i = 1; i < m->n_ent && !rc; i++)
-            if (m->ent[i].cp == m->ent[i - 1].cp && m->ent[i].chunk == m->ent[i - 1].chunk)
-                rc = iop_fail(err, IOP_ECORRUPT, "%s: duplicate entry for U+%04X", path, m->ent[i].cp);
-    }
+    tab_free(&seen);
+    if (!rc && m->n_ent) qsort(m->ent, m->n_ent, sizeof *m->ent, ent_cmp);
     if (!rc) rc = tlm_finish(m, err);
     if (!rc) rc = hc_finish(m, err);
     for (size_t i = 1; !rc && i < m->n_hc; i++)

@@ -146,8 +146,8 @@ static void cdel_keys(const char *s, size_t len, keyset *ks, bool two) {
     for (size_t d = 0; d < nd; d++) kadd(ks, mkkey(K_CDEL, dh[d], 0));
     /* second tier: the code with two classes left out (adjacent equal classes merged, as
      * a code is written), meeting a native record's whole code.  A Chinese transcription
-     * drops consonants the Latin spelling writes (Richards = 理查茲 li-cha-zi, Oldfield =
-     * 欧菲尔德 ou-fei-er-de): two left out finds those one cannot.  Codes of 5 to 8
+     * drops consonants the Latin spelling writes (Oldfield = 欧菲尔德 ou-fei-er-de,
+     * Donaldson = 唐納森): two left out finds those one cannot.  Codes of 5 to 8
      * classes, leaving at least 3 (two-class codes are met by too many records: first
      * fold 0.8848 against 0.8852 with them, at about 12 % less CPU time a search, back
      * to back) */

@@ -511,7 +511,7 @@ static size_t keys_in(names_engine *eng, const char **nat, size_t n, const char 
     return nk;
 }
 
-/* A Chinese transcription drops consonants its Latin form writes (Richards = 理查茲,
+/* A Chinese transcription drops consonants its Latin form writes (Donaldson = 唐納森,
  * Oldfield = 欧菲尔德): against an index of Han records a Latin query of 5-8 sound
  * classes also probes its codes with two classes left out, as second-tier keys after all
  * its other keys (read only while the candidate budget lasts, never taking another key's

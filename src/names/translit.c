@@ -208,7 +208,18 @@ struct names_tlm {
     bool han_end;
 };
 
-static long cp_dir(const names_tlm *m, uint32_t cp);
+/* the place of v in the sorted array a[0..n), -1 when absent */
+static long sorted_find(const uint32_t *a, size_t n, uint32_t v) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && a[lo] == v ? (long)lo : -1;
+}
+
+static long cp_dir(const names_tlm *m, uint32_t cp) { return sorted_find(m->cps, m->n_cps, cp); }
 
 static void tlm_index(names_tlm *m) {
     /* entries are sorted; build the per-cp directory */
@@ -222,15 +233,6 @@ static void tlm_index(names_tlm *m) {
     m->han_end = cp_dir(m, NM_TL_END) >= 0;
 }
 
-static long cp_dir(const names_tlm *m, uint32_t cp) {
-    size_t lo = 0, hi = m->n_cps;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (m->cps[mid] < cp) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < m->n_cps && m->cps[lo] == cp ? (long)lo : -1;
-}
 
 void names_tlm_free(names_tlm *m) {
     if (!m) return;
@@ -357,15 +359,7 @@ static size_t expand_syllables(const uint32_t *in, const uint32_t *han, size_t n
 }
 
 /* the directory entry of a character with character-specific renderings, -1 none */
-static long hc_dir(const names_tlm *m, uint32_t cp) {
-    size_t lo = 0, hi = m->n_hc_cps;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (m->hc_cps[mid] < cp) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < m->n_hc_cps && m->hc_cps[lo] == cp ? (long)lo : -1;
-}
+static long hc_dir(const names_tlm *m, uint32_t cp) { return sorted_find(m->hc_cps, m->n_hc_cps, cp); }
 
 size_t nm_tl_units(const names_engine *eng, const names_tlm *m, const char *s, size_t len, uint32_t *out, size_t cap) {
     uint32_t tmp[TL_MAX_N + 1], han[TL_MAX_N + 1];
